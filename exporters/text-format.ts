@@ -1,0 +1,66 @@
+/** A small reader of the text exposition format, for tests and benchmarks. */
+export interface ParsedSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+export interface ParsedFamily {
+  name: string;
+  help?: string;
+  type?: string;
+  samples: ParsedSample[];
+}
+
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?/gy;
+const HISTOGRAM_SUFFIX = /_(bucket|sum|count)$/;
+
+export function parseExposition(text: string): Map<string, ParsedFamily> {
+  const families = new Map<string, ParsedFamily>();
+  const family = (name: string) => {
+    let f = families.get(name);
+    if (!f) families.set(name, (f = { name, samples: [] }));
+    return f;
+  };
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const meta = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
+    if (meta) {
+      const f = family(meta[2]!);
+      if (meta[1] === 'HELP') f.help = meta[3]!.replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
+      else f.type = meta[3]!;
+      continue;
+    }
+    if (line.startsWith('#')) continue;
+    const m = SAMPLE.exec(line);
+    if (!m) throw new Error(`not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    if (m[2]) {
+      LABEL.lastIndex = 0;
+      let lm: RegExpExecArray | null;
+      while ((lm = LABEL.exec(m[2])) !== null) {
+        labels[lm[1]!] = lm[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      }
+    }
+    const sampleName = m[1]!;
+    const owner =
+      families.has(sampleName) || !HISTOGRAM_SUFFIX.test(sampleName)
+        ? sampleName
+        : sampleName.replace(HISTOGRAM_SUFFIX, '');
+    family(owner).samples.push({ name: sampleName, labels, value: parseValue(m[3]!) });
+  }
+  return families;
+}
+
+/** Number of sample lines: the series one scrape ingests. */
+export function countSeries(text: string): number {
+  let n = 0;
+  for (const line of text.split('\n')) if (line !== '' && !line.startsWith('#')) n++;
+  return n;
+}
+
+function parseValue(v: string): number {
+  if (v === '+Inf') return Infinity;
+  if (v === '-Inf') return -Infinity;
+  return Number(v);
+}
