@@ -9,5 +9,6 @@ export default defineConfig({
     // Tests start real servers on their own ports; two cores, so keep files from fighting.
     fileParallelism: true,
     maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });

@@ -52,10 +52,10 @@ export function parseExposition(text: string): Map<string, ParsedFamily> {
   return families;
 }
 
-/** Number of sample lines: the series one scrape ingests. */
-export function countSeries(text: string): number {
+/** Number of sample lines (the series one scrape ingests), optionally only those whose name starts with `prefix`. */
+export function countSeries(text: string, prefix = ''): number {
   let n = 0;
-  for (const line of text.split('\n')) if (line !== '' && !line.startsWith('#')) n++;
+  for (const line of text.split('\n')) if (line !== '' && !line.startsWith('#') && line.startsWith(prefix)) n++;
   return n;
 }
 

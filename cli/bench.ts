@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { benchExporter } from '../bench/exporter.ts';
+import type { BenchResult } from '../bench/result.ts';
+import { intOption } from './options.ts';
+
+/** Runs one benchmark and prints, last, the RATIO line that DESIGN.md promises. */
+async function report(run: (log: (l: string) => void) => Promise<BenchResult>): Promise<void> {
+  const { ratio } = await run((line) => console.log(line));
+  if (!Number.isFinite(ratio)) throw new Error(`benchmark produced no finite ratio (${ratio})`);
+  console.log(`RATIO ${ratio.toFixed(4)}`);
+}
+
+export function benchCommand(): Command {
+  const bench = new Command('bench')
+    .description('run a benchmark; each prints its figures and ends with "RATIO <number>"')
+    .showHelpAfterError();
+
+  bench
+    .command('exporter')
+    .description('egress exposition time per series against node_exporter, and RSS across a session churn (ratio: ours/node_exporter per series, lower is better)')
+    .addOption(intOption('--sessions <n>', 'live sessions in the egress exposition', 'CANOPY_BENCH_SESSIONS', 2000, 1, 100_000))
+    .addOption(intOption('--scrapes <n>', 'timed scrapes of each exporter', 'CANOPY_BENCH_SCRAPES', 200, 5, 100_000))
+    .addOption(intOption('--churn <n>', 'session start/stop cycles for the RSS check', 'CANOPY_BENCH_CHURN', 100_000, 0, 10_000_000))
+    .action(async (o: { sessions: number; scrapes: number; churn: number }) => {
+      await report((log) => benchExporter({ sessions: o.sessions, scrapes: o.scrapes, churnCycles: o.churn }, log));
+    });
+
+  return bench;
+}

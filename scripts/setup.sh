@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine: Debian packages, npm packages.
+# A second run finds everything in place, installs nothing and takes a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the project starts or calls (each issue adds its own).
+DEBS=(
+  prometheus                 # prometheus, promtool
+  prometheus-alertmanager    # alertmanager, amtool
+  prometheus-node-exporter
+  redis-server
+  jsonnet                    # jsonnet, jsonnetfmt
+)
+
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update
+  # Packaged services must not grab the default ports; Canopy starts its own copies.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+command -v node >/dev/null || { echo "setup: Node.js 20.6 or newer is required (node not found)" >&2; exit 1; }
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=6)?0:1)' ||
+  { echo "setup: Node.js 20.6 or newer is required, found $(node --version)" >&2; exit 1; }
+
+# npm ci only when package-lock.json changed since the last install.
+stamp=node_modules/.canopy-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+  echo "$want" >"$stamp"
+fi

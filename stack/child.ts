@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { waitUntil } from './wait.ts';
+
+export interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  /** The last lines the process wrote, for error messages. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Resolves true once the process serves; polled until `readyTimeoutMs`. */
+  ready?: () => Promise<boolean> | boolean;
+  readyTimeoutMs?: number;
+}
+
+const OUTPUT_KEEP = 64 * 1024;
+const running = new Set<ChildProcess>();
+
+// Children die with us, even when we leave through an uncaught error.
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+/** Starts a real component as a child process and waits until it is ready. */
+export async function startChild(name: string, command: string, options: StartOptions = {}): Promise<Child> {
+  const proc = spawn(command, options.args ?? [], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  let out = '';
+  const keep = (chunk: Buffer) => {
+    out = (out + chunk.toString('utf8')).slice(-OUTPUT_KEEP);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => {
+    proc.once('exit', () => {
+      running.delete(proc);
+      resolve();
+    });
+  });
+  let spawnError: Error | undefined;
+  proc.once('error', (err) => {
+    spawnError = err;
+    running.delete(proc);
+  });
+
+  const child: Child = {
+    name,
+    process: proc,
+    output: () => out,
+    async stop(graceMs = 5_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null || spawnError) return;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+
+  if (options.ready) {
+    const ready = options.ready;
+    try {
+      await waitUntil(
+        `${name} to become ready`,
+        async () => {
+          if (spawnError) throw new Error(`cannot start ${command}: ${spawnError.message}`);
+          if (proc.exitCode !== null) throw new Error(`${name} exited with code ${proc.exitCode}`);
+          return ready();
+        },
+        { timeoutMs: options.readyTimeoutMs ?? 20_000 },
+      );
+    } catch (err) {
+      await child.stop(1_000);
+      const tail = out.trim().split('\n').slice(-10).join('\n');
+      throw new Error(`${(err as Error).message}${tail ? `\n--- ${name} output ---\n${tail}` : ''}`);
+    }
+  }
+  return child;
+}

@@ -1,0 +1,19 @@
+import { startChild, type Child } from './child.ts';
+import { freePort } from './ports.ts';
+import { httpOk } from './wait.ts';
+
+export interface RunningNodeExporter {
+  child: Child;
+  url: string;
+}
+
+/** Debian's prometheus-node-exporter on a loopback port of its own. */
+export async function startNodeExporter(port?: number): Promise<RunningNodeExporter> {
+  const p = port ?? (await freePort());
+  const url = `http://127.0.0.1:${p}`;
+  const child = await startChild('node_exporter', 'prometheus-node-exporter', {
+    args: [`--web.listen-address=127.0.0.1:${p}`],
+    ready: () => httpOk(`${url}/metrics`),
+  });
+  return { child, url };
+}
