@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { benchCommand } from './bench.ts';
+import { renderCommand } from './render.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -9,7 +10,8 @@ export function program(): Command {
     .description('Prometheus-native monitoring and autoscaling for live media distribution trees')
     .version(pkg.version)
     .showHelpAfterError()
-    .addCommand(benchCommand());
+    .addCommand(benchCommand())
+    .addCommand(renderCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {

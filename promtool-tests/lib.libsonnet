@@ -1,0 +1,96 @@
+// Builders of synthetic series for `promtool test rules`. Samples every 15 s;
+// counters start high, as real ones do, so rate() extrapolates normally.
+// jsonnet 0.18's %g overflows on 0.
+local num(x) = if x == 0 then '0' else '%.10g' % x;
+
+{
+  step:: 15,
+  samples:: 4 * 40,  // 40 minutes
+
+  selector(labels):: '{' + std.join(', ', ['%s="%s"' % [k, labels[k]] for k in std.objectFields(labels)]) + '}',
+  series(name, labels, values):: { series: name + $.selector(labels), values: values },
+
+  // `x` constant for `n` samples, or a promtool values string as given.
+  gauge(x, n=$.samples):: if std.isString(x) then x else '%sx%d' % [num(x), n],
+  // A counter growing by `perSecond` per second.
+  counter(perSecond, n=$.samples, start=1000000):: '%s+%sx%d' % [num(start), num(perSecond * $.step), n],
+
+  target(tree, id, type, job, port):: {
+    job: job,
+    instance: '%s:%d' % [id, port],
+    tree_id: tree,
+    node_id: id,
+    node_type: type,
+  },
+
+  // node_exporter series of one node. `busy` is the busy ratio of every core
+  // unless `coreBusy` lists it per core.
+  nodeExporter(tree, id, type, busy=0.25, cores=2, coreBusy=null, mem=0.25, drops=0, loDrops=0, up=1, n=$.samples)::
+    local t = $.target(tree, id, type, 'node-exporter', 9100);
+    local perCore = if coreBusy != null then coreBusy else [busy for _ in std.range(1, cores)];
+    local memTotal = 1073741824;
+    std.flattenArrays([
+      [
+        $.series('node_cpu_seconds_total', t { cpu: std.toString(i), mode: 'idle' }, $.counter(1 - perCore[i], n)),
+        $.series('node_cpu_seconds_total', t { cpu: std.toString(i), mode: 'user' }, $.counter(perCore[i], n)),
+      ]
+      for i in std.range(0, std.length(perCore) - 1)
+    ]) + [
+      $.series('node_memory_MemTotal_bytes', t, $.gauge(memTotal, n)),
+      $.series('node_memory_MemAvailable_bytes', t, $.gauge((1 - mem) * memTotal, n)),
+      $.series('node_network_receive_drop_total', t { device: 'eth0' }, $.counter(drops, n)),
+      // Loopback drops never count.
+      $.series('node_network_receive_drop_total', t { device: 'lo' }, $.counter(loDrops, n)),
+      $.series('up', t, $.gauge(up, n)),
+    ],
+
+  // The egress app's series.
+  egressApp(tree, id, pool=50, viewers=10, mounts=1, up=1, n=$.samples)::
+    local t = $.target(tree, id, 'egress', 'media-tree-egress', 7073);
+    [
+      $.series('media_tree_egress_port_pool_utilization_percent', t, $.gauge(pool, n)),
+      $.series('media_tree_egress_active_viewers', t { session_id: 'sess-1' }, $.gauge(viewers, n)),
+      $.series('media_tree_egress_active_mountpoints', t, $.gauge(mounts, n)),
+      $.series('up', t, $.gauge(up, n)),
+    ],
+
+  // A whole egress node: node_exporter and app.
+  egress(tree, id, busy=0.25, mem=0.25, drops=0, pool=50, viewers=10, mounts=1, n=$.samples)::
+    $.nodeExporter(tree, id, 'egress', busy=busy, mem=mem, drops=drops, n=n)
+    + $.egressApp(tree, id, pool=pool, viewers=viewers, mounts=mounts, n=n),
+
+  // `count` egress nodes named <tree>-egress-<i>, all alike.
+  egressFleet(tree, count, busy=0.125, mem=0.125, drops=0, pool=10, viewers=1, n=$.samples)::
+    std.flattenArrays([
+      $.egress(tree, '%s-egress-%d' % [tree, i], busy=busy, mem=mem, drops=drops, pool=pool, viewers=viewers, n=n)
+      for i in std.range(1, count)
+    ]),
+
+  injection(tree, id, sessions=1, up=1, n=$.samples)::
+    local t = $.target(tree, id, 'injection', 'media-tree-injection', 7070);
+    [
+      $.series('media_tree_injection_active_sessions', t { room_id: 'all' }, $.gauge(sessions, n)),
+      $.series('up', t, $.gauge(up, n)),
+    ],
+
+  relay(tree, id, audioState=3, videoState=3, up=1, n=$.samples)::
+    local t = $.target(tree, id, 'relay', 'media-tree-relay', 7071);
+    [
+      $.series('media_tree_relay_forwarder_state', t { pipeline: 'audio' }, $.gauge(audioState, n)),
+      $.series('media_tree_relay_forwarder_state', t { pipeline: 'video' }, $.gauge(videoState, n)),
+      $.series('up', t, $.gauge(up, n)),
+    ],
+
+  runbook(alert):: 'https://github.com/canopy-media/canopy/blob/main/rules/runbook.md#' + std.asciiLower(alert),
+
+  // Firing alerts named `alert` (any other labels): a subset check, since
+  // exp_labels must otherwise list every label.
+  firing(alert, extra=''):: 'ALERTS{alertname="%s", alertstate="firing"%s}' % [alert, extra],
+
+  file(tests):: {
+    rule_files: ['../rules/media-tree-rules.yaml', '../rules/media-tree-alerts.yaml'],
+    evaluation_interval: '30s',
+    group_eval_order: ['media-tree.node.rules', 'media-tree.tree.rules', 'media-tree.scaling', 'media-tree.operational'],
+    tests: [{ interval: '15s' } + t for t in tests],
+  },
+}

@@ -1,0 +1,146 @@
+// Every recording rule, on one tree of mixed nodes and on a tree with failures.
+local lib = import 'lib.libsonnet';
+
+local mixedTree =
+  lib.egress('tree-a', 'egress-1', busy=0.25, mem=0.25, drops=40, pool=60, viewers=10)
+  + lib.nodeExporter('tree-a', 'egress-2', 'egress', coreBusy=[1, 0, 0, 0, 0, 0, 0, 0], mem=0.5, drops=20, loDrops=1000)
+  + lib.egressApp('tree-a', 'egress-2', pool=20, viewers=5)
+  + lib.nodeExporter('tree-a', 'relay-1', 'relay', busy=0.75, drops=500)
+  + lib.injection('tree-a', 'injection-1', sessions=3)
+  // Another tree, so every per-tree rule is seen to keep trees apart.
+  + lib.egress('tree-b', 'egress-9', busy=0.5, mem=0.125, pool=5, viewers=7);
+
+local sample(labels, value) = { labels: labels, value: value };
+
+lib.file([
+  {
+    name: 'recording rules on healthy trees',
+    input_series: mixedTree,
+    promql_expr_test: [
+      {
+        expr: 'node_id:media_tree_node_cpu_utilisation:ratio_rate1m',
+        eval_time: '10m',
+        exp_samples: [
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
+          // One busy core of eight is an eighth of the node, not an unhealthy node.
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.125),
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.75),
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-b", node_type="egress", node_id="egress-9"}', 0.5),
+        ],
+      },
+      {
+        expr: 'node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a"}',
+        eval_time: '10m',
+        exp_samples: [
+          sample('node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
+        ],
+      },
+      {
+        // Egress nodes only: the busy relay does not count.
+        expr: 'tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg5m',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg5m{tree_id="tree-a"}', 0.1875),
+          sample('tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg5m{tree_id="tree-b"}', 0.5),
+        ],
+      },
+      {
+        expr: 'tree_id:media_tree_egress_memory_utilisation:max_ratio',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_memory_utilisation:max_ratio{tree_id="tree-a"}', 0.5),
+          sample('tree_id:media_tree_egress_memory_utilisation:max_ratio{tree_id="tree-b"}', 0.125),
+        ],
+      },
+      {
+        expr: 'tree_id:media_tree_egress_port_pool_utilization_percent:max',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_port_pool_utilization_percent:max{tree_id="tree-a"}', 60),
+          sample('tree_id:media_tree_egress_port_pool_utilization_percent:max{tree_id="tree-b"}', 5),
+        ],
+      },
+      {
+        // The seed's total viewers query, answerable per tree thanks to the target label.
+        expr: 'tree_id:media_tree_egress_active_viewers:sum',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_active_viewers:sum{tree_id="tree-a"}', 15),
+          sample('tree_id:media_tree_egress_active_viewers:sum{tree_id="tree-b"}', 7),
+        ],
+      },
+      {
+        // Egress interfaces only, loopback excluded.
+        expr: 'tree_id:media_tree_egress_network_receive_drop:sum_rate5m',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_network_receive_drop:sum_rate5m{tree_id="tree-a"}', 60),
+          sample('tree_id:media_tree_egress_network_receive_drop:sum_rate5m{tree_id="tree-b"}', 0),
+        ],
+      },
+      {
+        expr: 'tree_id:media_tree_injection_active_sessions:sum',
+        eval_time: '10m',
+        exp_samples: [sample('tree_id:media_tree_injection_active_sessions:sum{tree_id="tree-a"}', 3)],
+      },
+      {
+        expr: 'tree_id:media_tree_egress_nodes_up:count',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_nodes_up:count{tree_id="tree-a"}', 2),
+          sample('tree_id:media_tree_egress_nodes_up:count{tree_id="tree-b"}', 1),
+        ],
+      },
+      {
+        // Zero, not absent, when every egress target answers.
+        expr: 'tree_id:media_tree_egress_targets_down:count',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_targets_down:count{tree_id="tree-a"}', 0),
+          sample('tree_id:media_tree_egress_targets_down:count{tree_id="tree-b"}', 0),
+        ],
+      },
+      {
+        expr: 'tree_id:media_tree_egress_unhealthy_nodes:count',
+        eval_time: '10m',
+        exp_samples: [
+          sample('tree_id:media_tree_egress_unhealthy_nodes:count{tree_id="tree-a"}', 0),
+          sample('tree_id:media_tree_egress_unhealthy_nodes:count{tree_id="tree-b"}', 0),
+        ],
+      },
+    ],
+  },
+  {
+    name: 'recording rules on a tree with failing nodes',
+    input_series:
+      // CPU just above 90 %, memory just above 90 %, both (counted once), and one just below.
+      lib.egress('tree-c', 'egress-1', busy=0.90625)
+      + lib.egress('tree-c', 'egress-2', mem=0.90625)
+      + lib.egress('tree-c', 'egress-3', busy=0.96875, mem=0.96875)
+      + lib.egress('tree-c', 'egress-4', busy=0.875, mem=0.875)
+      // The app of egress-5 is down; the node_exporter of egress-6 is down.
+      + lib.nodeExporter('tree-c', 'egress-5', 'egress')
+      + lib.egressApp('tree-c', 'egress-5', up=0)
+      + lib.nodeExporter('tree-c', 'egress-6', 'egress', up=0)
+      + lib.egressApp('tree-c', 'egress-6'),
+    promql_expr_test: [
+      {
+        expr: 'tree_id:media_tree_egress_unhealthy_nodes:count',
+        eval_time: '10m',
+        exp_samples: [sample('tree_id:media_tree_egress_unhealthy_nodes:count{tree_id="tree-c"}', 3)],
+      },
+      {
+        expr: 'tree_id:media_tree_egress_nodes_up:count',
+        eval_time: '10m',
+        exp_samples: [sample('tree_id:media_tree_egress_nodes_up:count{tree_id="tree-c"}', 5)],
+      },
+      {
+        expr: 'tree_id:media_tree_egress_targets_down:count',
+        eval_time: '10m',
+        exp_samples: [sample('tree_id:media_tree_egress_targets_down:count{tree_id="tree-c"}', 2)],
+      },
+    ],
+  },
+])

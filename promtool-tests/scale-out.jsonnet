@@ -1,0 +1,173 @@
+// MediaTreeScaleOut: each reason at its threshold and its `for` boundary, and
+// the seed's order of precedence between reasons.
+local lib = import 'lib.libsonnet';
+
+local scaleOut(tree, reason, urgency, description) = {
+  exp_labels: {
+    severity: 'warning',
+    component: 'scaling',
+    tree_id: tree,
+    reason: reason,
+    urgency: urgency,
+  },
+  exp_annotations: {
+    summary: 'A media tree needs more egress capacity.',
+    description: description,
+    runbook_url: lib.runbook('MediaTreeScaleOut'),
+  },
+};
+
+local poolDescription(tree, v) = 'The fullest egress port pool of tree %s is at %s%%, above 85%%.' % [tree, v];
+
+lib.file([
+  {
+    name: 'port pool: fires above 85 % after 2m, not at 85 %',
+    input_series:
+      lib.egress('tree-hot', 'egress-1', pool=85.5)
+      + lib.egress('tree-hot', 'egress-2', pool=40)
+      + lib.egress('tree-edge', 'egress-3', pool=85),
+    alert_rule_test: [
+      // Pending from the first evaluation at 0s; `for: 2m` not yet over.
+      { alertname: 'MediaTreeScaleOut', eval_time: '1m30s', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '2m',
+        exp_alerts: [scaleOut('tree-hot', 'port_pool', 'critical', poolDescription('tree-hot', '85.5'))],
+      },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '30m',
+        exp_alerts: [scaleOut('tree-hot', 'port_pool', 'critical', poolDescription('tree-hot', '85.5'))],
+      },
+    ],
+  },
+  {
+    name: 'port pool: resolves when the pool drains',
+    input_series:
+      lib.egress('tree-x', 'egress-1', pool='90x40 50x120'),
+    alert_rule_test: [
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '5m',
+        exp_alerts: [scaleOut('tree-x', 'port_pool', 'critical', poolDescription('tree-x', '90'))],
+      },
+      { alertname: 'MediaTreeScaleOut', eval_time: '12m', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'cpu: fires above 70 % after 2m, not at 68.75 %',
+    input_series:
+      lib.egress('tree-hot', 'egress-1', busy=0.71875)
+      + lib.egress('tree-hot', 'egress-2', busy=0.71875)
+      + lib.egress('tree-cool', 'egress-3', busy=0.6875),
+    alert_rule_test: [
+      // CPU exists from 30s (rate needs two samples), so `for` ends at 2m30s.
+      { alertname: 'MediaTreeScaleOut', eval_time: '2m', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '2m30s',
+        exp_alerts: [scaleOut('tree-hot', 'cpu', 'high', 'Egress CPU of tree tree-hot averages 71.88% over 5m, above 70%.')],
+      },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '20m',
+        exp_alerts: [scaleOut('tree-hot', 'cpu', 'high', 'Egress CPU of tree tree-hot averages 71.88% over 5m, above 70%.')],
+      },
+    ],
+  },
+  {
+    name: 'unhealthy nodes: one egress node above 90 % CPU fires although the average is low',
+    input_series:
+      lib.egress('tree-u', 'egress-1', busy=0.90625)
+      + lib.egress('tree-u', 'egress-2', busy=0.125)
+      + lib.egress('tree-u', 'egress-3', busy=0.125)
+      // 87.5 % on every node of another tree: not unhealthy, and a high average.
+      + lib.egress('tree-v', 'egress-4', busy=0.875, mem=0.875),
+    alert_rule_test: [
+      { alertname: 'MediaTreeScaleOut', eval_time: '2m', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '2m30s',
+        exp_alerts: [
+          scaleOut('tree-u', 'unhealthy_nodes', 'critical', '1 egress node(s) of tree tree-u are above 90% CPU or memory.'),
+          scaleOut('tree-v', 'cpu', 'high', 'Egress CPU of tree tree-v averages 87.5% over 5m, above 70%.'),
+        ],
+      },
+    ],
+  },
+  {
+    name: 'unhealthy nodes: memory above 90 % on one node',
+    input_series:
+      lib.egress('tree-m', 'egress-1', mem=0.90625)
+      + lib.egress('tree-m', 'egress-2', mem=0.25),
+    alert_rule_test: [
+      { alertname: 'MediaTreeScaleOut', eval_time: '1m30s', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '2m',
+        exp_alerts: [scaleOut('tree-m', 'unhealthy_nodes', 'critical', '1 egress node(s) of tree tree-m are above 90% CPU or memory.')],
+      },
+    ],
+  },
+  {
+    name: 'one busy core of eight is not an unhealthy node',
+    input_series:
+      lib.nodeExporter('tree-k', 'egress-1', 'egress', coreBusy=[1, 0, 0, 0, 0, 0, 0, 0])
+      + lib.egressApp('tree-k', 'egress-1', pool=50),
+    alert_rule_test: [
+      { alertname: 'MediaTreeScaleOut', eval_time: '10m', exp_alerts: [] },
+      { alertname: 'HighCPUUsage', eval_time: '10m', exp_alerts: [] },
+    ],
+  },
+  {
+    name: 'packet loss: fires above 100 pkt/s per tree once the 5m rate sees it, not at 99',
+    input_series:
+      lib.egress('tree-l', 'egress-1', drops=60)
+      + lib.egress('tree-l', 'egress-2', drops=41)
+      + lib.egress('tree-ok', 'egress-3', drops=99),
+    alert_rule_test: [
+      // The 5m rate reaches its full value at 5m; `for: 2m` ends at 7m.
+      { alertname: 'MediaTreeScaleOut', eval_time: '6m30s', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '7m',
+        exp_alerts: [scaleOut('tree-l', 'packet_loss', 'high', 'Egress nodes of tree tree-l drop 101 received packets/s, above 100.')],
+      },
+    ],
+  },
+  {
+    name: 'precedence: unhealthy before cpu before port pool before packet loss',
+    input_series:
+      // All four reasons hold: unhealthy wins.
+      lib.egress('tree-1', 'egress-1', busy=0.96875, pool=90, drops=200)
+      + lib.egress('tree-1', 'egress-2', busy=0.75, pool=90)
+      // CPU, port pool and loss hold: cpu wins.
+      + lib.egress('tree-2', 'egress-3', busy=0.75, pool=90, drops=200)
+      // Port pool and loss hold: port pool wins.
+      + lib.egress('tree-3', 'egress-4', pool=90, drops=200),
+    alert_rule_test: [
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '10m',
+        exp_alerts: [
+          scaleOut('tree-1', 'unhealthy_nodes', 'critical', '1 egress node(s) of tree tree-1 are above 90% CPU or memory.'),
+          scaleOut('tree-2', 'cpu', 'high', 'Egress CPU of tree tree-2 averages 75% over 5m, above 70%.'),
+          scaleOut('tree-3', 'port_pool', 'critical', poolDescription('tree-3', '90')),
+        ],
+      },
+    ],
+    promql_expr_test: [
+      {
+        // Never two scale-out reasons for one tree at once.
+        expr: 'count by (tree_id) (%s) > 1' % lib.firing('MediaTreeScaleOut'),
+        eval_time: '10m',
+        exp_samples: [],
+      },
+    ],
+  },
+  {
+    name: 'no data, no scale-out',
+    input_series: lib.injection('tree-empty', 'injection-1', sessions=0),
+    alert_rule_test: [{ alertname: 'MediaTreeScaleOut', eval_time: '20m', exp_alerts: [] }],
+  },
+])

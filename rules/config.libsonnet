@@ -1,0 +1,63 @@
+// The one place for Canopy's selectors, thresholds, windows and durations.
+// Override the monitoring-mixin way: (import 'mixin.libsonnet') + { _config+:: { ... } }.
+{
+  _config+:: {
+    // Scrape jobs of deploy/prometheus.yml (DESIGN.md contract).
+    jobs: {
+      nodeExporter: 'node-exporter',
+      injection: 'media-tree-injection',
+      relay: 'media-tree-relay',
+      egress: 'media-tree-egress',
+    },
+    nodeExporterSelector: 'job="%s"' % self.jobs.nodeExporter,
+    injectionSelector: 'job="%s"' % self.jobs.injection,
+    relaySelector: 'job="%s"' % self.jobs.relay,
+    egressSelector: 'job="%s"' % self.jobs.egress,
+
+    // Labels service discovery sets on every target.
+    treeLabel: 'tree_id',
+    nodeLabels: ['tree_id', 'node_type', 'node_id'],
+
+    // Scaling thresholds: the seed's defaults, in percent as the seed states them.
+    cpuScaleOutPercent: 70,
+    cpuScaleInPercent: 20,
+    memoryScaleOutPercent: 80,
+    memoryScaleInPercent: 30,
+    unhealthyPercent: 90,
+    portPoolScaleOutPercent: 85,
+    portPoolScaleInPercent: 30,
+    droppedPacketsScaleOut: 100,  // packets/s per tree
+    // Scale in only while more egress nodes than this are up.
+    egressBaselineNodes: 8,
+
+    // Operational alert thresholds (the seed's alert rules).
+    highCpuPercent: 80,
+    highMemoryPercent: self.memoryScaleOutPercent,
+    portPoolExhaustionPercent: self.portPoolScaleOutPercent,
+    packetLossPerNode: self.droppedPacketsScaleOut,
+
+    // Windows.
+    cpuRateWindow: '1m',
+    cpuAverageWindow: '5m',
+    dropRateWindow: '5m',
+
+    // How long a condition holds before its alert fires.
+    forDurations: {
+      scaleOut: '2m',
+      scaleIn: '15m',
+      highCpu: '5m',
+      highMemory: '5m',
+      portPoolExhaustion: '2m',
+      packetLoss: '3m',
+      forwarderPipelineDown: '1m',
+      orphanMountpoints: '10m',
+      targetDown: '2m',
+    },
+
+    // Evaluation interval of every rule group.
+    ruleInterval: '30s',
+
+    // %s is the alert name in lower case: the runbook's section anchors.
+    runbookURLPattern: 'https://github.com/canopy-media/canopy/blob/main/rules/runbook.md#%s',
+  },
+}
