@@ -11,6 +11,14 @@ DEBS=(
   prometheus-node-exporter
   redis-server
   jsonnet                    # jsonnet, jsonnetfmt
+  libgstreamer1.0-dev        # the forwarder (C): headers, pkg-config file
+  gstreamer1.0-plugins-base  # core elements the pipelines rely on
+  gstreamer1.0-plugins-good  # udpsrc, multiudpsink, rtpssrcdemux
+  gstreamer1.0-tools         # gst-launch-1.0, the forwarder bench's baseline
+  pkg-config
+  gcc
+  make
+  libc6-dev
 )
 
 missing=()
@@ -38,3 +46,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund
   echo "$want" >"$stamp"
 fi
+
+# The forwarder and its bench tools; a no-op when the binaries are up to date.
+make -s -C forwarder
