@@ -566,7 +566,8 @@ static gboolean build_pipe(Pipe *p, int type, guint16 port) {
   p->pipeline = gst_pipeline_new(TYPE_NAME[type]);
   p->src = gst_element_factory_make("udpsrc", NULL);
   if (!p->src) return FALSE;
-  g_object_set(p->src, "address", G.bind, "port", (gint)port, "buffer-size", RCVBUF, NULL);
+  /* reuse=FALSE: with SO_REUSEADDR a second forwarder would bind the same port and steal its packets */
+  g_object_set(p->src, "address", G.bind, "port", (gint)port, "buffer-size", RCVBUF, "reuse", FALSE, NULL);
   gst_bin_add(GST_BIN(p->pipeline), p->src);
   if (G.demux) {
     GstCaps *caps = gst_caps_new_empty_simple("application/x-rtp");
