@@ -157,19 +157,28 @@ export class ForwarderClient {
     expectOk(await this.request('PING'));
   }
 
-  async add(d: Destination): Promise<void> {
-    if (!ID_RE.test(d.id)) throw new TypeError(`bad destination id ${JSON.stringify(d.id)}`);
-    port.parse(d.audioPort);
-    port.parse(d.videoPort);
-    const hasSsrc = d.audioSsrc != null || d.videoSsrc != null;
-    if (hasSsrc && (d.audioSsrc == null || d.videoSsrc == null)) throw new TypeError('give both SSRCs or neither');
-    if (hasSsrc) {
-      ssrc.parse(d.audioSsrc);
-      ssrc.parse(d.videoSsrc);
+  /**
+   * Requests are written in call order. A host given as a name is looked up
+   * first, so that one ADD goes out once the lookup ends; literals go out at once.
+   */
+  add(d: Destination): Promise<void> {
+    try {
+      if (!ID_RE.test(d.id)) throw new TypeError(`bad destination id ${JSON.stringify(d.id)}`);
+      port.parse(d.audioPort);
+      port.parse(d.videoPort);
+      const hasSsrc = d.audioSsrc != null || d.videoSsrc != null;
+      if (hasSsrc && (d.audioSsrc == null || d.videoSsrc == null)) throw new TypeError('give both SSRCs or neither');
+      if (hasSsrc) {
+        ssrc.parse(d.audioSsrc);
+        ssrc.parse(d.videoSsrc);
+      }
+      const line = (host: string) =>
+        ['ADD', d.id, host, d.audioPort, d.videoPort, ...(hasSsrc ? [d.audioSsrc, d.videoSsrc] : [])].join(' ');
+      const sent = isIP(d.host) ? this.request(line(d.host)) : resolveHost(d.host).then((h) => this.request(line(h)));
+      return sent.then(expectOk);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const host = await resolveHost(d.host);
-    const parts = ['ADD', d.id, host, d.audioPort, d.videoPort, ...(hasSsrc ? [d.audioSsrc, d.videoSsrc] : [])];
-    expectOk(await this.request(parts.join(' ')));
   }
 
   async remove(id: string): Promise<void> {

@@ -131,10 +131,11 @@ describe('fan-out', () => {
     })();
     try {
       await sleep(50);
-      const seqAtAdd = seq;
       expect(await s.cmd(`ADD go 127.0.0.1 ${goA!.port} ${goV!.port}`)).toBe('OK added go');
       await waitUntil('the new destination to receive', () => goA!.count() > 20 && goV!.count() > 20, { timeoutMs: 5_000, intervalMs: 10 });
-      expect(Math.min(...goV!.packets.map((p) => p.seq))).toBeGreaterThanOrEqual(seqAtAdd);
+      // (packets still queued in the forwarder's socket at ADD time may reach it too: that is fine)
+      const seqs = goV!.packets.map((p) => p.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(await s.cmd('REMOVE go')).toBe('OK removed go');
       const lastSentBeforeOk = seq - 1;
       const keptBefore = keepV!.count();
