@@ -185,6 +185,16 @@ describe('SSRC demux', () => {
     expect(list.destinations[1]).toEqual({ id: 'sess-1', host: '127.0.0.1', audioPort: rx[2]!.port, videoPort: rx[3]!.port, audioSsrc: 1111, videoSsrc: 2222 });
     expect(list.destinations[0].audioSsrc).toBeNull();
     expect(await s.cmd('ADD x 127.0.0.1 1 2 1 4294967296')).toBe('ERR bad video SSRC: expected 0..4294967295');
+
+    // Datagrams that are not RTP are dropped by the demuxer; the pipeline keeps going.
+    await tx.audio.send(Buffer.from('hello'));
+    const v0 = rtpPacket(1111, 99, AUDIO);
+    v0[0] = 0x00;
+    await tx.audio.send(v0);
+    await tx.audio.send(rtpPacket(1111, 100, AUDIO));
+    await waitUntil('the next valid packet', () => rx[2]!.count() === 41, { timeoutMs: 5_000, intervalMs: 20 });
+    expect(rx[2]!.packets.at(-1)!.seq).toBe(100);
+    expect((await stats(s)).audio).toMatchObject({ state: 3, packetsIn: 83 });
     expect(await s.cmd('ADD x 127.0.0.1 1 2 1')).toMatch(/^ERR ADD takes/);
   });
 });
