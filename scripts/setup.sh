@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh Debian machine: Debian packages, npm packages.
+# Idempotent set-up for a fresh Debian machine: Debian packages, npm packages,
+# the forwarder's binaries.
 # A second run finds everything in place, installs nothing and takes a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,10 @@ DEBS=(
   redis-server
   jsonnet                    # jsonnet, jsonnetfmt
   libgstreamer1.0-dev        # the forwarder (C): headers, pkg-config file
-  gstreamer1.0-plugins-base  # core elements the pipelines rely on
+  gstreamer1.0-plugins-base  # what plugins-good builds on
   gstreamer1.0-plugins-good  # udpsrc, multiudpsink, rtpssrcdemux
   gstreamer1.0-tools         # gst-launch-1.0, the forwarder bench's baseline
-  pkg-config
+  pkg-config                 # pkg-config, gcc, make, libc6-dev build forwarder/
   gcc
   make
   libc6-dev
