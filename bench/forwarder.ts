@@ -33,7 +33,7 @@ export async function benchForwarder(o: ForwarderBenchOptions, log: (line: strin
     log(`forwarder bench: ${o.destinations} destinations, RTP 1 in 5 audio (160 B) else video (1200 B), ${o.stepMs} ms per step, loss limit ${LOSS_LIMIT * 100}%`);
 
     const ours = await startForwarder({ mode: 'fanout' });
-    let oursMax: number;
+    let oursMax: Best;
     try {
       const client = new ForwarderClient({ socketPath: ours.socketPath });
       try {
@@ -41,61 +41,84 @@ export async function benchForwarder(o: ForwarderBenchOptions, log: (line: strin
       } finally {
         client.close();
       }
-      oursMax = await search('ours', blast, ours.audioPort, ours.videoPort, o, log);
+      oursMax = await search('ours', blast, ours.child.process.pid!, ours.audioPort, ours.videoPort, o, log);
     } finally {
       await ours.child.stop();
     }
 
     const base = await startBaseline(dests);
-    let baseMax: number;
+    let baseMax: Best;
     try {
-      baseMax = await search('baseline', blast, base.audioPort, base.videoPort, o, log);
+      baseMax = await search('baseline', blast, base.child.process.pid!, base.audioPort, base.videoPort, o, log);
     } finally {
       await base.child.stop();
     }
 
-    const out = (r: number) => `${r} pkt/s in, ${r * o.destinations} pkt/s out`;
+    const out = (r: Best) =>
+      `${r.rate} pkt/s in, ${r.rate * o.destinations} pkt/s out, using ${(r.cpu * 100).toFixed(0)}% of one core` +
+      (r.cpu > 0 ? ` (${Math.round((r.rate * o.destinations) / r.cpu)} pkt/s out per core)` : '');
     log(`ours (media-tree-forwarder fanout): ${out(oursMax)}`);
     log(`baseline (gst-launch-1.0 udpsrc ! multiudpsink): ${out(baseMax)}`);
-    return { ratio: baseMax > 0 ? oursMax / baseMax : oursMax > 0 ? Infinity : 0 };
+    return { ratio: baseMax.rate > 0 ? oursMax.rate / baseMax.rate : oursMax.rate > 0 ? Infinity : 0 };
   } finally {
     blast.stop();
   }
 }
 
+/** The best passing rate, and the forwarder's CPU use then (1 = one core busy). */
+interface Best {
+  rate: number;
+  cpu: number;
+}
+
 /** Doubling from startRate until a step loses too much, then bisection. */
-async function search(name: string, blast: Blast, audioPort: number, videoPort: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<number> {
+async function search(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<Best> {
   await blast.run(audioPort, videoPort, 200, 300); // warm-up: caches, lazy sockets
-  let good = 0;
+  let good: Best = { rate: 0, cpu: 0 };
   let bad = 0;
+  const at = async (rate: number) => {
+    const cpu = await step(name, blast, pid, audioPort, videoPort, rate, o, log);
+    if (cpu !== undefined) good = { rate, cpu };
+    return cpu !== undefined;
+  };
   for (let rate = o.startRate; ; rate = Math.min(rate * 2, o.maxRate)) {
-    if (await step(name, blast, audioPort, videoPort, rate, o, log)) {
-      good = rate;
+    if (await at(rate)) {
       if (rate >= o.maxRate) return good;
     } else {
       bad = rate;
       break;
     }
   }
-  for (let i = 0; i < o.bisections && bad - good > Math.max(100, good * 0.02); i++) {
-    const mid = Math.round((good + bad) / 2);
-    if (await step(name, blast, audioPort, videoPort, mid, o, log)) good = mid;
-    else bad = mid;
+  for (let i = 0; i < o.bisections && bad - good.rate > Math.max(100, good.rate * 0.02); i++) {
+    const mid = Math.round((good.rate + bad) / 2);
+    if (!(await at(mid))) bad = mid;
   }
   return good;
 }
 
-async function step(name: string, blast: Blast, audioPort: number, videoPort: number, rate: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<boolean> {
+/** One step at `rate`: its CPU share when it passed, undefined when it failed. */
+async function step(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, rate: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<number | undefined> {
+  const cpu0 = cpuSeconds(pid);
   const r = await blast.run(audioPort, videoPort, rate, o.stepMs);
+  // All the step's work (its tail drains after the sending window) over the sending window.
+  const cpu = (cpuSeconds(pid) - cpu0) / (o.stepMs / 1000);
   const sent = r.sentAudio + r.sentVideo;
   const expected = sent * o.destinations;
   const loss = expected > 0 ? 1 - r.received / expected : 1;
   // A sender that fell behind did not offer the rate asked for.
   const offered = sent / (o.stepMs / 1000);
   const ok = loss < LOSS_LIMIT && offered >= rate * 0.95;
-  log(`  ${name.padEnd(8)} ${String(rate).padStart(7)} pkt/s in: sent ${sent}, received ${r.received} of ${expected}, loss ${(Math.max(loss, 0) * 100).toFixed(3)}%${offered < rate * 0.95 ? ' (sender behind)' : ''} ${ok ? 'ok' : 'FAIL'}`);
-  return ok;
+  log(`  ${name.padEnd(8)} ${String(rate).padStart(7)} pkt/s in: sent ${sent}, received ${r.received} of ${expected}, loss ${(Math.max(loss, 0) * 100).toFixed(3)}%, cpu ${(cpu * 100).toFixed(0)}%${offered < rate * 0.95 ? ' (sender behind)' : ''} ${ok ? 'ok' : 'FAIL'}`);
+  return ok ? cpu : undefined;
 }
+
+/** User + system CPU seconds of a process so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 interface RunResult {
   sentAudio: number;

@@ -9,9 +9,6 @@ import { z } from 'zod';
  * reconnect with backoff when the forwarder goes away.
  */
 
-export const STREAM_TYPES = ['audio', 'video'] as const;
-export type ForwarderStreamType = (typeof STREAM_TYPES)[number];
-
 export interface Destination {
   id: string;
   /** IPv4/IPv6 literal, or a name the client resolves before sending. */

@@ -715,6 +715,7 @@ int main(int argc, char **argv) {
   if (!port[AUDIO] || !port[VIDEO]) return bad_usage("--audio-port and --video-port are required");
   if (port[AUDIO] == port[VIDEO]) return bad_usage("--audio-port and --video-port must differ");
 
+  signal(SIGPIPE, SIG_IGN); /* a vanished reader is an error return, not our death */
   gst_init(NULL, NULL);
   g_mutex_init(&G.lock);
   G.dests = g_ptr_array_new();
