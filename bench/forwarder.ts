@@ -33,7 +33,9 @@ export async function benchForwarder(o: ForwarderBenchOptions, log: (line: strin
     log(`forwarder bench: ${o.destinations} destinations, RTP 1 in 5 audio (160 B) else video (1200 B), ${o.stepMs} ms per step, loss limit ${LOSS_LIMIT * 100}%`);
 
     const ours = await startForwarder({ mode: 'fanout' });
+    let base: Awaited<ReturnType<typeof startBaseline>> | undefined;
     let oursMax: Best;
+    let baseMax: Best;
     try {
       const client = new ForwarderClient({ socketPath: ours.socketPath });
       try {
@@ -41,17 +43,16 @@ export async function benchForwarder(o: ForwarderBenchOptions, log: (line: strin
       } finally {
         client.close();
       }
-      oursMax = await search('ours', blast, ours.child.process.pid!, ours.audioPort, ours.videoPort, o, log);
+      base = await startBaseline(dests);
+      // Both searches at once, their steps taking turns: a load that drifts
+      // during the run (two shared cores) weighs on both alike.
+      [oursMax, baseMax] = await Promise.all([
+        search('ours', blast, ours.child.process.pid!, ours.audioPort, ours.videoPort, o, log),
+        search('baseline', blast, base.child.process.pid!, base.audioPort, base.videoPort, o, log),
+      ]);
     } finally {
       await ours.child.stop();
-    }
-
-    const base = await startBaseline(dests);
-    let baseMax: Best;
-    try {
-      baseMax = await search('baseline', blast, base.child.process.pid!, base.audioPort, base.videoPort, o, log);
-    } finally {
-      await base.child.stop();
+      await base?.child.stop();
     }
 
     const out = (r: Best) =>
@@ -73,7 +74,9 @@ interface Best {
 
 /** Doubling from startRate until a step loses too much, then bisection. */
 async function search(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<Best> {
-  await blast.run(audioPort, videoPort, 200, 300); // warm-up: caches, lazy sockets
+  const warm = blast.turn();
+  await warm.ready;
+  await blast.run(audioPort, videoPort, 200, 300).finally(warm.done); // warm-up: caches, lazy sockets
   let good: Best = { rate: 0, cpu: 0 };
   let bad = 0;
   const at = async (rate: number) => {
@@ -98,6 +101,16 @@ async function search(name: string, blast: Blast, pid: number, audioPort: number
 
 /** One step at `rate`: its CPU share when it passed, undefined when it failed. */
 async function step(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, rate: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<number | undefined> {
+  const turn = blast.turn();
+  await turn.ready;
+  try {
+    return await stepAlone(name, blast, pid, audioPort, videoPort, rate, o, log);
+  } finally {
+    turn.done();
+  }
+}
+
+async function stepAlone(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, rate: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<number | undefined> {
   const cpu0 = cpuSeconds(pid);
   const r = await blast.run(audioPort, videoPort, rate, o.stepMs);
   // All the step's work (its tail drains after the sending window) over the sending window.
@@ -129,6 +142,7 @@ interface RunResult {
 /** The rtp-blast child: its receive ports, and one RUN at a time. */
 class Blast {
   private readonly replies: Array<(line: string) => void> = [];
+  private last: Promise<void> = Promise.resolve();
   private constructor(private readonly proc: ChildProcess, readonly ports: number[]) {}
 
   static async start(receivers: number): Promise<Blast> {
@@ -143,6 +157,14 @@ class Blast {
     const b = new Blast(proc, ports);
     lines.on('line', (l) => b.replies.shift()?.(l));
     return b;
+  }
+
+  /** One step at a time, in the order asked: `ready` resolves when it is ours, `done()` passes it on. */
+  turn(): { ready: Promise<void>; done: () => void } {
+    let done!: () => void;
+    const ready = this.last;
+    this.last = new Promise<void>((r) => (done = r));
+    return { ready, done };
   }
 
   run(audioPort: number, videoPort: number, rate: number, ms: number): Promise<RunResult> {
