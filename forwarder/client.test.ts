@@ -23,8 +23,8 @@ async function forwarder(o: Parameters<typeof startForwarder>[0] = {}): Promise<
   });
   return f;
 }
-function client(socketPath: string, requestTimeoutMs = 2_000): ForwarderClient {
-  const c = new ForwarderClient({ socketPath, requestTimeoutMs, minBackoffMs: 20, maxBackoffMs: 200 });
+function client(socketPath: string, requestTimeoutMs = 2_000, onReconnect?: () => void): ForwarderClient {
+  const c = new ForwarderClient({ socketPath, requestTimeoutMs, minBackoffMs: 20, maxBackoffMs: 200, onReconnect });
   cleanups.push(() => c.close());
   return c;
 }
@@ -88,7 +88,8 @@ describe('ForwarderClient', () => {
 
   it('reconnects after the forwarder restarts on the same socket', async () => {
     const f1 = await startForwarder();
-    const c = client(f1.socketPath);
+    let reconnects = 0;
+    const c = client(f1.socketPath, 2_000, () => reconnects++);
     await c.add({ id: 'before', host: 'localhost', audioPort: 1000, videoPort: 1001 });
     expect((await c.list())[0]?.host).toMatch(/^(127\.0\.0\.1|::1)$/); // the client resolved the name
     await f1.child.stop();
@@ -96,6 +97,7 @@ describe('ForwarderClient', () => {
     const f2 = await forwarder({ socketPath: f1.socketPath });
     await waitUntil('the client to reconnect', async () => (await c.stats()).reachable, { timeoutMs: 5_000, intervalMs: 50 });
     expect(await c.list()).toEqual([]); // a new process: the relay re-adds its children
+    expect(reconnects).toBe(1);
     await c.add({ id: 'after', host: '::1', audioPort: 1000, videoPort: 1001 });
     expect((await c.list())[0]).toMatchObject({ id: 'after', host: '::1' });
     expect(f2.socketPath).toBe(f1.socketPath);

@@ -75,6 +75,11 @@ export interface ForwarderClientOptions {
   /** Background reconnect after a drop: first delay, doubled up to maxBackoffMs. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Called when a connection opens after an earlier one was lost. A restarted
+   * forwarder starts with no destinations: this is where the app adds them again.
+   */
+  onReconnect?: () => void;
 }
 
 interface Pending {
@@ -97,6 +102,7 @@ export class ForwarderClient {
   private connected = false;
   private connecting: Promise<void> | undefined;
   private closed = false;
+  private everConnected = false;
   private backoffMs: number;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private buffer = '';
@@ -132,6 +138,8 @@ export class ForwarderClient {
         this.backoffMs = this.minBackoffMs;
         for (const p of this.queued.splice(0)) this.send(p);
         resolve();
+        if (this.everConnected) this.options.onReconnect?.();
+        this.everConnected = true;
       });
       sock.on('data', (chunk: string) => this.onData(chunk));
       sock.on('error', () => { /* 'close' follows and says what to do */ });
