@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { benchExporter } from '../bench/exporter.ts';
+import { benchForwarder } from '../bench/forwarder.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
 
@@ -23,6 +24,18 @@ export function benchCommand(): Command {
     .addOption(intOption('--churn <n>', 'session start/stop cycles for the RSS check', 'CANOPY_BENCH_CHURN', 100_000, 0, 10_000_000))
     .action(async (o: { sessions: number; scrapes: number; churn: number }) => {
       await report((log) => benchExporter({ sessions: o.sessions, scrapes: o.scrapes, churnCycles: o.churn }, log));
+    });
+
+  bench
+    .command('forwarder')
+    .description('highest loss-free (<0.1%) RTP rate through our forwarder against plain gst-launch udpsrc ! multiudpsink, same destinations (ratio: ours/baseline, higher is better)')
+    .addOption(intOption('--destinations <n>', 'destinations (each an audio and a video port)', 'CANOPY_BENCH_DESTINATIONS', 16, 1, 128))
+    .addOption(intOption('--step-ms <n>', 'sending time of each rate step', 'CANOPY_BENCH_STEP_MS', 2500, 100, 60_000))
+    .addOption(intOption('--start-rate <n>', 'first rate tried, packets/s in', 'CANOPY_BENCH_START_RATE', 5000, 10, 10_000_000))
+    .addOption(intOption('--max-rate <n>', 'highest rate tried, packets/s in', 'CANOPY_BENCH_MAX_RATE', 400_000, 10, 10_000_000))
+    .addOption(intOption('--bisections <n>', 'bisection steps after the doubling', 'CANOPY_BENCH_BISECTIONS', 5, 0, 20))
+    .action(async (o: { destinations: number; stepMs: number; startRate: number; maxRate: number; bisections: number }) => {
+      await report((log) => benchForwarder(o, log));
     });
 
   return bench;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh Debian machine: Debian packages, npm packages.
+# Idempotent set-up for a fresh Debian machine: Debian packages, npm packages,
+# the forwarder's binaries.
 # A second run finds everything in place, installs nothing and takes a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,14 @@ DEBS=(
   prometheus-node-exporter
   redis-server
   jsonnet                    # jsonnet, jsonnetfmt
+  libgstreamer1.0-dev        # the forwarder (C): headers, pkg-config file
+  gstreamer1.0-plugins-base  # what plugins-good builds on
+  gstreamer1.0-plugins-good  # udpsrc, multiudpsink, rtpssrcdemux
+  gstreamer1.0-tools         # gst-launch-1.0, the forwarder bench's baseline
+  pkg-config                 # pkg-config, gcc, make, libc6-dev build forwarder/
+  gcc
+  make
+  libc6-dev
 )
 
 missing=()
@@ -38,3 +47,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund
   echo "$want" >"$stamp"
 fi
+
+# The forwarder and its bench tools; a no-op when the binaries are up to date.
+make -s -C forwarder

@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startChild, type Child } from './child.ts';
+import { freePort } from './ports.ts';
+
+const FORWARDER_DIR = fileURLToPath(new URL('../forwarder/', import.meta.url));
+export const FORWARDER_BIN = join(FORWARDER_DIR, 'build', 'media-tree-forwarder');
+export const RTP_BLAST_BIN = join(FORWARDER_DIR, 'build', 'rtp-blast');
+
+/** Set-up builds the binaries; this covers a test run straight after editing the C. */
+export function buildForwarder(): void {
+  execFileSync('make', ['-s', '-C', FORWARDER_DIR], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+}
+
+export interface ForwarderStart {
+  mode?: 'fanout' | 'demux';
+  socketPath?: string;
+  audioPort?: number;
+  videoPort?: number;
+}
+
+export interface RunningForwarder {
+  child: Child;
+  socketPath: string;
+  audioPort: number;
+  videoPort: number;
+}
+
+/** The real forwarder on free loopback ports, its control socket in a temp dir. */
+export async function startForwarder(o: ForwarderStart = {}): Promise<RunningForwarder> {
+  if (!existsSync(FORWARDER_BIN)) buildForwarder();
+  const socketPath = o.socketPath ?? join(mkdtempSync(join(tmpdir(), 'canopy-fwd-')), 'control.sock');
+  const audioPort = o.audioPort ?? (await freePort());
+  let videoPort = o.videoPort ?? (await freePort());
+  while (videoPort === audioPort) videoPort = await freePort();
+  const child = await startChild('media-tree-forwarder', FORWARDER_BIN, {
+    args: ['--control', socketPath, '--audio-port', String(audioPort), '--video-port', String(videoPort), '--mode', o.mode ?? 'fanout'],
+    ready: () => accepts(socketPath),
+    readyTimeoutMs: 10_000,
+  });
+  return { child, socketPath, audioPort, videoPort };
+}
+
+/** True once something accepts connections on the Unix socket `path`. */
+export function accepts(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
