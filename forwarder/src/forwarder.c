@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -655,7 +656,7 @@ static gboolean on_signal(gpointer data) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: " PROG " --control PATH --audio-port N --video-port N [--mode fanout|demux] [--bind ADDR]\n"
+          "usage: " PROG " --control PATH --audio-port N --video-port N [--mode fanout|demux] [--bind ADDR] [--die-with-parent]\n"
           "\n"
           "Forwards RTP received on two UDP ports to the destinations added over a\n"
           "Unix control socket (commands: ADD, REMOVE, LIST, STATS, PING).\n"
@@ -666,6 +667,8 @@ static void usage(FILE *f) {
           "  --mode MODE       fanout: every packet to every destination (relay, default)\n"
           "                    demux: a destination may name SSRCs and gets only those (egress)\n"
           "  --bind ADDR       address to receive on (default 127.0.0.1)\n"
+          "  --die-with-parent exit (as on SIGTERM) when the process that started us dies,\n"
+          "                    so a SIGKILLed node app leaves no forwarder holding its ports\n"
           "  --help            this text\n");
 }
 
@@ -680,6 +683,7 @@ int main(int argc, char **argv) {
       {"control", required_argument, NULL, 'c'}, {"audio-port", required_argument, NULL, 'a'},
       {"video-port", required_argument, NULL, 'v'}, {"mode", required_argument, NULL, 'm'},
       {"bind", required_argument, NULL, 'b'},      {"help", no_argument, NULL, 'h'},
+      {"die-with-parent", no_argument, NULL, 'p'},
       {NULL, 0, NULL, 0}};
   guint64 port[NTYPES] = {0, 0};
   G.bind = "127.0.0.1";
@@ -704,6 +708,10 @@ int main(int argc, char **argv) {
       break;
     }
     case 'h': usage(stdout); return 0;
+    case 'p':
+      /* Linux delivers SIGTERM when our parent exits; if it is already gone we were reparented. */
+      if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1) return 1;
+      break;
     default: {
       char *msg = g_strdup_printf("unknown or incomplete option %s", argv[optind - 1]);
       return bad_usage(msg);
