@@ -1,14 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startChild, type Child } from './child.ts';
 import { freePort } from './ports.ts';
 
+import { accepts, FORWARDER_BIN } from '../forwarder/process.ts';
+
+export { accepts, FORWARDER_BIN };
 const FORWARDER_DIR = fileURLToPath(new URL('../forwarder/', import.meta.url));
-export const FORWARDER_BIN = join(FORWARDER_DIR, 'build', 'media-tree-forwarder');
 export const RTP_BLAST_BIN = join(FORWARDER_DIR, 'build', 'rtp-blast');
 
 /** Set-up builds the binaries; this covers a test run straight after editing the C. */
@@ -43,16 +44,4 @@ export async function startForwarder(o: ForwarderStart = {}): Promise<RunningFor
     readyTimeoutMs: 10_000,
   });
   return { child, socketPath, audioPort, videoPort };
-}
-
-/** True once something accepts connections on the Unix socket `path`. */
-export function accepts(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

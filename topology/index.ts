@@ -1,0 +1,5 @@
+export * from './ids.ts';
+export * from './keys.ts';
+export * from './events.ts';
+export * from './store.ts';
+export * from './subscriber.ts';

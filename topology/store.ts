@@ -1,0 +1,348 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { type SessionEvent, type TopologyEvent } from './events.ts';
+import { assertId, assertNodeType, ID_PATTERN, isValidId, TopologyInputError, type NodeType } from './ids.ts';
+import { keys } from './keys.ts';
+
+/**
+ * Typed reads and writes of the topology. Writes that belong together run in
+ * one MULTI or Lua script; every id is checked before a key is built; every
+ * value read back is validated, and a bad one is reported and skipped.
+ */
+
+const port = z.coerce.number().int().min(1).max(65535);
+const ssrc = z.coerce.number().int().min(0).max(0xffff_ffff);
+const host = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/);
+
+export interface NodeInfo {
+  id: string;
+  tree: string;
+  type: NodeType;
+  /** Where the parent sends RTP to this node's forwarder. */
+  host: string;
+  audioPort: number | null;
+  videoPort: number | null;
+  httpPort: number;
+  draining: boolean;
+}
+const nodeHashSchema = z.object({
+  tree: z.string().regex(ID_PATTERN),
+  type: z.enum(['injection', 'relay', 'egress']),
+  host,
+  audioPort: port.optional(),
+  videoPort: port.optional(),
+  httpPort: port,
+  draining: z.enum(['0', '1']).optional(),
+});
+
+export interface SessionInfo {
+  id: string;
+  audioSsrc: number;
+  videoSsrc: number;
+  injection: string;
+  startedAt: number;
+}
+const sessionHashSchema = z.object({
+  audioSsrc: ssrc,
+  videoSsrc: ssrc,
+  injection: z.string().regex(ID_PATTERN),
+  startedAt: z.coerce.number().int().nonnegative(),
+});
+
+export interface ViewerPlacement {
+  id: string;
+  sessionId: string;
+  host: string;
+  audioPort: number;
+  videoPort: number;
+  /** The pool port this viewer holds on its egress node. */
+  poolPort: number;
+}
+const viewerSchema = z.object({
+  sessionId: z.string().regex(ID_PATTERN),
+  host,
+  audioPort: port,
+  videoPort: port,
+  poolPort: port,
+}).strict();
+
+export type TopologyWarn = (msg: string, detail?: Record<string, unknown>) => void;
+
+export interface NodeRegistration {
+  id: string;
+  type: NodeType;
+  host: string;
+  httpPort: number;
+  audioPort?: number;
+  videoPort?: number;
+  /** Attach to this slot in the same transaction (publishes children-added). */
+  parentSlot?: string;
+}
+
+// Registers slots a node owns. A slot seen before (in the owner's set) is left
+// alone: on a restart, a slot the actuator already took stays taken.
+const REGISTER_SLOTS = `
+local fresh = {}
+for i, slot in ipairs(ARGV) do
+  if i > 2 and redis.call('SADD', KEYS[1], slot) == 1 then
+    redis.call('HSET', 'slot:' .. slot, 'tree', ARGV[1], 'owner', ARGV[2])
+    if KEYS[2] ~= '' then redis.call('SADD', KEYS[2], slot) end
+    table.insert(fresh, slot)
+  end
+end
+return fresh`;
+
+// A session id is taken once per tree: refuse rather than overwrite.
+const START_SESSION = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'audioSsrc', ARGV[1], 'videoSsrc', ARGV[2], 'injection', ARGV[3], 'startedAt', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('PUBLISH', KEYS[3], ARGV[6])
+return 1`;
+
+const END_SESSION = `
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('PUBLISH', KEYS[3], ARGV[2])
+return 1`;
+
+function event(e: TopologyEvent | SessionEvent): string {
+  return JSON.stringify(e);
+}
+
+export class Topology {
+  readonly tree: string;
+  constructor(private readonly redis: Redis, tree: string, private readonly warn: TopologyWarn = () => {}) {
+    this.tree = assertId('tree', tree);
+  }
+
+  // ---- nodes -------------------------------------------------------------
+
+  /** Adds the node to `nodes:{tree}:{type}` with its address and, if given, its parent slot, in one MULTI. */
+  async registerNode(r: NodeRegistration): Promise<void> {
+    const id = assertId('node', r.id);
+    const type = assertNodeType(r.type);
+    host.parse(r.host);
+    port.parse(r.httpPort);
+    if (r.audioPort !== undefined) port.parse(r.audioPort);
+    if (r.videoPort !== undefined) port.parse(r.videoPort);
+    const slot = r.parentSlot === undefined ? undefined : assertId('slot', r.parentSlot);
+    if (slot) await this.assertSlotOfTree(slot);
+    const previous = slot ? await this.parentOf(id) : null;
+
+    const fields: Record<string, string> = { tree: this.tree, type, host: r.host, httpPort: String(r.httpPort) };
+    if (r.audioPort !== undefined) fields.audioPort = String(r.audioPort);
+    if (r.videoPort !== undefined) fields.videoPort = String(r.videoPort);
+    const m = this.redis.multi()
+      .sadd(keys.nodes(this.tree, type), id)
+      .hset(keys.node(id), fields);
+    if (slot) {
+      if (previous && previous !== slot) {
+        m.srem(keys.children(previous), id).publish(keys.topologyChannel(previous), event({ type: 'children-removed', childIds: [id] }));
+      }
+      m.set(keys.parent(id), slot)
+        .sadd(keys.children(slot), id)
+        .publish(keys.topologyChannel(slot), event({ type: 'children-added', childIds: [id] }));
+    }
+    await exec(m);
+  }
+
+  /** Removes a node, its parent link, its viewers, and tells its parent slot, in one MULTI. */
+  async deregisterNode(nodeId: string, type: NodeType): Promise<void> {
+    const id = assertId('node', nodeId);
+    const parent = await this.parentOf(id);
+    const m = this.redis.multi()
+      .srem(keys.nodes(this.tree, assertNodeType(type)), id)
+      .del(keys.node(id), keys.parent(id), keys.viewers(id));
+    if (parent) {
+      m.srem(keys.children(parent), id).publish(keys.topologyChannel(parent), event({ type: 'children-removed', childIds: [id] }));
+    }
+    await exec(m);
+  }
+
+  async nodeIds(type: NodeType): Promise<string[]> {
+    return this.validIds(await this.redis.smembers(keys.nodes(this.tree, type)), `nodes:${type}`);
+  }
+
+  /** A node's record, or null when it is absent or unreadable (reported). */
+  async getNode(nodeId: string): Promise<NodeInfo | null> {
+    const id = assertId('node', nodeId);
+    const h = await this.redis.hgetall(keys.node(id));
+    if (Object.keys(h).length === 0) return null;
+    const r = nodeHashSchema.safeParse(h);
+    if (!r.success) {
+      this.warn('ignoring a malformed node record', { node: id, error: r.error.message });
+      return null;
+    }
+    const d = r.data;
+    return { id, tree: d.tree, type: d.type, host: d.host, audioPort: d.audioPort ?? null, videoPort: d.videoPort ?? null, httpPort: d.httpPort, draining: d.draining === '1' };
+  }
+
+  /** The flag an actuator sets before removing an egress node: it then takes no new viewers. */
+  async setDraining(nodeId: string, draining: boolean): Promise<void> {
+    const id = assertId('node', nodeId);
+    // Only an existing node gets the flag: HSET alone would create a stub record.
+    const ok = await this.redis.eval(
+      `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redis.call('HSET', KEYS[1], 'draining', ARGV[1]) return 1`,
+      1, keys.node(id), draining ? '1' : '0');
+    if (ok !== 1) throw new TopologyInputError(`no node ${id}`);
+  }
+
+  async isDraining(nodeId: string): Promise<boolean> {
+    return (await this.redis.hget(keys.node(assertId('node', nodeId)), 'draining')) === '1';
+  }
+
+  async parentOf(nodeId: string): Promise<string | null> {
+    const v = await this.redis.get(keys.parent(assertId('node', nodeId)));
+    if (v === null) return null;
+    if (!isValidId(v)) {
+      this.warn('ignoring a malformed parent link', { node: nodeId });
+      return null;
+    }
+    return v;
+  }
+
+  // ---- slots -------------------------------------------------------------
+
+  /**
+   * Registers the slots a node owns. `advertise` puts new ones in
+   * `relay-slots:{tree}:available`; a slot owned before is not re-added.
+   * Returns the slots that were new.
+   */
+  async registerSlots(owner: string, slotIds: string[], advertise: boolean): Promise<string[]> {
+    const o = assertId('node', owner);
+    for (const s of slotIds) assertId('slot', s);
+    const fresh = (await this.redis.eval(REGISTER_SLOTS, 2, keys.ownedSlots(o), advertise ? keys.availableSlots(this.tree) : '', this.tree, o, ...slotIds)) as string[];
+    return fresh;
+  }
+
+  async availableSlots(): Promise<string[]> {
+    return this.validIds(await this.redis.smembers(keys.availableSlots(this.tree)), 'relay-slots');
+  }
+
+  async ownedSlots(owner: string): Promise<string[]> {
+    return this.validIds(await this.redis.smembers(keys.ownedSlots(assertId('node', owner))), 'slots');
+  }
+
+  async children(slot: string): Promise<string[]> {
+    return this.validIds(await this.redis.smembers(keys.children(assertId('slot', slot))), `children:${slot}`);
+  }
+
+  /** The actuator's step 3d-3e: parent links, children set and the event, in one MULTI. */
+  async attachChildren(slot: string, childIds: string[]): Promise<void> {
+    const s = assertId('slot', slot);
+    if (childIds.length === 0) throw new TopologyInputError('no child ids');
+    for (const c of childIds) assertId('node', c);
+    await this.assertSlotOfTree(s);
+    const m = this.redis.multi();
+    for (const c of childIds) m.set(keys.parent(c), s);
+    m.sadd(keys.children(s), ...childIds).publish(keys.topologyChannel(s), event({ type: 'children-added', childIds }));
+    await exec(m);
+  }
+
+  /** Undoes attachChildren for children of this slot, in one MULTI. */
+  async detachChildren(slot: string, childIds: string[]): Promise<void> {
+    const s = assertId('slot', slot);
+    if (childIds.length === 0) throw new TopologyInputError('no child ids');
+    for (const c of childIds) assertId('node', c);
+    const m = this.redis.multi();
+    for (const c of childIds) m.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1`, 1, keys.parent(c), s);
+    m.srem(keys.children(s), ...childIds).publish(keys.topologyChannel(s), event({ type: 'children-removed', childIds }));
+    await exec(m);
+  }
+
+  private async assertSlotOfTree(slot: string): Promise<void> {
+    const tree = await this.redis.hget(keys.slot(slot), 'tree');
+    if (tree === null) throw new TopologyInputError(`no slot ${slot}`);
+    if (tree !== this.tree) throw new TopologyInputError(`slot ${slot} belongs to another tree`);
+  }
+
+  // ---- sessions ----------------------------------------------------------
+
+  /** Records a live session and announces it; false when the id is taken. */
+  async startSession(s: Omit<SessionInfo, 'startedAt'>): Promise<boolean> {
+    const id = assertId('session', s.id);
+    ssrc.parse(s.audioSsrc);
+    ssrc.parse(s.videoSsrc);
+    const injection = assertId('node', s.injection);
+    const r = await this.redis.eval(START_SESSION, 3, keys.session(this.tree, id), keys.sessions(this.tree), keys.sessionsChannel(this.tree),
+      String(s.audioSsrc), String(s.videoSsrc), injection, String(Date.now()), id, event({ type: 'session-started', sessionId: id }));
+    return r === 1;
+  }
+
+  /** Ends a session and announces it; false when there was none. */
+  async endSession(sessionId: string): Promise<boolean> {
+    const id = assertId('session', sessionId);
+    const r = await this.redis.eval(END_SESSION, 3, keys.session(this.tree, id), keys.sessions(this.tree), keys.sessionsChannel(this.tree),
+      id, event({ type: 'session-ended', sessionId: id }));
+    return r === 1;
+  }
+
+  async getSession(sessionId: string): Promise<SessionInfo | null> {
+    const id = assertId('session', sessionId);
+    const h = await this.redis.hgetall(keys.session(this.tree, id));
+    if (Object.keys(h).length === 0) return null;
+    const r = sessionHashSchema.safeParse(h);
+    if (!r.success) {
+      this.warn('ignoring a malformed session record', { session: id, error: r.error.message });
+      return null;
+    }
+    return { id, ...r.data };
+  }
+
+  /** Every live, readable session of the tree. */
+  async sessions(): Promise<SessionInfo[]> {
+    const ids = this.validIds(await this.redis.smembers(keys.sessions(this.tree)), 'sessions');
+    const out: SessionInfo[] = [];
+    for (const id of ids) {
+      const s = await this.getSession(id);
+      if (s) out.push(s);
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  // ---- viewers -----------------------------------------------------------
+
+  async putViewer(nodeId: string, v: ViewerPlacement): Promise<void> {
+    const id = assertId('viewer', v.id);
+    const { id: _id, ...rest } = v;
+    const value = viewerSchema.parse(rest);
+    await this.redis.hset(keys.viewers(assertId('node', nodeId)), id, JSON.stringify(value));
+  }
+
+  async removeViewer(nodeId: string, viewerId: string): Promise<boolean> {
+    return (await this.redis.hdel(keys.viewers(assertId('node', nodeId)), assertId('viewer', viewerId))) === 1;
+  }
+
+  async viewers(nodeId: string): Promise<ViewerPlacement[]> {
+    const h = await this.redis.hgetall(keys.viewers(assertId('node', nodeId)));
+    const out: ViewerPlacement[] = [];
+    for (const [id, json] of Object.entries(h)) {
+      let value: unknown;
+      try {
+        value = JSON.parse(json);
+      } catch {
+        value = undefined;
+      }
+      const r = viewerSchema.safeParse(value);
+      if (!isValidId(id) || !r.success) {
+        this.warn('ignoring a malformed viewer record', { node: nodeId, viewer: id.slice(0, 80) });
+        continue;
+      }
+      out.push({ id, ...r.data });
+    }
+    return out;
+  }
+
+  private validIds(ids: string[], where: string): string[] {
+    const good = ids.filter(isValidId);
+    if (good.length !== ids.length) this.warn('ignoring malformed ids read from Redis', { where, count: ids.length - good.length });
+    return good.sort();
+  }
+}
+
+async function exec(m: ReturnType<Redis['multi']>): Promise<void> {
+  const res = await m.exec();
+  if (!res) throw new Error('Redis transaction aborted');
+  for (const [err] of res) if (err) throw err;
+}
