@@ -1,0 +1,158 @@
+import type { Server } from 'node:http';
+import { createRelayMetrics } from '../exporters/index.ts';
+import type { Destination, ListedDestination } from '../forwarder/client.ts';
+import { Topology, TopologySubscriber, type TopologyEvent } from '../topology/index.ts';
+import {
+  baseApp, closeServer, connectRedis, createLogger, finishApp, listen, onTermination, Queue, redisAnswers, retry, type CommonConfig,
+} from './common.ts';
+import { forwarderAnswers, nodeForwarder, type ForwarderConfig } from './node-forwarder.ts';
+import { forwarderCollector } from './relay-forwarder.ts';
+
+/**
+ * The relay node: a fan-out forwarder, N slots egress subtrees attach to, and
+ * destinations that follow `children:{slot}` (events for speed, a periodic
+ * reconcile against Redis for truth). A restarted relay, or a restarted
+ * forwarder, rebuilds its destinations from Redis.
+ */
+
+export interface RelayConfig extends CommonConfig, ForwarderConfig {
+  slots: number;
+  /** The slot (of an injection node, usually) this relay receives from. */
+  parentSlot?: string;
+}
+
+export function relaySlotIds(nodeId: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${nodeId}-s${i}`);
+}
+
+const same = (a: ListedDestination, b: Destination) => a.host === b.host && a.audioPort === b.audioPort && a.videoPort === b.videoPort;
+
+export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop(): Promise<void> }> {
+  const log = createLogger('relay', c);
+  const metrics = createRelayMetrics();
+  const redis = connectRedis(c.redisUrl, log);
+  const topo = new Topology(redis, c.treeId, (msg, d) => log.warn(d ?? {}, msg));
+  const slots = relaySlotIds(c.nodeId, c.slots);
+  const queue = new Queue();
+  let booted = false;
+  let stopped = false;
+
+  const reconcileSoon = (why: string) => void queue.run(() => reconcile(why)).catch((err) => log.warn({ err: err.message, why }, 'reconcile failed'));
+  const fwd = nodeForwarder(c, 'fanout', log, () => reconcileSoon('forwarder reconnected'));
+  metrics.node.collectors.push(forwarderCollector(metrics, fwd.client));
+
+  /** Where a child receives RTP, from its node record; null when it has none. */
+  async function destinationOf(child: string): Promise<Destination | null> {
+    const n = await topo.getNode(child);
+    if (!n || !n.audioPort || !n.videoPort) {
+      log.warn({ child }, 'child has no registered forwarder address; skipped');
+      return null;
+    }
+    return { id: child, host: n.host, audioPort: n.audioPort, videoPort: n.videoPort };
+  }
+
+  async function put(d: Destination, current: Map<string, ListedDestination>): Promise<void> {
+    const have = current.get(d.id);
+    if (have && same(have, d)) return;
+    if (have) await fwd.client.remove(d.id);
+    await fwd.client.add(d);
+    log.info({ child: d.id, host: d.host, audioPort: d.audioPort, videoPort: d.videoPort }, 'destination added');
+  }
+
+  /** Makes the forwarder's destinations equal to the children of our slots in Redis. */
+  async function reconcile(why: string): Promise<void> {
+    if (!booted) return;
+    const want = new Map<string, Destination>();
+    for (const slot of slots) {
+      for (const child of await topo.children(slot)) {
+        const d = await destinationOf(child);
+        if (d) want.set(child, d);
+      }
+    }
+    const current = new Map((await fwd.client.list()).map((d) => [d.id, d]));
+    for (const d of want.values()) await put(d, current);
+    for (const id of current.keys()) {
+      if (!want.has(id)) {
+        await fwd.client.remove(id);
+        log.info({ child: id, why }, 'destination removed');
+      }
+    }
+  }
+
+  /** The seed's step 4a: children-added -> ADD, children-removed -> REMOVE, checked against Redis. */
+  async function onEvent(slot: string, e: TopologyEvent): Promise<void> {
+    if (!booted) return;
+    const members = new Set(await topo.children(slot));
+    const current = new Map((await fwd.client.list()).map((d) => [d.id, d]));
+    for (const child of e.childIds) {
+      if (e.type === 'children-added') {
+        if (!members.has(child)) {
+          log.warn({ slot, child }, 'children-added for a node not in children:{slot}; ignored');
+          continue;
+        }
+        const d = await destinationOf(child);
+        if (d) await put(d, current);
+      } else if (current.has(child)) {
+        if (members.has(child)) {
+          log.warn({ slot, child }, 'children-removed for a node still in children:{slot}; kept');
+          continue;
+        }
+        await fwd.client.remove(child);
+        log.info({ slot, child }, 'destination removed');
+      }
+    }
+  }
+
+  const app = baseApp(metrics.node, async () => {
+    if (!booted) return 'starting';
+    if (!(await redisAnswers(redis))) return 'redis does not answer';
+    if (!(await forwarderAnswers(fwd.client))) return 'forwarder does not answer';
+    return null;
+  });
+  app.get('/destinations', async (_req, res) => {
+    res.json({ slots, destinations: await fwd.client.list() });
+  });
+  finishApp(app, log);
+  const server = await listen(app, c.listenHost, c.port);
+  log.info({ host: c.listenHost, port: c.port }, 'listening');
+
+  fwd.proc.start();
+  const sub = new TopologySubscriber(redis.duplicate(), {
+    onTopology: (slot, e) => void queue.run(() => onEvent(slot, e)).catch((err) => log.warn({ err: err.message, slot }, 'topology event failed')),
+    onSubscribed: () => reconcileSoon('resubscribed'),
+  }, (msg, d) => log.warn(d ?? {}, msg));
+
+  void retry('start-up', log, async () => {
+    await fwd.client.ping();
+    const fresh = await topo.registerSlots(c.nodeId, slots, true);
+    await topo.registerNode({
+      id: c.nodeId, type: 'relay', host: c.advertiseHost, httpPort: c.port,
+      audioPort: c.forwarderAudioPort, videoPort: c.forwarderVideoPort, parentSlot: c.parentSlot,
+    });
+    await sub.watchSlots(slots);
+    booted = true;
+    await queue.run(() => reconcile('start'));
+    log.info({ slots, newSlots: fresh }, 'ready');
+  }, () => stopped);
+
+  const poll = setInterval(() => reconcileSoon('periodic'), 5_000);
+
+  return {
+    server,
+    async stop() {
+      // A stopped relay keeps its place in the topology: restarted, it serves the same children.
+      stopped = true;
+      clearInterval(poll);
+      await sub.close();
+      await closeServer(server);
+      fwd.client.close();
+      await fwd.proc.stop();
+      redis.disconnect();
+    },
+  };
+}
+
+export async function mainRelay(c: RelayConfig): Promise<void> {
+  const app = await runRelay(c);
+  onTermination(createLogger('relay', c), app.stop);
+}
