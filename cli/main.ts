@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { benchCommand } from './bench.ts';
+import { nodeCommand } from './node.ts';
 import { renderCommand } from './render.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -11,6 +12,7 @@ export function program(): Command {
     .version(pkg.version)
     .showHelpAfterError()
     .addCommand(benchCommand())
+    .addCommand(nodeCommand())
     .addCommand(renderCommand());
 }
 

@@ -1,0 +1,127 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RunningRedis } from '../stack/redis.ts';
+import { waitUntil } from '../stack/wait.ts';
+import { Topology } from '../topology/index.ts';
+import { redisSnapshot } from '../test/redis.ts';
+import { Receiver } from '../test/rtp.ts';
+import { json, metricsOf, sample, startNode, type RunningNode } from '../test/nodes.ts';
+
+/**
+ * The whole tree with real processes: Redis, `canopy node injection|relay|egress`
+ * (each egress and relay with its real forwarder), real RTP on loopback.
+ */
+
+let redis: RunningRedis;
+let r: Redis;
+let topo: Topology;
+let inj: RunningNode;
+let relay: RunningNode;
+let e1: RunningNode;
+let e2: RunningNode;
+let e3: RunningNode;
+const receivers: Receiver[] = [];
+const base = 21_000 + Math.floor(Math.random() * 80) * 100;
+
+const SESS_A = { sessionId: 'sess-a', audioSsrc: 1111, videoSsrc: 2222 };
+const SESS_B = { sessionId: 'sess-b', audioSsrc: 3333, videoSsrc: 4444 };
+
+async function viewer(node: RunningNode, session: string): Promise<{ audio: Receiver; video: Receiver; location: string }> {
+  const audio = await Receiver.open();
+  const video = await Receiver.open();
+  receivers.push(audio, video);
+  const res = await json(`${node.url}/whep/${session}`, { method: 'POST', body: JSON.stringify({ host: '127.0.0.1', audioPort: audio.port, videoPort: video.port }) });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  const location = res.headers.get('location')!;
+  expect(location).toMatch(new RegExp(`^/whep/${session}/viewers/v-[0-9a-f]{16}$`));
+  return { audio, video, location };
+}
+
+async function mountpoints(node: RunningNode): Promise<Array<{ sessionId: string; viewers: number; received: { audio: { packets: number }; video: { packets: number } } }>> {
+  return (await json(`${node.url}/sessions`)).body.sessions;
+}
+
+async function received(node: RunningNode, session: string, t: 'audio' | 'video'): Promise<number> {
+  return (await mountpoints(node)).find((m) => m.sessionId === session)?.received[t].packets ?? 0;
+}
+
+async function destinations(): Promise<string[]> {
+  return (await json(`${relay.url}/destinations`)).body.destinations.map((d: { id: string }) => d.id).sort();
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  r = new Redis(redis.url);
+  topo = new Topology(r, 'tree-1');
+  inj = await startNode({ type: 'injection', id: 'injection-1', redisUrl: redis.url });
+  relay = await startNode({ type: 'relay', id: 'relay-1', redisUrl: redis.url, extra: ['--parent-slot', 'injection-1-s0', '--slots', '2'] });
+  [e1, e2, e3] = await Promise.all([
+    startNode({ type: 'egress', id: 'egress-1', redisUrl: redis.url, extra: ['--parent-slot', 'relay-1-s0', '--port-range', `${base}-${base + 49}`] }),
+    startNode({ type: 'egress', id: 'egress-2', redisUrl: redis.url, extra: ['--parent-slot', 'relay-1-s0', '--port-range', `${base + 50}-${base + 99}`] }),
+    // A tiny pool: two mountpoints (4 ports) and one viewer fill it.
+    startNode({ type: 'egress', id: 'egress-3', redisUrl: redis.url, extra: ['--port-range', `${base + 100}-${base + 104}`] }),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  for (const x of receivers) x.close();
+  await Promise.all([e1, e2, e3, relay, inj].filter(Boolean).map((n) => n.child.stop()));
+  r?.disconnect();
+  await redis?.stop();
+});
+
+describe('a tree of real nodes', () => {
+  it('carries a session from injection through the relay to both egress nodes and their viewers', async () => {
+    await waitUntil('relay-1 to forward to egress-1 and egress-2', async () => (await destinations()).join() === 'egress-1,egress-2');
+    await waitUntil('injection-1 to see relay-1', async () => (await json(`${inj.url}/sessions`)).body.children.join() === 'relay-1');
+
+    // The source waits 1.5 s, so mountpoints and viewers are in place before the first packet.
+    const start = await json(`${inj.url}/sessions`, { method: 'POST', body: JSON.stringify({ ...SESS_A, generator: { delayMs: 1500, durationMs: 2000 } }) });
+    expect(start.status, JSON.stringify(start.body)).toBe(201);
+    expect(start.headers.get('location')).toBe('/sessions/sess-a');
+    for (const e of [e1, e2, e3]) await waitUntil(`${e.id} to open sess-a`, async () => (await mountpoints(e)).some((m) => m.sessionId === 'sess-a'), { timeoutMs: 5_000 });
+    const v1 = await viewer(e1, 'sess-a');
+    const v2 = await viewer(e2, 'sess-a');
+
+    const want = { audio: 100, video: 500 }; // 2 s at 50 and 250 packets/s
+    await waitUntil('the source to finish', async () => {
+      const s = (await json(`${inj.url}/sessions`)).body.sessions.find((x: { id: string }) => x.id === 'sess-a');
+      return s.generated.audio === want.audio && s.generated.video === want.video;
+    }, { timeoutMs: 8_000 });
+    await new Promise((res) => setTimeout(res, 500)); // the last packets cross two forwarders
+
+    const [mi, mr, m1, m2] = await Promise.all([metricsOf(inj), metricsOf(relay), metricsOf(e1), metricsOf(e2)]);
+    const figures: Record<string, unknown> = {};
+    for (const t of ['audio', 'video'] as const) {
+      const ssrc = String(t === 'audio' ? SESS_A.audioSsrc : SESS_A.videoSsrc);
+      const sent = sample(mi, 'media_tree_injection_rtp_packets_sent_total', { stream_type: t, session_id: 'sess-a', ssrc });
+      const forwarded = sample(mr, 'media_tree_relay_rtp_packets_forwarded_total', { stream_type: t });
+      const r1 = sample(m1, 'media_tree_egress_rtp_packets_received_total', { stream_type: t, ssrc });
+      const r2 = sample(m2, 'media_tree_egress_rtp_packets_received_total', { stream_type: t, ssrc });
+      const view1 = (t === 'audio' ? v1.audio : v1.video).count(Number(ssrc));
+      const view2 = (t === 'audio' ? v2.audio : v2.video).count(Number(ssrc));
+      figures[t] = { injectionSent: sent, relayForwarded: forwarded, egress1: r1, egress2: r2, viewer1: view1, viewer2: view2 };
+      // One child: the injection sends each generated packet once.
+      expect(sent).toBe(want[t]);
+      // Loopback: allow 2 % loss per hop, never more than was sent.
+      const within = (n: number | undefined, of: number) => {
+        expect(n).toBeLessThanOrEqual(of);
+        expect(n).toBeGreaterThanOrEqual(Math.floor(of * 0.98));
+      };
+      within(forwarded, 2 * want[t]); // two destinations
+      within(r1, want[t]);
+      within(r2, want[t]);
+      within(view1, want[t]);
+      within(view2, want[t]);
+    }
+    console.log(`hop counts sess-a: ${JSON.stringify(figures)}`);
+    expect(sample(m1, 'media_tree_egress_active_viewers', { session_id: 'sess-a' })).toBe(1);
+    expect(sample(m1, 'media_tree_egress_active_mountpoints')).toBe(1);
+    expect(sample(m1, 'media_tree_egress_port_pool_allocated')).toBe(3); // 2 mountpoint ports + 1 viewer
+    expect(sample(m1, 'media_tree_egress_port_pool_available')).toBe(47);
+    expect(sample(mi, 'media_tree_injection_active_sessions', { room_id: 'all' })).toBe(1);
+    expect(sample(mi, 'media_tree_injection_children_count')).toBe(1);
+    expect(sample(mr, 'media_tree_relay_destinations_count', { stream_type: 'video' })).toBe(2);
+    expect(sample(mr, 'media_tree_relay_forwarder_state', { pipeline: 'video' })).toBe(3);
+  });
+});

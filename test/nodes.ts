@@ -1,0 +1,72 @@
+import { fileURLToPath } from 'node:url';
+import { startChild, type Child } from '../stack/child.ts';
+import { freePort } from '../stack/ports.ts';
+import { httpOk } from '../stack/wait.ts';
+
+const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
+
+export interface RunningNode {
+  child: Child;
+  id: string;
+  port: number;
+  url: string;
+  fwdAudio?: number;
+  fwdVideo?: number;
+  args: string[];
+}
+
+export interface NodeStart {
+  type: 'injection' | 'relay' | 'egress';
+  id: string;
+  redisUrl: string;
+  extra?: string[];
+  /** Reuse these ports (a restart). */
+  port?: number;
+  fwdAudio?: number;
+  fwdVideo?: number;
+}
+
+/** Starts `canopy node <type>` as a real child process on free loopback ports and waits for /readyz. */
+export async function startNode(o: NodeStart): Promise<RunningNode> {
+  const port = o.port ?? (await freePort());
+  const args = [BIN, 'node', o.type, '--node-id', o.id, '--redis-url', o.redisUrl, '--port', String(port), '--listen-host', '127.0.0.1', '--log-level', 'info'];
+  let fwdAudio: number | undefined;
+  let fwdVideo: number | undefined;
+  if (o.type !== 'injection') {
+    fwdAudio = o.fwdAudio ?? (await freePort());
+    fwdVideo = o.fwdVideo ?? (await freePort());
+    while (fwdVideo === fwdAudio) fwdVideo = await freePort();
+    args.push('--forwarder-audio-port', String(fwdAudio), '--forwarder-video-port', String(fwdVideo));
+  }
+  args.push(...(o.extra ?? []));
+  const url = `http://127.0.0.1:${port}`;
+  const child = await startChild(o.id, process.execPath, { args, ready: () => httpOk(`${url}/readyz`), readyTimeoutMs: 20_000 });
+  return { child, id: o.id, port, url, fwdAudio, fwdVideo, args };
+}
+
+/** One sample of `name{labels}` from an exposition; labels must all match. */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = Object.fromEntries([...(m[3] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4]);
+  }
+  return undefined;
+}
+
+export async function metricsOf(n: RunningNode): Promise<string> {
+  const r = await fetch(`${n.url}/metrics`, { signal: AbortSignal.timeout(3_000) });
+  return r.text();
+}
+
+export async function json(url: string, init: RequestInit & { body?: string } = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const r = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...(init.headers ?? {}) }, signal: AbortSignal.timeout(5_000) });
+  const text = await r.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch { /* not JSON */ }
+  return { status: r.status, body, headers: r.headers };
+}
