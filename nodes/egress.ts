@@ -144,19 +144,24 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     }
   }
 
-  /** Viewers recorded in Redis (before a restart) are served again, on the pool ports they held. */
-  async function restoreViewers(): Promise<void> {
-    for (const v of await topo.viewers(c.nodeId)) {
+  /**
+   * Viewers recorded in Redis (before a restart) are served again on the pool
+   * ports they held: those ports are reserved before any mountpoint takes ports.
+   */
+  async function reserveViewerPorts(): Promise<{ viewers: ViewerPlacement[]; reserved: Set<string> }> {
+    const viewers = await topo.viewers(c.nodeId);
+    const reserved = new Set<string>();
+    for (const v of viewers) if (pool.takeExact(v.poolPort)) reserved.add(v.id);
+    return { viewers, reserved };
+  }
+
+  async function restoreViewers({ viewers, reserved }: { viewers: ViewerPlacement[]; reserved: Set<string> }): Promise<void> {
+    for (const v of viewers) {
       const m = mounts.get(v.sessionId);
-      if (!m) {
+      if (!m || !reserved.has(v.id)) {
+        if (reserved.has(v.id)) pool.release(v.poolPort);
         await topo.removeViewer(c.nodeId, v.id);
-        log.info({ viewer: v.id, session: v.sessionId }, 'dropped the record of a viewer whose session ended');
-        continue;
-      }
-      if (m.viewers.has(v.id)) continue;
-      if (!pool.takeExact(v.poolPort)) {
-        log.warn({ viewer: v.id, poolPort: v.poolPort }, 'recorded pool port not free; viewer dropped');
-        await topo.removeViewer(c.nodeId, v.id);
+        log.info({ viewer: v.id, session: v.sessionId }, m ? 'recorded pool port not free; viewer dropped' : 'dropped the record of a viewer whose session ended');
         continue;
       }
       await addDest(viewerDest(v.id), v.host, v.audioPort, v.videoPort, m.session);
@@ -268,8 +273,9 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     });
     booted = true;
     await queue.run(async () => {
+      const recorded = await reserveViewerPorts();
       await reconcileSessions();
-      await restoreViewers();
+      await restoreViewers(recorded);
     });
     log.info({ sessions: mounts.size }, 'ready');
   }, () => stopping);

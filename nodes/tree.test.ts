@@ -124,4 +124,49 @@ describe('a tree of real nodes', () => {
     expect(sample(mr, 'media_tree_relay_destinations_count', { stream_type: 'video' })).toBe(2);
     expect(sample(mr, 'media_tree_relay_forwarder_state', { pipeline: 'video' })).toBe(3);
   });
+
+  it('follows children-added to a third egress node, and children-removed stops it', async () => {
+    await topo.attachChildren('relay-1-s0', ['egress-3']);
+    await waitUntil('relay-1 to add egress-3', async () => (await destinations()).includes('egress-3'), { timeoutMs: 3_000 });
+    expect((await json(`${inj.url}/sessions`, { method: 'POST', body: JSON.stringify(SESS_B) })).status).toBe(201);
+    await waitUntil('egress-3 to receive sess-b', async () => (await received(e3, 'sess-b', 'video')) > 100, { timeoutMs: 5_000 });
+
+    await topo.detachChildren('relay-1-s0', ['egress-3']);
+    await waitUntil('relay-1 to remove egress-3', async () => !(await destinations()).includes('egress-3'), { timeoutMs: 3_000 });
+    await new Promise((res) => setTimeout(res, 200));
+    const [stop3, stop1] = [await received(e3, 'sess-b', 'video'), await received(e1, 'sess-b', 'video')];
+    await new Promise((res) => setTimeout(res, 1_000));
+    const [later3, later1] = [await received(e3, 'sess-b', 'video'), await received(e1, 'sess-b', 'video')];
+    console.log(`egress-3 sess-b video: ${stop3} at children-removed, ${later3} a second later; egress-1 ${stop1} -> ${later1}`);
+    expect(later3).toBe(stop3);
+    expect(later1 - stop1).toBeGreaterThan(150); // ~250/s still flowing to the others
+  });
+
+  it('a relay killed with SIGKILL and restarted forwards to the same children', async () => {
+    const before = await received(e1, 'sess-b', 'video');
+    relay.child.process.kill('SIGKILL');
+    await new Promise((res) => relay.child.process.once('exit', res));
+    // Same ports: this only starts if the old forwarder died with its app (--die-with-parent).
+    relay = await startNode({ type: 'relay', id: 'relay-1', redisUrl: redis.url, port: relay.port, fwdAudio: relay.fwdAudio, fwdVideo: relay.fwdVideo, extra: ['--parent-slot', 'injection-1-s0', '--slots', '2'] });
+    await waitUntil('the restarted relay to rebuild its destinations', async () => (await destinations()).join() === 'egress-1,egress-2', { timeoutMs: 5_000 });
+    expect(await topo.availableSlots()).toEqual(['relay-1-s0', 'relay-1-s1']);
+    const mid = await received(e1, 'sess-b', 'video');
+    await waitUntil('sess-b to reach egress-1 and egress-2 again', async () => (await received(e1, 'sess-b', 'video')) > mid + 100 && (await received(e2, 'sess-b', 'video')) > 0, { timeoutMs: 5_000 });
+    expect(mid).toBeGreaterThanOrEqual(before);
+  });
+
+  it('an egress node restarted after SIGKILL rediscovers the live sessions and serves its viewers again', async () => {
+    const v = await viewer(e1, 'sess-b');
+    await waitUntil('the viewer to receive', () => v.video.count(SESS_B.videoSsrc) > 50, { timeoutMs: 3_000 });
+    e1.child.process.kill('SIGKILL');
+    await new Promise((res) => e1.child.process.once('exit', res));
+    await new Promise((res) => setTimeout(res, 300));
+    const gap = v.video.count(SESS_B.videoSsrc);
+    e1 = await startNode({ type: 'egress', id: 'egress-1', redisUrl: redis.url, port: e1.port, fwdAudio: e1.fwdAudio, fwdVideo: e1.fwdVideo, extra: ['--parent-slot', 'relay-1-s0', '--port-range', `${base}-${base + 49}`] });
+    const mps = await mountpoints(e1);
+    expect(mps.map((m) => [m.sessionId, m.viewers])).toEqual([['sess-a', 1], ['sess-b', 1]]);
+    await waitUntil('the restored viewer to receive again', () => v.video.count(SESS_B.videoSsrc) > gap + 100, { timeoutMs: 5_000 });
+    await waitUntil('the new mountpoint to count sess-b', async () => (await received(e1, 'sess-b', 'video')) > 100, { timeoutMs: 5_000 });
+    expect(await destinations()).toEqual(['egress-1', 'egress-2']);
+  });
 });
