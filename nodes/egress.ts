@@ -42,6 +42,7 @@ interface Mount {
   viewers: Map<string, ViewerPlacement>;
 }
 
+const issues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
 const mountDest = (sessionId: string) => `mp-${sessionId}`;
 const viewerDest = (viewerId: string) => `viewer-${viewerId}`;
 
@@ -55,6 +56,8 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
   const mounts = new Map<string, Mount>();
   const queue = new Queue();
   let booted = false;
+  /** Set once the first reconcile is done: /readyz then means "serving what Redis says". */
+  let serving = false;
   let stopping = false;
 
   const resync = (why: string) => void queue.run(() => resyncForwarder()).catch((err) => log.warn({ err: err.message, why }, 'forwarder resync failed'));
@@ -188,7 +191,7 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
   }).catch((err) => log.warn({ err: err.message, why }, 'session reconcile failed'));
 
   const app = baseApp(metrics.node, async () => {
-    if (!booted) return 'starting';
+    if (!serving) return 'starting';
     if (stopping) return 'stopping';
     if (!(await redisAnswers(redis))) return 'redis does not answer';
     if (!(await forwarderAnswers(fwd.client))) return 'forwarder does not answer';
@@ -214,8 +217,8 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     const sessionId = req.params.sessionId;
     checkSessionId(sessionId);
     const r = viewerBody.safeParse(req.body);
-    if (!r.success) throw new HttpError(400, 'bad viewer', { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
-    if (!booted) throw new HttpError(503, 'not ready');
+    if (!r.success) throw new HttpError(400, `bad viewer: ${issues(r.error)}`, { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    if (!serving) throw new HttpError(503, 'not ready');
     const v = await queue.run(async () => {
       if (stopping || (await topo.isDraining(c.nodeId))) throw new HttpError(503, 'this egress node is draining and takes no new viewers');
       const m = mounts.get(sessionId);
@@ -277,6 +280,7 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
       await reconcileSessions();
       await restoreViewers(recorded);
     });
+    serving = true;
     log.info({ sessions: mounts.size }, 'ready');
   }, () => stopping);
 

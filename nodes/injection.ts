@@ -125,7 +125,7 @@ export async function runInjection(c: InjectionConfig): Promise<{ server: Server
   app.post('/sessions', async (req, res) => {
     if (!booted) throw new HttpError(503, 'not ready');
     const r = startBody.safeParse(req.body);
-    if (!r.success) throw new HttpError(400, 'bad session', { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    if (!r.success) throw new HttpError(400, `bad session: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`, { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
     const b = r.data;
     for (const s of sessions.values()) {
       for (const x of [b.audioSsrc, b.videoSsrc]) {

@@ -35,6 +35,8 @@ export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop()
   const slots = relaySlotIds(c.nodeId, c.slots);
   const queue = new Queue();
   let booted = false;
+  /** Set once the first reconcile is done: /readyz then means "serving what Redis says". */
+  let serving = false;
   let stopped = false;
 
   const reconcileSoon = (why: string) => void queue.run(() => reconcile(why)).catch((err) => log.warn({ err: err.message, why }, 'reconcile failed'));
@@ -104,7 +106,7 @@ export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop()
   }
 
   const app = baseApp(metrics.node, async () => {
-    if (!booted) return 'starting';
+    if (!serving) return 'starting';
     if (!(await redisAnswers(redis))) return 'redis does not answer';
     if (!(await forwarderAnswers(fwd.client))) return 'forwarder does not answer';
     return null;
@@ -132,6 +134,7 @@ export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop()
     await sub.watchSlots(slots);
     booted = true;
     await queue.run(() => reconcile('start'));
+    serving = true;
     log.info({ slots, newSlots: fresh }, 'ready');
   }, () => stopped);
 

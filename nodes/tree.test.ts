@@ -169,4 +169,83 @@ describe('a tree of real nodes', () => {
     await waitUntil('the new mountpoint to count sess-b', async () => (await received(e1, 'sess-b', 'video')) > 100, { timeoutMs: 5_000 });
     expect(await destinations()).toEqual(['egress-1', 'egress-2']);
   });
+
+  it('refuses bad input to every HTTP API with a clear 4xx JSON body, and changes nothing in Redis', async () => {
+    const before = await redisSnapshot(r);
+    const post = (url: string, body: string) => json(url, { method: 'POST', body });
+    const cases: Array<[string, Promise<{ status: number; body: any }>, number, RegExp]> = [
+      ['injection: not JSON', post(`${inj.url}/sessions`, '{"sessionId":'), 400, /not valid JSON/],
+      ['injection: CRLF in the session id', post(`${inj.url}/sessions`, JSON.stringify({ ...SESS_A, sessionId: 'tree-1\r\nFLUSHALL', audioSsrc: 7, videoSsrc: 8 })), 400, /sessionId/],
+      ['injection: SSRC out of range', post(`${inj.url}/sessions`, JSON.stringify({ sessionId: 'sess-x', audioSsrc: -1, videoSsrc: 2 ** 32 })), 400, /bad session/],
+      ['injection: same SSRC twice', post(`${inj.url}/sessions`, JSON.stringify({ sessionId: 'sess-x', audioSsrc: 9, videoSsrc: 9 })), 400, /bad session/],
+      ['injection: unknown field', post(`${inj.url}/sessions`, JSON.stringify({ sessionId: 'sess-x', audioSsrc: 9, videoSsrc: 10, room: 'x' })), 400, /bad session/],
+      ['injection: missing fields', post(`${inj.url}/sessions`, '{}'), 400, /bad session/],
+      ['injection: an array body', post(`${inj.url}/sessions`, '[]'), 400, /bad session/],
+      ['injection: SSRC of a live session', post(`${inj.url}/sessions`, JSON.stringify({ sessionId: 'sess-x', audioSsrc: SESS_B.audioSsrc, videoSsrc: 10 })), 409, /SSRC 3333/],
+      ['injection: session id taken', post(`${inj.url}/sessions`, JSON.stringify({ ...SESS_A, audioSsrc: 7, videoSsrc: 8 })), 409, /already exists|SSRC/],
+      ['injection: body over 16 KiB', post(`${inj.url}/sessions`, JSON.stringify({ sessionId: 'x'.repeat(20_000) })), 413, /16 KiB/],
+      ['injection: stop a bad id', json(`${inj.url}/sessions/BAD%0D%0AFLUSHALL`, { method: 'DELETE' }), 400, /bad session id/],
+      ['injection: stop an unknown session', json(`${inj.url}/sessions/sess-nope`, { method: 'DELETE' }), 404, /no session/],
+      ['egress: bad host', post(`${e2.url}/whep/sess-a`, JSON.stringify({ host: 'evil host', audioPort: 4000, videoPort: 4002 })), 400, /host/],
+      ['egress: port 0', post(`${e2.url}/whep/sess-a`, JSON.stringify({ host: '127.0.0.1', audioPort: 0, videoPort: 4002 })), 400, /audioPort/],
+      ['egress: not JSON', post(`${e2.url}/whep/sess-a`, 'v=0\r\no=- 0 0 IN IP4 127.0.0.1'), 400, /not valid JSON/],
+      ['egress: bad session id', post(`${e2.url}/whep/Sess%0D%0A`, JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 })), 400, /bad session id/],
+      ['egress: unknown session', post(`${e2.url}/whep/sess-nope`, JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 })), 404, /no live session/],
+      ['egress: unknown viewer', json(`${e2.url}/whep/sess-a/viewers/v-0000000000000000`, { method: 'DELETE' }), 404, /no viewer/],
+      ['egress: bad viewer id', json(`${e2.url}/whep/sess-a/viewers/..%2F..`, { method: 'DELETE' }), 400, /bad viewer id/],
+      ['relay: unknown route', post(`${relay.url}/destinations`, '{}'), 404, /no route/],
+    ];
+    for (const [what, res, status, message] of cases) {
+      const got = await res;
+      expect(got.status, `${what}: ${JSON.stringify(got.body)}`).toBe(status);
+      expect(got.body.error, what).toMatch(message);
+    }
+
+    // Redis-derived input: bad events are logged and ignored; the nodes keep serving.
+    const dests = await destinations();
+    for (const payload of ['not json', '{"type":"children-added","childIds":["egress-9\\r\\nFLUSHALL"]}', '{"type":"children-removed","childIds":["egress-1"]}', '{"type":"children-added","childIds":["egress-3"]}', '{"type":"boom"}']) {
+      await r.publish('topology:relay-1-s0', payload);
+    }
+    await r.publish('sessions:tree-1', '{"type":"session-ended","sessionId":"sess-a","x":1}');
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await destinations()).toEqual(dests);
+    expect((await mountpoints(e2)).map((m) => m.sessionId)).toEqual(['sess-a', 'sess-b']);
+    for (const n of [inj, relay, e1, e2, e3]) expect((await fetch(`${n.url}/readyz`)).status).toBe(200);
+    expect(relay.child.output()).toMatch(/ignoring a bad topology event/);
+    expect(relay.child.output()).toMatch(/children-removed for a node still in children/);
+    expect(await redisSnapshot(r)).toBe(before);
+  });
+
+  it('answers 503 with a clear body when the pool is full or the node drains', async () => {
+    // egress-3: 5 ports, 4 held by the two mountpoints.
+    await viewer(e3, 'sess-b');
+    const before = await redisSnapshot(r);
+    const full = await json(`${e3.url}/whep/sess-b`, { method: 'POST', body: JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 }) });
+    expect(full.status).toBe(503);
+    expect(full.body).toMatchObject({ error: expect.stringMatching(/port pool exhausted/), allocated: 5, size: 5 });
+    expect(sample(await metricsOf(e3), 'media_tree_egress_port_pool_utilization_percent')).toBe(100);
+    expect(await redisSnapshot(r)).toBe(before);
+
+    await topo.setDraining('egress-2', true);
+    const drained = await json(`${e2.url}/whep/sess-b`, { method: 'POST', body: JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 }) });
+    expect(drained.status).toBe(503);
+    expect(drained.body.error).toMatch(/draining/);
+    await topo.setDraining('egress-2', false);
+  });
+
+  it('on SIGTERM an egress node deregisters and its relay stops sending to it; a stopped session leaves no series', async () => {
+    await e2.child.stop();
+    expect(e2.child.process.exitCode).toBe(0);
+    expect(await topo.nodeIds('egress')).toEqual(['egress-1', 'egress-3']);
+    expect(await topo.children('relay-1-s0')).toEqual(['egress-1']);
+    await waitUntil('relay-1 to drop egress-2', async () => (await destinations()).join() === 'egress-1', { timeoutMs: 3_000 });
+    expect(e2.child.output()).toMatch(/"msg":"stopped"/);
+
+    expect((await json(`${inj.url}/sessions/sess-a`, { method: 'DELETE' })).status).toBe(204);
+    await waitUntil('egress-1 to close sess-a', async () => !(await mountpoints(e1)).some((m) => m.sessionId === 'sess-a'), { timeoutMs: 5_000 });
+    const m1 = await metricsOf(e1);
+    expect(m1).not.toMatch(/session_id="sess-a"|ssrc="1111"|ssrc="2222"/);
+    expect(await metricsOf(inj)).not.toMatch(/session_id="sess-a"/);
+    expect((await topo.viewers('egress-1')).map((v) => v.sessionId)).toEqual(['sess-b']);
+  });
 });
