@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNodeExporter } from '../stack/node-exporter.ts';
+import { startPrometheus } from '../stack/prometheus.ts';
 import { startRedis, type RunningRedis } from '../stack/redis.ts';
 import { waitUntil } from '../stack/wait.ts';
 import { Topology } from '../topology/index.ts';
@@ -247,5 +252,119 @@ describe('a tree of real nodes', () => {
     expect(m1).not.toMatch(/session_id="sess-a"|ssrc="1111"|ssrc="2222"/);
     expect(await metricsOf(inj)).not.toMatch(/session_id="sess-a"/);
     expect((await topo.viewers('egress-1')).map((v) => v.sessionId)).toEqual(['sess-b']);
+  });
+});
+
+/** The seed's PrometheusClient queries, verbatim but for the ids. */
+const seedQueries = (treeId: string, nodeId: string, streamType = 'video') => ({
+  getAvgCPU: `
+      avg(
+        avg_over_time(
+          (1 - rate(node_cpu_seconds_total{mode="idle",tree_id="${treeId}",node_type="egress"}[1m]))[5m:]
+        )
+      ) * 100
+    `,
+  getMaxPortPoolUtilization: `
+      max(
+        media_tree_egress_port_pool_utilization_percent{tree_id="${treeId}"}
+      )
+    `,
+  getTotalViewers: `
+      sum(
+        media_tree_egress_active_viewers{tree_id="${treeId}"}
+      )
+    `,
+  getDroppedPacketsRate: `
+      sum(
+        rate(node_network_receive_drop_total{tree_id="${treeId}",node_type="egress",device!="lo"}[5m])
+      )
+    `,
+  getMemoryUsage: `
+      (1 - (
+        node_memory_MemAvailable_bytes{node_id="${nodeId}"} /
+        node_memory_MemTotal_bytes{node_id="${nodeId}"}
+      )) * 100
+    `,
+  getActiveSessions: `
+      sum(
+        media_tree_injection_active_sessions{tree_id="${treeId}"}
+      )
+    `,
+  getRTPThroughput: `
+      rate(media_tree_egress_rtp_packets_received_total{node_id="${nodeId}",stream_type="${streamType}"}[1m])
+    `,
+  getUnhealthyNodes: `
+      (
+        (1 - rate(node_cpu_seconds_total{mode="idle",tree_id="${treeId}",node_type="egress"}[1m])) * 100 > 90
+        or
+        (1 - (node_memory_MemAvailable_bytes{tree_id="${treeId}",node_type="egress"} / node_memory_MemTotal_bytes{tree_id="${treeId}",node_type="egress"})) * 100 > 90
+      )
+    `,
+});
+
+describe('scraped by a real Prometheus', () => {
+  it('answers every seed PrometheusClient query once traffic flows', async () => {
+    const ne = await startNodeExporter();
+    const hostPort = (url: string) => url.replace(/^http:\/\//, '');
+    const target = (url: string, nodeId: string, nodeType: string) => ({ targets: [hostPort(url)], labels: { tree_id: 'tree-1', node_id: nodeId, node_type: nodeType } });
+    // The one node_exporter of this machine stands for each egress node's.
+    const targets: Record<string, unknown[]> = {
+      'node-exporter': [target(ne.url, 'egress-1', 'egress'), target(ne.url, 'egress-3', 'egress')],
+      'media-tree-injection': [target(inj.url, 'injection-1', 'injection')],
+      'media-tree-relay': [target(relay.url, 'relay-1', 'relay')],
+      'media-tree-egress': [target(e1.url, 'egress-1', 'egress'), target(e3.url, 'egress-3', 'egress')],
+    };
+    const prom = await startPrometheus(
+      (dir) => JSON.parse(execFileSync('jsonnet', ['-J', 'rules', '-e',
+        `(import 'deploy/prometheus.libsonnet').new(scrapeInterval='1s', evaluationInterval='1s', ruleFiles=[], targetsDir='${join(dir, 'targets')}', alertmanagers=[])`], { encoding: 'utf8' })),
+      (dir) => {
+        for (const [job, list] of Object.entries(targets)) {
+          mkdirSync(join(dir, 'targets', job), { recursive: true });
+          writeFileSync(join(dir, 'targets', job, 'nodes.json'), JSON.stringify(list));
+        }
+      },
+    );
+    try {
+      const q = seedQueries('tree-1', 'egress-1');
+      const answers: Record<string, number | string> = {};
+      for (const [name, promql] of Object.entries(q)) {
+        if (name === 'getUnhealthyNodes') continue;
+        await waitUntil(`${name} to answer`, async () => {
+          const res = await prom.query(promql);
+          if (res.length === 0) return false;
+          answers[name] = Number(res[0]!.value[1]);
+          return true;
+        }, { timeoutMs: 20_000, intervalMs: 250 });
+      }
+      console.log(`seed queries: ${JSON.stringify(answers)}`);
+      expect(answers.getActiveSessions).toBe(1); // sess-b
+      expect(answers.getTotalViewers).toBe(2); // one on each of egress-1 and egress-3
+      expect(answers.getMaxPortPoolUtilization).toBe(60); // egress-3: sess-b's mountpoint (2) and a viewer (1) of 5 ports
+      // rate() over [1m] divides by the whole minute: seconds after the first scrape
+      // it is small but above 0. Over a window the data fills, it is ~250/s.
+      expect(answers.getRTPThroughput).toBeGreaterThan(0);
+      const recent = await prom.query('rate(media_tree_egress_rtp_packets_received_total{node_id="egress-1",stream_type="video"}[3s])');
+      expect(Number(recent[0]!.value[1])).toBeGreaterThan(150);
+      expect(answers.getMemoryUsage).toBeGreaterThan(0);
+      expect(answers.getAvgCPU).toBeGreaterThanOrEqual(0);
+      expect(answers.getDroppedPacketsRate).toBeGreaterThanOrEqual(0);
+
+      // Empty by design unless an egress node is above 90 % CPU or memory: the query is
+      // accepted, and the series it selects exist with the labels it returns (node_id).
+      const unhealthy = await prom.query(q.getUnhealthyNodes);
+      expect(Array.isArray(unhealthy)).toBe(true);
+      for (const m of ['node_cpu_seconds_total{mode="idle",tree_id="tree-1",node_type="egress"}', 'node_memory_MemAvailable_bytes{tree_id="tree-1",node_type="egress"}']) {
+        const got = await prom.query(m);
+        expect(new Set(got.map((x) => x.metric.node_id))).toEqual(new Set(['egress-1', 'egress-3']));
+      }
+      // The same query with the threshold at 0 returns every egress node, by node_id.
+      const all = await prom.query(q.getUnhealthyNodes.replaceAll('> 90', '>= 0'));
+      expect(new Set(all.map((x) => x.metric.node_id))).toEqual(new Set(['egress-1', 'egress-3']));
+      // No exported_* duplicates: the apps never expose the target labels.
+      expect(await prom.query('count({__name__=~"media_tree_.+", exported_tree_id!=""})')).toEqual([]);
+    } finally {
+      await prom.stop();
+      await ne.child.stop();
+    }
   });
 });
