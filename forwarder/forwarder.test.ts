@@ -282,3 +282,22 @@ describe('shutdown', () => {
     }
   });
 });
+
+describe('--die-with-parent', () => {
+  it('exits when the process that started it is SIGKILLed, freeing its ports and socket', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'canopy-fwd-'));
+    const sock = join(dir, 'control.sock');
+    const [a, v] = [await freePort(), await freePort()];
+    // sh is the parent; it prints the forwarder's pid and waits.
+    const { spawn } = await import('node:child_process');
+    const sh = spawn('sh', ['-c', `"$0" --control "$1" --audio-port $2 --video-port $3 --die-with-parent & echo $!; wait`, FORWARDER_BIN, sock, String(a), String(v)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = Number(await new Promise<string>((resolve) => sh.stdout!.once('data', (c: Buffer) => resolve(c.toString().trim()))));
+    const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    await waitUntil('the forwarder to listen', () => existsSync(sock), { timeoutMs: 5_000 });
+    expect(alive()).toBe(true);
+    sh.kill('SIGKILL');
+    await waitUntil('the orphaned forwarder to exit', () => !alive(), { timeoutMs: 5_000 });
+    // It went the SIGTERM way: the control socket is gone.
+    await waitUntil('its socket to be unlinked', () => !existsSync(sock), { timeoutMs: 2_000 });
+  });
+});

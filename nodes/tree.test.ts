@@ -160,6 +160,22 @@ describe('a tree of real nodes', () => {
     expect(mid).toBeGreaterThanOrEqual(before);
   });
 
+  it('a relay whose forwarder dies restarts it and adds its destinations again (onReconnect)', async () => {
+    const fwdPid = Number(execFileSync('pgrep', ['-P', String(relay.child.process.pid), '-f', 'media-tree-forwarder'], { encoding: 'utf8' }).trim());
+    process.kill(fwdPid, 'SIGKILL');
+    await waitUntil('a new forwarder child', () => {
+      try {
+        return Number(execFileSync('pgrep', ['-P', String(relay.child.process.pid), '-f', 'media-tree-forwarder'], { encoding: 'utf8' }).trim()) !== fwdPid;
+      } catch {
+        return false;
+      }
+    }, { timeoutMs: 5_000 });
+    await waitUntil('its destinations to be back', async () => (await destinations()).join() === 'egress-1,egress-2', { timeoutMs: 5_000 });
+    const mid = await received(e2, 'sess-b', 'video');
+    await waitUntil('sess-b to flow again', async () => (await received(e2, 'sess-b', 'video')) > mid + 100, { timeoutMs: 5_000 });
+    expect(relay.child.output()).toMatch(/forwarder exited/);
+  });
+
   it('an egress node restarted after SIGKILL rediscovers the live sessions and serves its viewers again', async () => {
     const v = await viewer(e1, 'sess-b');
     await waitUntil('the viewer to receive', () => v.video.count(SESS_B.videoSsrc) > 50, { timeoutMs: 3_000 });
