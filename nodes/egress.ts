@@ -16,7 +16,7 @@ import { PortPool } from './port-pool.ts';
  * The egress node: a demux forwarder fed by its parent relay, one mountpoint
  * per live session (seed step 4b, discoverExistingSessions), and viewers that
  * join and leave through a WHEP-shaped API. Sessions are followed through the
- * `sessions:{tree}` channel plus a periodic re-read; viewers are recorded in
+ * `session-events:{tree}` channel plus a periodic re-read; viewers are recorded in
  * Redis so a restarted node serves them again.
  */
 

@@ -227,7 +227,7 @@ describe('a tree of real nodes', () => {
     for (const payload of ['not json', '{"type":"children-added","childIds":["egress-9\\r\\nFLUSHALL"]}', '{"type":"children-removed","childIds":["egress-1"]}', '{"type":"children-added","childIds":["egress-3"]}', '{"type":"boom"}']) {
       await r.publish('topology:relay-1-s0', payload);
     }
-    await r.publish('sessions:tree-1', '{"type":"session-ended","sessionId":"sess-a","x":1}');
+    await r.publish('session-events:tree-1', '{"type":"session-ended","sessionId":"sess-a","x":1}');
     await new Promise((res) => setTimeout(res, 300));
     expect(await destinations()).toEqual(dests);
     expect((await mountpoints(e2)).map((m) => m.sessionId)).toEqual(['sess-a', 'sess-b']);

@@ -10,7 +10,7 @@ export const topologyEventSchema = z.object({
 }).strict();
 export type TopologyEvent = z.infer<typeof topologyEventSchema>;
 
-/** Published on `sessions:{tree}` when a session starts or ends. */
+/** Published on `session-events:{tree}` when a session starts or ends. */
 export const sessionEventSchema = z.object({
   type: z.enum(['session-started', 'session-ended']),
   sessionId: id,

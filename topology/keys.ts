@@ -27,7 +27,7 @@ export const keys = {
   /** hash: one session's SSRCs, injection node, start time */
   session: (tree: string, session: string) => `session:${assertId('tree', tree)}:${assertId('session', session)}`,
   /** channel of session-started / session-ended events for a tree */
-  sessionsChannel: (tree: string) => `sessions:${assertId('tree', tree)}`,
+  sessionsChannel: (tree: string) => `session-events:${assertId('tree', tree)}`,
   /** hash: viewer id -> JSON placement (session, address, pool port) on one egress node */
   viewers: (node: string) => `viewers:${assertId('node', node)}`,
 } as const;
