@@ -352,15 +352,19 @@ describe('scraped by a real Prometheus', () => {
           return true;
         }, { timeoutMs: 20_000, intervalMs: 250 });
       }
-      console.log(`seed queries: ${JSON.stringify(answers)}`);
       expect(answers.getActiveSessions).toBe(1); // sess-b
       expect(answers.getTotalViewers).toBe(2); // one on each of egress-1 and egress-3
       expect(answers.getMaxPortPoolUtilization).toBe(60); // egress-3: sess-b's mountpoint (2) and a viewer (1) of 5 ports
-      // rate() over [1m] divides by the whole minute: seconds after the first scrape
-      // it is small but above 0. Over a window the data fills, it is ~250/s.
+      // rate() over [1m] seconds after Prometheus started covers a few samples and
+      // extrapolates little: small but above 0. Over a window the samples fill, ~250/s.
       expect(answers.getRTPThroughput).toBeGreaterThan(0);
-      const recent = await prom.query('rate(media_tree_egress_rtp_packets_received_total{node_id="egress-1",stream_type="video"}[3s])');
-      expect(Number(recent[0]!.value[1])).toBeGreaterThan(150);
+      let recent = 0;
+      await waitUntil('a 5 s rate of ~250 video packets/s', async () => {
+        const res = await prom.query('rate(media_tree_egress_rtp_packets_received_total{node_id="egress-1",stream_type="video"}[5s])');
+        recent = Number(res[0]?.value[1] ?? 0);
+        return recent > 200 && recent < 300;
+      }, { timeoutMs: 10_000, intervalMs: 500 });
+      answers.rate5s = recent;
       expect(answers.getMemoryUsage).toBeGreaterThan(0);
       expect(answers.getAvgCPU).toBeGreaterThanOrEqual(0);
       expect(answers.getDroppedPacketsRate).toBeGreaterThanOrEqual(0);
@@ -373,6 +377,7 @@ describe('scraped by a real Prometheus', () => {
         const got = await prom.query(m);
         expect(new Set(got.map((x) => x.metric.node_id))).toEqual(new Set(['egress-1', 'egress-3']));
       }
+      console.log(`seed queries: ${JSON.stringify(answers)}`);
       // The same query with the threshold at 0 returns every egress node, by node_id.
       const all = await prom.query(q.getUnhealthyNodes.replaceAll('> 90', '>= 0'));
       expect(new Set(all.map((x) => x.metric.node_id))).toEqual(new Set(['egress-1', 'egress-3']));
