@@ -3,3 +3,4 @@ export * from './keys.ts';
 export * from './events.ts';
 export * from './store.ts';
 export * from './subscriber.ts';
+export * from './actuator-keys.ts';
