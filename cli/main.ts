@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { actuatorCommand } from './actuator.ts';
 import { benchCommand } from './bench.ts';
 import { nodeCommand } from './node.ts';
 import { renderCommand } from './render.ts';
@@ -11,6 +12,7 @@ export function program(): Command {
     .description('Prometheus-native monitoring and autoscaling for live media distribution trees')
     .version(pkg.version)
     .showHelpAfterError()
+    .addCommand(actuatorCommand())
     .addCommand(benchCommand())
     .addCommand(nodeCommand())
     .addCommand(renderCommand());

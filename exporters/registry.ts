@@ -16,7 +16,7 @@ export interface Collector {
 }
 
 export interface NodeRegistry {
-  readonly nodeType: NodeType;
+  readonly nodeType: NodeType | 'actuator';
   readonly registry: Registry;
   readonly collectors: Collector[];
   /** Counts collectors and families that failed or timed out during a scrape. */
@@ -29,7 +29,7 @@ export interface NodeRegistryOptions {
 }
 
 export function createNodeRegistry(
-  nodeType: NodeType,
+  nodeType: NodeType | 'actuator',
   options: NodeRegistryOptions = {},
 ): NodeRegistry {
   const registry = new Registry();

@@ -1,0 +1,126 @@
+import { Redis } from 'ioredis';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertmanagerConfig, pushAlerts, startAlertmanager, type RunningAlertmanager } from '../stack/alertmanager.ts';
+import { startChild, type Child } from '../stack/child.ts';
+import { freePort } from '../stack/ports.ts';
+import { startRedis, type RunningRedis } from '../stack/redis.ts';
+import { httpOk, waitUntil } from '../stack/wait.ts';
+import { actuatorKeys, keys, Topology } from '../topology/index.ts';
+import { scaleIn, scaleOut } from './fixtures.ts';
+
+const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
+const TOKEN = 'actuator-e2e-token-0123456789';
+const TREE = 'tree-1';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Real Redis, real Alertmanager 0.25 (two of them, as an HA pair that both
+// deliver), the real `canopy actuator` with the local provisioner starting
+// real `canopy node egress` processes.
+describe('actuator: Alertmanager -> subtree, exactly once', () => {
+  let dir: string;
+  let redis: RunningRedis;
+  let client: Redis;
+  let actuator: Child;
+  let actuatorUrl: string;
+  const ams: RunningAlertmanager[] = [];
+  const stateDir = () => join(dir, 'subtrees');
+  const targetsDir = () => join(dir, 'targets');
+
+  const subtrees = async () => Object.keys(await client.hgetall(actuatorKeys.subtrees(TREE)));
+  const journal = async () => ((await (await fetch(`${actuatorUrl}/actions?limit=100`)).json()) as { actions: Array<{ kind: string; result: string; subtree?: string; why: string }> }).actions;
+  const pids = () =>
+    readdirSync(stateDir())
+      .filter((f) => f.endsWith('.json'))
+      .flatMap((f) => (JSON.parse(readFileSync(join(stateDir(), f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map((n) => n.pid));
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'canopy-actuator-'));
+    redis = await startRedis();
+    client = new Redis(redis.port, '127.0.0.1');
+    await new Topology(client, TREE).registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true);
+    writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
+    const port = await freePort();
+    actuatorUrl = `http://127.0.0.1:${port}`;
+    actuator = await startChild('actuator', process.execPath, {
+      args: [
+        BIN, 'actuator', '--port', String(port), '--redis-url', redis.url, '--token-file', join(dir, 'token'),
+        '--state-dir', stateDir(), '--targets-dir', targetsDir(), '--subtree-size', '2',
+        '--scale-out-cooldown', '1s', '--scale-in-stabilisation', '3s', '--protect-new-subtree', '1s',
+        '--drain-timeout', '5s', '--ready-timeout', '60s', '--lock-ttl', '10s',
+      ],
+      ready: () => httpOk(`${actuatorUrl}/readyz`),
+    });
+    for (let i = 0; i < 2; i++) {
+      const amDir = mkdtempSync(join(dir, `am${i}-`));
+      ams.push(await startAlertmanager(amDir, alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token: TOKEN, groupWait: '1s', groupInterval: '2s', repeatInterval: '3s' })));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    if (process.env.DEBUG_ACTUATOR) console.log(actuator?.output());
+    for (const am of ams) await am.child.stop();
+    await actuator?.stop(15_000);
+    client?.disconnect();
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  const startsAt = new Date(Date.now() - 60_000).toISOString();
+
+  it('one firing scale-out, sent by both Alertmanagers and repeated: exactly one subtree', async () => {
+    for (const am of ams) await pushAlerts(am.url, [{ labels: scaleOut(TREE), startsAt }]);
+    await waitUntil('one subtree', async () => (await subtrees()).length === 1, { timeoutMs: 60_000, intervalMs: 250 });
+    const [subtree] = await subtrees();
+    const record = JSON.parse((await client.hget(actuatorKeys.subtrees(TREE), subtree!))!) as { slot: string; nodes: string[] };
+    expect(record.nodes).toHaveLength(2);
+    // The topology: parent links, the slot's children, the slot taken.
+    expect((await client.smembers(keys.children(record.slot))).sort()).toEqual([...record.nodes].sort());
+    for (const n of record.nodes) expect(await client.get(keys.parent(n))).toBe(record.slot);
+    expect(await client.smembers(keys.availableSlots(TREE))).not.toContain(record.slot);
+    // Prometheus will scrape them: one file_sd file with both nodes.
+    const targets = JSON.parse(readFileSync(join(targetsDir(), 'media-tree-egress', `${subtree}.json`), 'utf8')) as Array<{ labels: { node_id: string; tree_id: string } }>;
+    expect(targets.map((t) => t.labels.node_id).sort()).toEqual([...record.nodes].sort());
+    expect(targets.every((t) => t.labels.tree_id === TREE)).toBe(true);
+    // Repeats from both Alertmanagers keep arriving (repeat_interval 3s): nothing more happens.
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect(await subtrees()).toEqual([subtree]);
+    expect(pids()).toHaveLength(2);
+    expect((await journal()).filter((a) => a.kind === 'scale-out' && a.result === 'done')).toHaveLength(1);
+    const metrics = await (await fetch(`${actuatorUrl}/metrics`)).text();
+    expect(Number(/canopy_actuator_duplicates_suppressed_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('the scale-out resolving removes nothing', async () => {
+    for (const am of ams) await pushAlerts(am.url, [{ labels: scaleOut(TREE), startsAt, endsAt: new Date().toISOString() }]);
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await subtrees()).toHaveLength(1);
+    expect(pids().every(alive)).toBe(true);
+  }, 30_000);
+
+  it('a firing scale-in drains the subtree, then removes it: processes, topology, targets, slot', async () => {
+    const [subtree] = await subtrees();
+    const record = JSON.parse((await client.hget(actuatorKeys.subtrees(TREE), subtree!))!) as { slot: string; nodes: string[] };
+    const before = pids();
+    for (const am of ams) await pushAlerts(am.url, [{ labels: scaleIn(TREE), startsAt: new Date().toISOString() }]);
+    await waitUntil('the subtree removed', async () => (await subtrees()).length === 0, { timeoutMs: 60_000, intervalMs: 250 });
+    expect(await client.smembers(keys.children(record.slot))).toEqual([]);
+    for (const n of record.nodes) expect(await client.get(keys.parent(n))).toBeNull();
+    expect(await client.smembers(keys.availableSlots(TREE))).toContain(record.slot);
+    expect(existsSync(join(targetsDir(), 'media-tree-egress', `${subtree}.json`))).toBe(false);
+    await waitUntil('egress processes gone', () => before.every((p) => !alive(p)), { timeoutMs: 15_000 });
+    const actions = await journal();
+    expect(actions.filter((a) => a.kind === 'scale-in' && a.result === 'done').map((a) => a.subtree)).toEqual([subtree]);
+  }, 90_000);
+});

@@ -1,0 +1,119 @@
+import express from 'express';
+import { Redis } from 'ioredis';
+import type { Server } from 'node:http';
+import pino from 'pino';
+import { createActuatorMetrics, metricsRouter } from '../exporters/index.ts';
+import type { Policy } from './decide.ts';
+import { Inbox } from './inbox.ts';
+import type { Provisioner } from './provisioners/provisioner.ts';
+import { webhookRouter } from './server.ts';
+import { ActuatorStore } from './store.ts';
+import { TargetFiles } from './targets.ts';
+import { Worker } from './worker.ts';
+
+export interface ActuatorConfig {
+  listenHost: string;
+  port: number;
+  redisUrl: string;
+  token: string;
+  bodyLimitBytes: number;
+  provisioner: Provisioner;
+  targetsDir: string;
+  policy: Policy;
+  subtreeSize: number;
+  dryRun: boolean;
+  owner: string;
+  lockTtlMs: number;
+  readyTimeoutMs: number;
+  drainTimeoutMs: number;
+  logLevel: string;
+}
+
+export interface RunningActuator {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** The actuator service: the webhook, the worker, /actions, /metrics, /healthz, /readyz. */
+export async function startActuator(c: ActuatorConfig): Promise<RunningActuator> {
+  const log = pino({ level: c.logLevel, base: { component: 'actuator', owner: c.owner } }, pino.destination(2));
+  // Fail fast while Redis is away, so the webhook answers 503 and Alertmanager retries.
+  const redis = new Redis(c.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, retryStrategy: (n) => Math.min(n * 200, 2_000) });
+  redis.on('error', (err) => log.debug({ err: err.message }, 'redis'));
+  const metrics = createActuatorMetrics();
+  const store = new ActuatorStore(redis, (m, d) => log.warn(d ?? {}, m));
+
+  const worker = new Worker({
+    redis,
+    provisioner: c.provisioner,
+    targets: new TargetFiles(c.targetsDir, 'media-tree-egress'),
+    policy: c.policy,
+    subtreeSize: c.subtreeSize,
+    dryRun: c.dryRun,
+    owner: c.owner,
+    lockTtlMs: c.lockTtlMs,
+    readyTimeoutMs: c.readyTimeoutMs,
+    drainTimeoutMs: c.drainTimeoutMs,
+    log: (level, msg, detail) => log[level](detail ?? {}, msg),
+    onAction: (e) => {
+      metrics.actions.inc({ kind: e.kind, result: e.result });
+      if (e.durationMs !== undefined) metrics.actionDuration.observe({ kind: e.kind, result: e.result }, e.durationMs / 1000);
+    },
+    onDuplicate: () => metrics.duplicates.inc(),
+    onLockContention: () => metrics.lockContention.inc(),
+  });
+  metrics.node.collectors.push({
+    name: 'subtrees',
+    collect: async () => {
+      metrics.subtrees.reset();
+      for (const tree of await store.trees()) metrics.subtrees.set({ tree_id: tree }, (await store.subtrees(tree)).size);
+    },
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(webhookRouter({
+    token: c.token,
+    inbox: new Inbox(redis),
+    bodyLimitBytes: c.bodyLimitBytes,
+    onResult: (result, detail) => {
+      metrics.notifications.inc({ result });
+      if (result !== 'recorded' && result !== 'ignored') log.warn({ result, ...detail }, 'notification refused');
+    },
+  }));
+  app.use(metricsRouter(metrics.node));
+  app.get('/readyz', async (_req, res) => {
+    const ok = await redis.ping().then(() => true, () => false);
+    res.status(ok ? 200 : 503).json({ ready: ok, ...(ok ? {} : { reason: 'Redis does not answer' }) });
+  });
+  app.get('/actions', async (req, res) => {
+    const raw = String(req.query.limit ?? '100');
+    if (!/^\d{1,4}$/.test(raw) || Number(raw) < 1) {
+      res.status(400).json({ error: 'limit: a whole number 1..9999' });
+      return;
+    }
+    try {
+      res.json({ actions: await store.actions(Number(raw)) });
+    } catch (err) {
+      res.status(503).json({ error: `cannot read the journal: ${(err as Error).message}` });
+    }
+  });
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(c.port, c.listenHost, () => resolve(s));
+    s.once('error', reject);
+  });
+  const running = worker.run().catch((err) => log.error({ err: (err as Error).message }, 'worker stopped'));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : c.port;
+  log.info({ port, provisioner: c.provisioner.name, dryRun: c.dryRun }, 'actuator listening');
+  return {
+    url: `http://${c.listenHost}:${port}`,
+    async stop() {
+      worker.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+      await running;
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { assertId, ID_PATTERN } from '../../topology/index.ts';
+import { ProvisionerError, type Provisioner, type RunningSubtree, type SubtreeNode, type SubtreeSpec } from './provisioner.ts';
+
+const CANOPY_BIN = fileURLToPath(new URL('../../bin/canopy.mjs', import.meta.url));
+
+export interface LocalProvisionerOptions {
+  /** Where each subtree's state file (pids, ports) and logs live; survives an actuator restart. */
+  stateDir: string;
+  redisUrl: string;
+  /** Address other nodes reach the egress nodes at. */
+  advertiseHost?: string;
+  /** First UDP port of the egress port pools; each node takes `portsPerNode` from here on. */
+  portBase?: number;
+  portsPerNode?: number;
+  /** Extra environment for the egress processes. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const stateSchema = z.object({
+  tree: z.string().regex(ID_PATTERN),
+  subtree: z.string().regex(ID_PATTERN),
+  nodes: z.array(z.object({ id: z.string().regex(ID_PATTERN), pid: z.number().int().positive(), httpPort: z.number().int() })),
+});
+type SubtreeFile = z.infer<typeof stateSchema>;
+
+/**
+ * Egress subtrees as `canopy node egress` processes on this machine. Each runs
+ * in its own process group and is recorded in a state file, so a restarted
+ * actuator still finds (and can stop) what an earlier one started.
+ */
+export class LocalProvisioner implements Provisioner {
+  readonly name = 'local';
+  private readonly portBase: number;
+  private readonly portsPerNode: number;
+
+  constructor(private readonly o: LocalProvisionerOptions) {
+    mkdirSync(o.stateDir, { recursive: true });
+    this.portBase = o.portBase ?? 40_000;
+    this.portsPerNode = o.portsPerNode ?? 100;
+  }
+
+  private file(subtree: string): string {
+    return join(this.o.stateDir, `${assertId('slot', subtree)}.json`);
+  }
+
+  private read(subtree: string): SubtreeFile | null {
+    try {
+      return stateSchema.parse(JSON.parse(readFileSync(this.file(subtree), 'utf8')));
+    } catch {
+      return null;
+    }
+  }
+
+  async create(spec: SubtreeSpec): Promise<void> {
+    const existing = this.read(spec.subtree);
+    if (existing && existing.nodes.every((n) => alive(n.pid))) return;
+    if (existing) await this.delete(spec.tree, spec.subtree);
+    const nodes: SubtreeFile['nodes'] = [];
+    try {
+      for (let i = 0; i < spec.size; i++) {
+        const id = assertId('node', `${spec.subtree}-${i}`);
+        const [httpPort, audioPort, videoPort] = [await freePort(), await freePort(), await freePort()];
+        const poolStart = this.nextPoolRange();
+        const log = openSync(join(this.o.stateDir, `${id}.log`), 'a');
+        const child = spawn(
+          process.execPath,
+          [
+            CANOPY_BIN, 'node', 'egress',
+            '--tree-id', spec.tree, '--node-id', id, '--redis-url', this.o.redisUrl,
+            '--port', String(httpPort), '--listen-host', '127.0.0.1', '--advertise-host', this.o.advertiseHost ?? '127.0.0.1',
+            '--forwarder-audio-port', String(audioPort), '--forwarder-video-port', String(videoPort),
+            '--port-range', `${poolStart}-${poolStart + this.portsPerNode - 1}`,
+          ],
+          { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...this.o.env } },
+        );
+        closeSync(log);
+        child.unref();
+        if (!child.pid) throw new Error(`could not start egress node ${id}`);
+        nodes.push({ id, pid: child.pid, httpPort });
+      }
+    } catch (err) {
+      for (const n of nodes) killGroup(n.pid, 'SIGKILL');
+      throw new ProvisionerError('create', (err as Error).message);
+    }
+    const path = this.file(spec.subtree);
+    writeFileSync(`${path}.tmp`, JSON.stringify({ tree: spec.tree, subtree: spec.subtree, nodes }));
+    renameSync(`${path}.tmp`, path);
+  }
+
+  async waitReady(spec: SubtreeSpec, timeoutMs: number): Promise<SubtreeNode[]> {
+    const deadline = Date.now() + timeoutMs;
+    const state = this.read(spec.subtree);
+    if (!state) throw new ProvisionerError('wait-ready', `subtree ${spec.subtree} is not running`);
+    const pending = new Set(state.nodes.map((n) => n.id));
+    while (pending.size) {
+      for (const n of state.nodes) {
+        if (!pending.has(n.id)) continue;
+        if (!alive(n.pid)) throw new ProvisionerError('wait-ready', `egress node ${n.id} exited (see ${join(this.o.stateDir, `${n.id}.log`)})`);
+        const ok = await fetch(`http://127.0.0.1:${n.httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+        if (ok) pending.delete(n.id);
+      }
+      if (!pending.size) break;
+      if (Date.now() > deadline) throw new ProvisionerError('wait-ready', `not ready after ${timeoutMs} ms: ${[...pending].join(', ')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return state.nodes.map((n) => ({ id: n.id }));
+  }
+
+  async delete(_tree: string, subtree: string): Promise<void> {
+    const state = this.read(subtree);
+    if (state) {
+      for (const n of state.nodes) killGroup(n.pid, 'SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (state.nodes.some((n) => alive(n.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const n of state.nodes) if (alive(n.pid)) killGroup(n.pid, 'SIGKILL');
+    }
+    rmSync(this.file(subtree), { force: true });
+  }
+
+  async list(tree?: string): Promise<RunningSubtree[]> {
+    const out: RunningSubtree[] = [];
+    for (const f of readdirSync(this.o.stateDir)) {
+      if (!f.endsWith('.json')) continue;
+      const s = this.read(f.slice(0, -5));
+      if (s && (!tree || s.tree === tree) && s.nodes.some((n) => alive(n.pid))) out.push({ tree: s.tree, subtree: s.subtree });
+    }
+    return out;
+  }
+
+  /** Pool ranges are handed out in turn from portBase, so local nodes never share a port. */
+  private nextPoolRange(): number {
+    const counter = join(this.o.stateDir, 'next-pool');
+    let i = 0;
+    try {
+      i = Number(readFileSync(counter, 'utf8')) || 0;
+    } catch {
+      i = 0;
+    }
+    const span = Math.floor((65_000 - this.portBase) / this.portsPerNode);
+    writeFileSync(counter, String((i + 1) % span));
+    return this.portBase + (i % span) * this.portsPerNode;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** A loopback port free for both TCP and UDP right now. */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.on('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const a = srv.address();
+        srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const s = createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (port && udpFree) return port;
+  }
+  throw new Error('no free loopback port');
+}

@@ -1,0 +1,83 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { startActuator } from '../alertmanager-webhook/app.ts';
+import { readToken } from '../alertmanager-webhook/auth.ts';
+import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts';
+import { intOption } from './options.ts';
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A duration flag such as 30s, 5m, 1h; refused with a message naming the form. */
+function durationOption(flags: string, description: string, env: string, def: string): Option {
+  const parse = (raw: string) => {
+    const m = /^(\d{1,7})(ms|s|m|h)$/.exec(raw.trim());
+    if (!m) throw new InvalidArgumentError(`expected a duration like 500ms, 30s, 5m or 1h, got "${raw}"`);
+    return Number(m[1]) * UNITS[m[2]!]!;
+  };
+  return new Option(flags, description).env(env).default(parse(def), def).argParser(parse);
+}
+
+export function actuatorCommand(): Command {
+  return new Command('actuator')
+    .description('the Alertmanager webhook that adds and removes egress subtrees (POST /alerts, GET /actions, /metrics, /healthz, /readyz)')
+    .addOption(intOption('--port <n>', 'HTTP port', 'CANOPY_ACTUATOR_PORT', 9095, 0, 65535))
+    .addOption(new Option('--listen-host <addr>', 'address to listen on').env('CANOPY_LISTEN_HOST').default('127.0.0.1'))
+    .addOption(new Option('--redis-url <url>', 'Redis holding the topology and the actuator state').env('CANOPY_REDIS_URL').default('redis://127.0.0.1:6379'))
+    .addOption(new Option('--token-file <path>', 'file with the bearer token Alertmanager sends (credentials_file)').env('CANOPY_ACTUATOR_TOKEN_FILE').makeOptionMandatory())
+    .addOption(intOption('--body-limit <bytes>', 'largest accepted notification', 'CANOPY_ACTUATOR_BODY_LIMIT', 1 << 20, 1024, 64 << 20))
+    .addOption(new Option('--provisioner <kind>', 'where subtrees run').env('CANOPY_PROVISIONER').default('local').choices(['local']))
+    .addOption(new Option('--state-dir <path>', 'local provisioner: state files and logs of the subtrees').env('CANOPY_STATE_DIR').default('.canopy/subtrees'))
+    .addOption(new Option('--targets-dir <path>', 'Prometheus file_sd directory the new nodes are written to').env('CANOPY_TARGETS_DIR').default('.canopy/targets'))
+    .addOption(intOption('--subtree-size <n>', 'egress nodes per subtree', 'CANOPY_SUBTREE_SIZE', 2, 1, 256))
+    .addOption(intOption('--min-subtrees <n>', 'per tree, never fewer', 'CANOPY_MIN_SUBTREES', 0, 0, 1000))
+    .addOption(intOption('--max-subtrees <n>', 'per tree, never more', 'CANOPY_MAX_SUBTREES', 4, 0, 1000))
+    .addOption(intOption('--global-max-subtrees <n>', 'across all trees', 'CANOPY_GLOBAL_MAX_SUBTREES', 16, 0, 100_000))
+    .addOption(durationOption('--scale-out-cooldown <d>', 'no second scale-out of a tree within', 'CANOPY_SCALE_OUT_COOLDOWN', '5m'))
+    .addOption(durationOption('--scale-in-stabilisation <d>', 'no scale-in within this of the last change', 'CANOPY_SCALE_IN_STABILISATION', '15m'))
+    .addOption(durationOption('--protect-new-subtree <d>', 'a subtree younger than this is never removed', 'CANOPY_PROTECT_NEW_SUBTREE', '30m'))
+    .addOption(durationOption('--ready-timeout <d>', 'deadline for a new subtree to become ready', 'CANOPY_READY_TIMEOUT', '2m'))
+    .addOption(durationOption('--drain-timeout <d>', 'longest wait for a draining subtree to lose its viewers', 'CANOPY_DRAIN_TIMEOUT', '10m'))
+    .addOption(durationOption('--lock-ttl <d>', 'TTL of a tree lock', 'CANOPY_LOCK_TTL', '30s'))
+    .addOption(new Option('--paused', 'decide nothing until unpaused (also: SET actuator:paused 1 in Redis)').env('CANOPY_PAUSED').default(false))
+    .addOption(new Option('--dry-run', 'decide and record, change nothing').env('CANOPY_DRY_RUN').default(false))
+    .addOption(new Option('--log-level <level>', 'log level').env('CANOPY_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
+    .action(async (o) => {
+      if (!/^redis:\/\/[^\s]+$/.test(o.redisUrl)) throw new InvalidArgumentError(`--redis-url: expected redis://host:port, got "${o.redisUrl}"`);
+      if (o.maxSubtrees < o.minSubtrees) throw new InvalidArgumentError('--max-subtrees must be at least --min-subtrees');
+      if (o.scaleInStabilisation < o.scaleOutCooldown) throw new InvalidArgumentError('--scale-in-stabilisation must be at least --scale-out-cooldown');
+      const token = readToken(o.tokenFile);
+      const provisioner = new LocalProvisioner({ stateDir: resolve(o.stateDir), redisUrl: o.redisUrl });
+      const a = await startActuator({
+        listenHost: o.listenHost,
+        port: o.port,
+        redisUrl: o.redisUrl,
+        token,
+        bodyLimitBytes: o.bodyLimit,
+        provisioner,
+        targetsDir: resolve(o.targetsDir),
+        policy: {
+          minSubtrees: o.minSubtrees,
+          maxSubtrees: o.maxSubtrees,
+          globalMaxSubtrees: o.globalMaxSubtrees,
+          scaleOutCooldownMs: o.scaleOutCooldown,
+          scaleInStabilisationMs: o.scaleInStabilisation,
+          protectNewSubtreeMs: o.protectNewSubtree,
+          paused: Boolean(o.paused),
+        },
+        subtreeSize: o.subtreeSize,
+        dryRun: Boolean(o.dryRun),
+        owner: `${hostname()}-${process.pid}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+        lockTtlMs: o.lockTtl,
+        readyTimeoutMs: o.readyTimeout,
+        drainTimeoutMs: o.drainTimeout,
+        logLevel: o.logLevel,
+      });
+      console.log(`actuator: ${a.url}`);
+      await new Promise<void>((done) => {
+        const stop = () => void a.stop().then(done, done);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+}
