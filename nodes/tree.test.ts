@@ -191,6 +191,18 @@ describe('a tree of real nodes', () => {
     expect(await destinations()).toEqual(['egress-1', 'egress-2']);
   });
 
+  it('an injection node restarted after SIGKILL resumes its sessions and feeds the same relay', async () => {
+    inj.child.process.kill('SIGKILL');
+    await new Promise((res) => inj.child.process.once('exit', res));
+    await new Promise((res) => setTimeout(res, 200));
+    const paused = await received(e1, 'sess-b', 'video');
+    inj = await startNode({ type: 'injection', id: 'injection-1', redisUrl: redis.url, port: inj.port });
+    const state = (await json(`${inj.url}/sessions`)).body;
+    expect(state.sessions.map((x: { id: string }) => x.id)).toEqual(['sess-a', 'sess-b']);
+    expect(state.children).toEqual(['relay-1']);
+    await waitUntil('sess-b to flow again', async () => (await received(e1, 'sess-b', 'video')) > paused + 100, { timeoutMs: 5_000 });
+  });
+
   it('refuses bad input to every HTTP API with a clear 4xx JSON body, and changes nothing in Redis', async () => {
     const before = await redisSnapshot(r);
     const post = (url: string, body: string) => json(url, { method: 'POST', body });
