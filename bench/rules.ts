@@ -63,6 +63,7 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
     });
     try {
       const rulesCost = await ruleGroupCost(prom.url, o.evaluations, o.intervalSeconds, log);
+      await logCostliestRules(prom.url, log);
       // The recorded series must exist, or the groups were timed doing nothing.
       const recorded = await instantQuery(prom.url, 'tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg5m');
       if (recorded.result.length !== o.trees) {
@@ -143,4 +144,15 @@ function metricByGroup(text: string, name: string): Map<string, number> {
   const re = new RegExp(`^${name}\\{rule_group="([^"]+)"\\} (\\S+)$`, 'gm');
   for (const m of text.matchAll(re)) out.set(m[1]!, Number(m[2]));
   return out;
+}
+
+/** Where the pack's time goes: the five costliest rules of the last evaluation. */
+async function logCostliestRules(url: string, log: (l: string) => void): Promise<void> {
+  const res = await fetch(`${url}/api/v1/rules`, { signal: AbortSignal.timeout(5_000) });
+  const body = (await res.json()) as { data: { groups: Array<{ rules: Array<{ name: string; evaluationTime: number; labels?: Record<string, string> }> }> } };
+  const rules = body.data.groups.flatMap((g) => g.rules);
+  rules.sort((a, b) => b.evaluationTime - a.evaluationTime);
+  for (const r of rules.slice(0, 5)) {
+    log(`  costliest: ${(r.evaluationTime * 1000).toFixed(2)} ms ${r.name}${r.labels?.reason ? ` (${r.labels.reason})` : ''}`);
+  }
 }
