@@ -14,9 +14,7 @@
     relaySelector: 'job="%s"' % self.jobs.relay,
     egressSelector: 'job="%s"' % self.jobs.egress,
 
-    // Labels service discovery sets on every target.
     treeLabel: 'tree_id',
-    nodeLabels: ['tree_id', 'node_type', 'node_id'],
 
     // Scaling thresholds: the seed's defaults, in percent as the seed states them.
     cpuScaleOutPercent: 70,

@@ -62,7 +62,8 @@ describe('generated files', () => {
 describe('promtool', () => {
   it('check rules passes on the rendered rule files', () => {
     const r = run('promtool', ['check', 'rules', ...ruleFiles]);
-    expect(r.out).toMatch(/SUCCESS: 11 rules found/);
+    expect(r.out).toContain(`SUCCESS: ${recordings.length} rules found`);
+    expect(r.out).toContain(`SUCCESS: ${alerts.length} rules found`);
     expect(r.code, r.out).toBe(0);
   });
 
