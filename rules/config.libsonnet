@@ -74,5 +74,8 @@
     // Alerts about a whole tree (by component label) open Tree overview; the
     // others are about one node and open Node detail on it.
     treeAlertComponents: ['scaling', 'cleanup'],
+    // Port-pool panels: yellow from here (the seed's dashboard), red above
+    // portPoolScaleOutPercent.
+    portPoolWarningPercent: 70,
   },
 }
