@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toYaml } from '../stack/jsonnet.ts';
 import { egressFamilies, injectionFamilies, relayFamilies, type FamilySpec } from '../exporters/index.ts';
@@ -14,6 +14,9 @@ const TARGETS = [
   { entry: 'rules/render.jsonnet', outDir: 'rules' },
   { entry: 'deploy/render.jsonnet', outDir: 'deploy' },
   { entry: 'promtool-tests/render.jsonnet', outDir: 'promtool-tests' },
+  // The same dashboards twice: for file provisioning and for the UI import.
+  { entry: 'dashboards/jsonnet/provisioned.jsonnet', outDir: 'deploy/grafana/dashboards' },
+  { entry: 'dashboards/jsonnet/import.jsonnet', outDir: 'dashboards/import' },
 ];
 
 const METRICS_LIBSONNET = 'rules/metrics.libsonnet';
@@ -98,7 +101,10 @@ export function renderCommand(): Command {
         } else console.log(`${rendered.size} generated files up to date`);
         return;
       }
-      for (const [path, text] of rendered) writeFileSync(join(ROOT, path), text);
+      for (const [path, text] of rendered) {
+        mkdirSync(dirname(join(ROOT, path)), { recursive: true });
+        writeFileSync(join(ROOT, path), text);
+      }
       console.log(`rendered ${[...rendered.keys()].join(', ')}`);
     });
 }

@@ -5,7 +5,12 @@ local lib = import 'lib.libsonnet';
 local node(tree, id, type) = { tree_id: tree, node_id: id, node_type: type };
 local expect(alert, labels, description, summary) = {
   exp_labels: labels,
-  exp_annotations: { summary: summary, description: description, runbook_url: lib.runbook(alert) },
+  exp_annotations: {
+    summary: summary,
+    description: description,
+    runbook_url: lib.runbook(alert),
+    dashboard_url: if labels.component == 'cleanup' then lib.treeDashboard(labels.tree_id) else lib.nodeDashboard(labels),
+  },
 };
 
 lib.file([

@@ -38,7 +38,7 @@ function run(cmd: string, args: string[], cwd = ROOT) {
 
 function jsonnetSources(): string[] {
   const out: string[] = [];
-  for (const dir of ['rules', 'deploy', 'promtool-tests']) {
+  for (const dir of ['rules', 'deploy', 'promtool-tests', 'dashboards/jsonnet']) {
     for (const f of readdirSync(join(ROOT, dir))) if (/\.(jsonnet|libsonnet)$/.test(f)) out.push(join(dir, f));
   }
   return out;
