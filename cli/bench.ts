@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { benchExporter } from '../bench/exporter.ts';
+import { benchRules } from '../bench/rules.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
@@ -36,6 +37,18 @@ export function benchCommand(): Command {
     .addOption(intOption('--bisections <n>', 'bisection steps after the doubling', 'CANOPY_BENCH_BISECTIONS', 5, 0, 20))
     .action(async (o: { destinations: number; stepMs: number; startRate: number; maxRate: number; bisections: number }) => {
       await report((log) => benchForwarder(o, log));
+    });
+
+  bench
+    .command('rules')
+    .description("rule pack evaluation cost against the seed's DecisionEngine queries on one backfilled TSDB (ratio: rule pack/seed, lower is better)")
+    .addOption(intOption('--nodes <n>', 'egress nodes in the backfilled fleet', 'CANOPY_BENCH_NODES', 1000, 10, 100_000))
+    .addOption(intOption('--trees <n>', 'trees the nodes are spread over', 'CANOPY_BENCH_TREES', 10, 1, 1000))
+    .addOption(intOption('--minutes <n>', 'minutes of history', 'CANOPY_BENCH_MINUTES', 60, 10, 24 * 60))
+    .addOption(intOption('--evaluations <n>', 'evaluations measured on each side', 'CANOPY_BENCH_EVALUATIONS', 6, 1, 8))
+    .addOption(intOption('--interval <s>', 'rule group interval during the run, seconds', 'CANOPY_BENCH_INTERVAL', 3, 1, 5))
+    .action(async (o: { nodes: number; trees: number; minutes: number; evaluations: number; interval: number }) => {
+      await report((log) => benchRules({ ...o, intervalSeconds: o.interval }, log));
     });
 
   return bench;

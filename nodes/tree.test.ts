@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeExporter } from '../stack/node-exporter.ts';
-import { startPrometheus } from '../stack/prometheus.ts';
+import { evalJsonnet } from '../stack/jsonnet.ts';
+import { instantQuery, startPrometheus } from '../stack/prometheus.ts';
 import { startRedis, type RunningRedis } from '../stack/redis.ts';
 import { waitUntil } from '../stack/wait.ts';
 import { Topology } from '../topology/index.ts';
@@ -191,6 +193,18 @@ describe('a tree of real nodes', () => {
     expect(await destinations()).toEqual(['egress-1', 'egress-2']);
   });
 
+  it('an injection node restarted after SIGKILL resumes its sessions and feeds the same relay', async () => {
+    inj.child.process.kill('SIGKILL');
+    await new Promise((res) => inj.child.process.once('exit', res));
+    await new Promise((res) => setTimeout(res, 200));
+    const paused = await received(e1, 'sess-b', 'video');
+    inj = await startNode({ type: 'injection', id: 'injection-1', redisUrl: redis.url, port: inj.port });
+    const state = (await json(`${inj.url}/sessions`)).body;
+    expect(state.sessions.map((x: { id: string }) => x.id)).toEqual(['sess-a', 'sess-b']);
+    expect(state.children).toEqual(['relay-1']);
+    await waitUntil('sess-b to flow again', async () => (await received(e1, 'sess-b', 'video')) > paused + 100, { timeoutMs: 5_000 });
+  });
+
   it('refuses bad input to every HTTP API with a clear 4xx JSON body, and changes nothing in Redis', async () => {
     const before = await redisSnapshot(r);
     const post = (url: string, body: string) => json(url, { method: 'POST', body });
@@ -330,23 +344,22 @@ describe('scraped by a real Prometheus', () => {
       'media-tree-relay': [target(relay.url, 'relay-1', 'relay')],
       'media-tree-egress': [target(e1.url, 'egress-1', 'egress'), target(e3.url, 'egress-3', 'egress')],
     };
-    const prom = await startPrometheus(
-      (dir) => JSON.parse(execFileSync('jsonnet', ['-J', 'rules', '-e',
-        `(import 'deploy/prometheus.libsonnet').new(scrapeInterval='1s', evaluationInterval='1s', ruleFiles=[], targetsDir='${join(dir, 'targets')}', alertmanagers=[])`], { encoding: 'utf8' })),
-      (dir) => {
-        for (const [job, list] of Object.entries(targets)) {
-          mkdirSync(join(dir, 'targets', job), { recursive: true });
-          writeFileSync(join(dir, 'targets', job, 'nodes.json'), JSON.stringify(list));
-        }
-      },
-    );
+    const dir = mkdtempSync(join(tmpdir(), 'canopy-prom-'));
+    for (const [job, list] of Object.entries(targets)) {
+      mkdirSync(join(dir, 'targets', job), { recursive: true });
+      writeFileSync(join(dir, 'targets', job, 'nodes.json'), JSON.stringify(list));
+    }
+    // The shipped config's source, with a 1 s scrape and no rules or Alertmanager.
+    const config = evalJsonnet(`(import 'deploy/prometheus.libsonnet').new(scrapeInterval='1s', evaluationInterval='1s', ruleFiles=[], targetsDir='${join(dir, 'targets')}', alertmanagers=[])`);
+    const prom = await startPrometheus({ dir, config: JSON.stringify(config) });
+    const query = async (promql: string) => (await instantQuery(prom.url, promql)).result;
     try {
       const q = seedQueries('tree-1', 'egress-1');
       const answers: Record<string, number | string> = {};
       for (const [name, promql] of Object.entries(q)) {
         if (name === 'getUnhealthyNodes') continue;
         await waitUntil(`${name} to answer`, async () => {
-          const res = await prom.query(promql);
+          const res = await query(promql);
           if (res.length === 0) return false;
           answers[name] = Number(res[0]!.value[1]);
           return true;
@@ -360,7 +373,7 @@ describe('scraped by a real Prometheus', () => {
       expect(answers.getRTPThroughput).toBeGreaterThan(0);
       let recent = 0;
       await waitUntil('a 5 s rate of ~250 video packets/s', async () => {
-        const res = await prom.query('rate(media_tree_egress_rtp_packets_received_total{node_id="egress-1",stream_type="video"}[5s])');
+        const res = await query('rate(media_tree_egress_rtp_packets_received_total{node_id="egress-1",stream_type="video"}[5s])');
         recent = Number(res[0]?.value[1] ?? 0);
         return recent > 200 && recent < 300;
       }, { timeoutMs: 10_000, intervalMs: 500 });
@@ -371,21 +384,22 @@ describe('scraped by a real Prometheus', () => {
 
       // Empty by design unless an egress node is above 90 % CPU or memory: the query is
       // accepted, and the series it selects exist with the labels it returns (node_id).
-      const unhealthy = await prom.query(q.getUnhealthyNodes);
+      const unhealthy = await query(q.getUnhealthyNodes);
       expect(Array.isArray(unhealthy)).toBe(true);
       for (const m of ['node_cpu_seconds_total{mode="idle",tree_id="tree-1",node_type="egress"}', 'node_memory_MemAvailable_bytes{tree_id="tree-1",node_type="egress"}']) {
-        const got = await prom.query(m);
+        const got = await query(m);
         expect(new Set(got.map((x) => x.metric.node_id))).toEqual(new Set(['egress-1', 'egress-3']));
       }
       console.log(`seed queries: ${JSON.stringify(answers)}`);
       // The same query with the threshold at 0 returns every egress node, by node_id.
-      const all = await prom.query(q.getUnhealthyNodes.replaceAll('> 90', '>= 0'));
+      const all = await query(q.getUnhealthyNodes.replaceAll('> 90', '>= 0'));
       expect(new Set(all.map((x) => x.metric.node_id))).toEqual(new Set(['egress-1', 'egress-3']));
       // No exported_* duplicates: the apps never expose the target labels.
-      expect(await prom.query('count({__name__=~"media_tree_.+", exported_tree_id!=""})')).toEqual([]);
+      expect(await query('count({__name__=~"media_tree_.+", exported_tree_id!=""})')).toEqual([]);
     } finally {
-      await prom.stop();
+      await prom.child.stop();
       await ne.child.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -85,6 +85,11 @@ local num(x) = std.toString(x);
 
   runbook(alert):: 'https://github.com/canopy-media/canopy/blob/main/rules/runbook.md#' + std.asciiLower(alert),
 
+  // Spelled out, not read from the config: the uids are a contract (links and
+  // bookmarks rely on them), so a change must show up here.
+  treeDashboard(tree):: 'http://localhost:3000/d/f4b4cbe434e6e83d?var-tree_id=' + tree,
+  nodeDashboard(labels):: 'http://localhost:3000/d/cb6b23c004e46f1f?var-tree_id=%(tree_id)s&var-node_type=%(node_type)s&var-node_id=%(node_id)s' % labels,
+
   // Firing alerts named `alert` (any other labels): a subset check, since
   // exp_labels must otherwise list every label.
   firing(alert, extra=''):: 'ALERTS{alertname="%s", alertstate="firing"%s}' % [alert, extra],

@@ -5,7 +5,12 @@ local lib = import 'lib.libsonnet';
 local node(tree, id, type) = { tree_id: tree, node_id: id, node_type: type };
 local expect(alert, labels, description, summary) = {
   exp_labels: labels,
-  exp_annotations: { summary: summary, description: description, runbook_url: lib.runbook(alert) },
+  exp_annotations: {
+    summary: summary,
+    description: description,
+    runbook_url: lib.runbook(alert),
+    dashboard_url: if labels.component == 'cleanup' then lib.treeDashboard(labels.tree_id) else lib.nodeDashboard(labels),
+  },
 };
 
 lib.file([
@@ -22,8 +27,8 @@ lib.file([
         alertname: 'HighCPUUsage',
         eval_time: '5m30s',
         exp_alerts: [
-          expect('HighCPUUsage', node('t', 'egress-1', 'egress') { severity: 'warning', component: 'node' }, 'CPU of egress node egress-1 (tree t) is 81.25%.', summary),
-          expect('HighCPUUsage', node('t', 'relay-1', 'relay') { severity: 'warning', component: 'node' }, 'CPU of relay node relay-1 (tree t) is 87.5%.', summary),
+          expect('HighCPUUsage', lib.target('t', 'egress-1', 'egress', 'node-exporter', 9100) { severity: 'warning', component: 'node' }, 'CPU of egress node egress-1 (tree t) is 81.25%.', summary),
+          expect('HighCPUUsage', lib.target('t', 'relay-1', 'relay', 'node-exporter', 9100) { severity: 'warning', component: 'node' }, 'CPU of relay node relay-1 (tree t) is 87.5%.', summary),
         ],
       },
     ],
@@ -38,7 +43,7 @@ lib.file([
       {
         alertname: 'HighMemoryUsage',
         eval_time: '5m',
-        exp_alerts: [expect('HighMemoryUsage', node('t', 'egress-1', 'egress') { severity: 'warning', component: 'node' }, 'Memory of egress node egress-1 (tree t) is 81.25% used.', 'A media tree node is short of memory.')],
+        exp_alerts: [expect('HighMemoryUsage', lib.target('t', 'egress-1', 'egress', 'node-exporter', 9100) { severity: 'warning', component: 'node' }, 'Memory of egress node egress-1 (tree t) is 81.25% used.', 'A media tree node is short of memory.')],
       },
     ],
   },
@@ -72,7 +77,7 @@ lib.file([
       {
         alertname: 'PacketLoss',
         eval_time: '8m',
-        exp_alerts: [expect('PacketLoss', node('t', 'egress-1', 'egress') { severity: 'warning', component: 'network' }, 'egress node egress-1 (tree t) drops 101 packets/s.', 'A media tree node drops received packets.')],
+        exp_alerts: [expect('PacketLoss', lib.target('t', 'egress-1', 'egress', 'node-exporter', 9100) { severity: 'warning', component: 'network' }, 'egress node egress-1 (tree t) drops 101 packets/s.', 'A media tree node drops received packets.')],
       },
     ],
   },

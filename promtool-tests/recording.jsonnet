@@ -5,7 +5,7 @@ local mixedTree =
   lib.egress('tree-a', 'egress-1', busy=0.25, mem=0.25, drops=40, pool=60, viewers=10)
   + lib.nodeExporter('tree-a', 'egress-2', 'egress', coreBusy=[1, 0, 0, 0, 0, 0, 0, 0], mem=0.5, drops=20, loDrops=1000)
   + lib.egressApp('tree-a', 'egress-2', pool=20, viewers=5)
-  + lib.nodeExporter('tree-a', 'relay-1', 'relay', busy=0.75, drops=500)
+  + lib.nodeExporter('tree-a', 'relay-1', 'relay', busy=0.75, drops=80)
   + lib.injection('tree-a', 'injection-1', sessions=3)
   // Another tree, so every per-tree rule is seen to keep trees apart.
   + lib.egress('tree-b', 'egress-9', busy=0.5, mem=0.125, pool=5, viewers=7);
@@ -18,23 +18,33 @@ lib.file([
     input_series: mixedTree,
     promql_expr_test: [
       {
-        expr: 'node_id:media_tree_node_cpu_utilisation:ratio_rate1m',
+        expr: 'node_id:media_tree_node_cpu_utilisation:ratio_irate',
         eval_time: '10m',
         exp_samples: [
-          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_irate{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
           // One busy core of eight is an eighth of the node, not an unhealthy node.
-          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.125),
-          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.75),
-          sample('node_id:media_tree_node_cpu_utilisation:ratio_rate1m{tree_id="tree-b", node_type="egress", node_id="egress-9"}', 0.5),
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_irate{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.125),
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_irate{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.75),
+          sample('node_id:media_tree_node_cpu_utilisation:ratio_irate{job="node-exporter", instance="egress-9:9100", tree_id="tree-b", node_type="egress", node_id="egress-9"}', 0.5),
         ],
       },
       {
         expr: 'node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a"}',
         eval_time: '10m',
         exp_samples: [
-          sample('node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
-          sample('node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
-          sample('node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
+        ],
+      },
+      {
+        // Loopback excluded; per node, every node type.
+        expr: 'node_id:media_tree_node_network_receive_drop:sum_rate5m{tree_id="tree-a"}',
+        eval_time: '10m',
+        exp_samples: [
+          sample('node_id:media_tree_node_network_receive_drop:sum_rate5m{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 40),
+          sample('node_id:media_tree_node_network_receive_drop:sum_rate5m{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 20),
+          sample('node_id:media_tree_node_network_receive_drop:sum_rate5m{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 80),
         ],
       },
       {

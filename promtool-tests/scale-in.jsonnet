@@ -8,6 +8,7 @@ local scaleIn(tree, cpu) = {
     summary: 'A media tree has more egress capacity than it needs.',
     description: 'Egress CPU of tree %s averages %s, with port pools below 30%%, memory below 30%% and more than 8 egress nodes up.' % [tree, cpu],
     runbook_url: lib.runbook('MediaTreeScaleIn'),
+    dashboard_url: lib.treeDashboard(tree),
   },
 };
 

@@ -14,6 +14,7 @@ local scaleOut(tree, reason, urgency, description) = {
     summary: 'A media tree needs more egress capacity.',
     description: description,
     runbook_url: lib.runbook('MediaTreeScaleOut'),
+    dashboard_url: lib.treeDashboard(tree),
   },
 };
 

@@ -142,11 +142,7 @@ local metrics = import 'metrics.libsonnet';
           },
           {
             alert: 'PacketLoss',
-            expr: |||
-              sum by (%(by)s) (
-                rate(node_network_receive_drop_total{%(ne)s, device!="lo"}[%(w)s])
-              ) > %(limit)g
-            ||| % { by: std.join(', ', c.nodeLabels), ne: c.nodeExporterSelector, w: c.dropRateWindow, limit: c.packetLossPerNode },
+            expr: '%s > %g\n' % [r.nodeDrops, c.packetLossPerNode],
             'for': c.forDurations.packetLoss,
             labels: { severity: 'warning', component: 'network' },
             annotations: {
@@ -182,12 +178,7 @@ local metrics = import 'metrics.libsonnet';
           {
             // A down target reports nothing, so the alerts above stay silent for it.
             alert: 'MediaTreeTargetDown',
-            expr: |||
-              up{%(ne)s} == 0
-              or up{%(inj)s} == 0
-              or up{%(relay)s} == 0
-              or up{%(egress)s} == 0
-            ||| % { ne: c.nodeExporterSelector, inj: c.injectionSelector, relay: c.relaySelector, egress: c.egressSelector },
+            expr: 'up{job=~"%s"} == 0\n' % std.join('|', [c.jobs[j] for j in std.objectFields(c.jobs)]),
             'for': c.forDurations.targetDown,
             labels: { severity: 'critical', component: 'monitoring' },
             annotations: {

@@ -14,9 +14,7 @@
     relaySelector: 'job="%s"' % self.jobs.relay,
     egressSelector: 'job="%s"' % self.jobs.egress,
 
-    // Labels service discovery sets on every target.
     treeLabel: 'tree_id',
-    nodeLabels: ['tree_id', 'node_type', 'node_id'],
 
     // Scaling thresholds: the seed's defaults, in percent as the seed states them.
     cpuScaleOutPercent: 70,
@@ -58,6 +56,26 @@
     ruleInterval: '30s',
 
     // %s is the alert name in lower case: the runbook's section anchors.
-    runbookURLPattern: 'https://github.com/canopy-media/canopy/blob/main/rules/runbook.md#%s',
+    runbookURL: 'https://github.com/canopy-media/canopy/blob/main/rules/runbook.md',
+    runbookURLPattern: self.runbookURL + '#%s',
+
+    // Grafana dashboards (dashboards/jsonnet/). Uids are fixed so links and
+    // alerts' dashboard_url survive re-rendering and re-importing.
+    local uid(name) = std.substr(std.md5('canopy-' + name), 0, 16),
+    dashboards: {
+      treeOverview: { uid: uid('tree-overview'), title: 'Canopy / Tree overview' },
+      nodeDetail: { uid: uid('node-detail'), title: 'Canopy / Node detail' },
+      actuator: { uid: uid('actuator'), title: 'Canopy / Actuator' },
+    },
+    // %s is a dashboard uid; alerts' dashboard_url appends the variables of
+    // the alert's tree (and node), so the link opens on what fired.
+    grafanaURL: 'http://localhost:3000',
+    dashboardURLPattern: self.grafanaURL + '/d/%s',
+    // Alerts about a whole tree (by component label) open Tree overview; the
+    // others are about one node and open Node detail on it.
+    treeAlertComponents: ['scaling', 'cleanup'],
+    // Port-pool panels: yellow from here (the seed's dashboard), red above
+    // portPoolScaleOutPercent.
+    portPoolWarningPercent: 70,
   },
 }

@@ -1,14 +1,24 @@
 // Canopy's rule pack as a monitoring mixin: _config, prometheusRules, prometheusAlerts.
-local withRunbooks(mixin) = mixin {
+// Links applied to our alerts only, never over an explicit annotation: a
+// runbook_url into rules/runbook.md and a dashboard_url opening the dashboard
+// of the alert's tree (tree alerts) or node (the others) with its variables set.
+local withLinks(mixin) = mixin {
   local c = self._config,
+  local treeVars = 'var-tree_id={{ $labels.tree_id }}',
+  local nodeVars = treeVars + '&var-node_type={{ $labels.node_type }}&var-node_id={{ $labels.node_id }}',
+  local dashboardURL(rule) =
+    if std.member(c.treeAlertComponents, rule.labels.component)
+    then (c.dashboardURLPattern % c.dashboards.treeOverview.uid) + '?' + treeVars
+    else (c.dashboardURLPattern % c.dashboards.nodeDetail.uid) + '?' + nodeVars,
+  local links(rule) =
+    local a = std.get(rule, 'annotations', {});
+    (if std.objectHas(a, 'runbook_url') then {} else { runbook_url: c.runbookURLPattern % std.asciiLower(rule.alert) })
+    + (if std.objectHas(a, 'dashboard_url') then {} else { dashboard_url: dashboardURL(rule) }),
   prometheusAlerts+:: {
     groups: [
       g {
         rules: [
-          // Ours only, and never over an explicit runbook_url.
-          if std.objectHas(rule, 'alert') && !std.objectHas(std.get(rule, 'annotations', {}), 'runbook_url') then
-            rule { annotations+: { runbook_url: c.runbookURLPattern % std.asciiLower(rule.alert) } }
-          else rule
+          if std.objectHas(rule, 'alert') then rule { annotations+: links(rule) } else rule
           for rule in g.rules
         ],
       }
@@ -17,7 +27,7 @@ local withRunbooks(mixin) = mixin {
   },
 };
 
-withRunbooks(
+withLinks(
   (import 'config.libsonnet') +
   (import 'recording.libsonnet') +
   (import 'alerts.libsonnet')

@@ -5,13 +5,13 @@ local metrics = import 'metrics.libsonnet';
 
 {
   local c = $._config,
-  local by = std.join(', ', c.nodeLabels),
   local egress = 'node_type="egress"',
 
   // Recorded names: alerts and dashboards use these, not their expressions.
   recorded:: {
-    nodeCpu: 'node_id:media_tree_node_cpu_utilisation:ratio_rate%s' % c.cpuRateWindow,
+    nodeCpu: 'node_id:media_tree_node_cpu_utilisation:ratio_irate',
     nodeMemory: 'node_id:media_tree_node_memory_utilisation:ratio',
+    nodeDrops: 'node_id:media_tree_node_network_receive_drop:sum_rate%s' % c.dropRateWindow,
     treeEgressCpu: 'tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg%s' % c.cpuAverageWindow,
     treeEgressMemory: 'tree_id:media_tree_egress_memory_utilisation:max_ratio',
     treePortPool: 'tree_id:%s:max' % metrics.egress.portPoolUtilizationPercent,
@@ -31,27 +31,36 @@ local metrics = import 'metrics.libsonnet';
         interval: c.ruleInterval,
         rules: [
           {
-            // Busy share of the whole node, not of one core. Idle time over
-            // all time: both rates share one extrapolation, so a new target's
-            // first short window does not read as a busy node.
+            // Busy share of the whole node, not of one core. irate: exact from
+            // a new target's second scrape, where rate()'s extrapolation over a
+            // short first window reads a fresh node as busy (false scale-outs
+            // right after a scale-out); the tree average smooths it over 5m.
             record: r.nodeCpu,
             expr: |||
-              1 - (
-                sum by (%(by)s) (rate(node_cpu_seconds_total{%(ne)s, mode="idle"}[%(w)s]))
-                /
-                sum by (%(by)s) (rate(node_cpu_seconds_total{%(ne)s}[%(w)s]))
+              1 - avg without (cpu, mode) (
+                irate(node_cpu_seconds_total{%(ne)s, mode="idle"}[%(w)s])
               )
-            ||| % { by: by, ne: c.nodeExporterSelector, w: c.cpuRateWindow },
+            ||| % { ne: c.nodeExporterSelector, w: c.cpuRateWindow },
           },
           {
+            // One-to-one division, no aggregation: the cheapest form per evaluation.
             record: r.nodeMemory,
             expr: |||
               1 - (
-                sum by (%(by)s) (node_memory_MemAvailable_bytes{%(ne)s})
+                node_memory_MemAvailable_bytes{%(ne)s}
                 /
-                sum by (%(by)s) (node_memory_MemTotal_bytes{%(ne)s})
+                node_memory_MemTotal_bytes{%(ne)s}
               )
-            ||| % { by: by, ne: c.nodeExporterSelector },
+            ||| % { ne: c.nodeExporterSelector },
+          },
+          {
+            // Read once, used by PacketLoss and the per-tree sum.
+            record: r.nodeDrops,
+            expr: |||
+              sum without (device) (
+                rate(node_network_receive_drop_total{%(ne)s, device!="lo"}[%(w)s])
+              )
+            ||| % { ne: c.nodeExporterSelector, w: c.dropRateWindow },
           },
         ],
       },
@@ -82,11 +91,7 @@ local metrics = import 'metrics.libsonnet';
           },
           {
             record: r.treeDrops,
-            expr: |||
-              sum by (%(tree)s) (
-                rate(node_network_receive_drop_total{%(ne)s, %(egress)s, device!="lo"}[%(w)s])
-              )
-            ||| % { tree: c.treeLabel, ne: c.nodeExporterSelector, egress: egress, w: c.dropRateWindow },
+            expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, r.nodeDrops, egress],
           },
           {
             record: r.treeSessions,
@@ -102,10 +107,10 @@ local metrics = import 'metrics.libsonnet';
             // all answer, so "no data" and "nothing down" are told apart.
             record: r.treeEgressDown,
             expr: |||
-              count by (%(tree)s) (up{%(egressApp)s} == 0 or up{%(ne)s, %(egress)s} == 0)
+              count by (%(tree)s) (up{%(egress)s} == 0)
               or on (%(tree)s)
               0 * %(up)s
-            ||| % { tree: c.treeLabel, egressApp: c.egressSelector, ne: c.nodeExporterSelector, egress: egress, up: r.treeEgressUp },
+            ||| % { tree: c.treeLabel, egress: egress, up: r.treeEgressUp },
           },
           {
             // The seed's unhealthy test (CPU or memory above 90 %), per node.

@@ -38,7 +38,7 @@ function run(cmd: string, args: string[], cwd = ROOT) {
 
 function jsonnetSources(): string[] {
   const out: string[] = [];
-  for (const dir of ['rules', 'deploy', 'promtool-tests']) {
+  for (const dir of ['rules', 'deploy', 'promtool-tests', 'dashboards/jsonnet']) {
     for (const f of readdirSync(join(ROOT, dir))) if (/\.(jsonnet|libsonnet)$/.test(f)) out.push(join(dir, f));
   }
   return out;
@@ -62,7 +62,8 @@ describe('generated files', () => {
 describe('promtool', () => {
   it('check rules passes on the rendered rule files', () => {
     const r = run('promtool', ['check', 'rules', ...ruleFiles]);
-    expect(r.out).toMatch(/SUCCESS: 11 rules found/);
+    expect(r.out).toContain(`SUCCESS: ${recordings.length} rules found`);
+    expect(r.out).toContain(`SUCCESS: ${alerts.length} rules found`);
     expect(r.code, r.out).toBe(0);
   });
 

@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { accepts, FORWARDER_BIN } from '../forwarder/process.ts';
 import { startChild, type Child } from './child.ts';
 import { freePort } from './ports.ts';
 
-import { accepts, FORWARDER_BIN } from '../forwarder/process.ts';
-
+// The binary's path and the socket probe live in forwarder/ (node apps use them too).
 export { accepts, FORWARDER_BIN };
 const FORWARDER_DIR = fileURLToPath(new URL('../forwarder/', import.meta.url));
 export const RTP_BLAST_BIN = join(FORWARDER_DIR, 'build', 'rtp-blast');

@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startChild, type Child } from './child.ts';
 import { freePort } from './ports.ts';
@@ -8,43 +7,48 @@ import { httpOk } from './wait.ts';
 export interface RunningPrometheus {
   child: Child;
   url: string;
-  dir: string;
-  stop(): Promise<void>;
-  /** An instant query; throws unless Prometheus answers status "success". */
-  query(promql: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
 }
 
-/**
- * Debian's prometheus on a free loopback port with `config` (an object, written
- * as JSON, which Prometheus reads as YAML) and its TSDB in a temp dir.
- * `prepare` gets the dir first, to write file_sd target files.
- */
-export async function startPrometheus(config: (dir: string) => unknown, prepare?: (dir: string) => void): Promise<RunningPrometheus> {
-  const dir = mkdtempSync(join(tmpdir(), 'canopy-prom-'));
-  prepare?.(dir);
-  const configPath = join(dir, 'prometheus.yml');
-  writeFileSync(configPath, JSON.stringify(config(dir), null, 2));
-  const port = await freePort();
+export interface PrometheusStart {
+  /** Working directory: the config is written here, the TSDB defaults to <dir>/data. */
+  dir: string;
+  /** prometheus.yml contents. Relative paths in it resolve against `dir`. */
+  config: string;
+  tsdbPath?: string;
+  port?: number;
+  extraArgs?: string[];
+}
+
+/** Debian's Prometheus on a loopback port of its own, ready when /-/ready answers. */
+export async function startPrometheus(o: PrometheusStart): Promise<RunningPrometheus> {
+  const port = o.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
+  mkdirSync(o.dir, { recursive: true });
+  writeFileSync(join(o.dir, 'prometheus.yml'), o.config);
   const child = await startChild('prometheus', 'prometheus', {
-    args: [`--config.file=${configPath}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-    cwd: dir,
+    cwd: o.dir,
+    args: [
+      `--config.file=${join(o.dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${o.tsdbPath ?? join(o.dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--web.enable-lifecycle',
+      ...(o.extraArgs ?? []),
+    ],
     ready: () => httpOk(`${url}/-/ready`),
-    readyTimeoutMs: 20_000,
+    readyTimeoutMs: 60_000,
   });
-  return {
-    child,
-    url,
-    dir,
-    async stop() {
-      await child.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-    async query(promql) {
-      const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: promql })}`, { signal: AbortSignal.timeout(5_000) });
-      const body = (await res.json()) as { status: string; error?: string; data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
-      if (body.status !== 'success') throw new Error(`query failed: ${body.error}\n${promql}`);
-      return body.data!.result;
-    },
-  };
+  return { child, url };
+}
+
+/** An instant query through the HTTP API; throws on a non-success answer. */
+export async function instantQuery(
+  url: string,
+  query: string,
+  params: Record<string, string> = {},
+): Promise<{ result: Array<{ metric: Record<string, string>; value: [number, string] }>; stats?: unknown }> {
+  const body = new URLSearchParams({ query, ...params });
+  const res = await fetch(`${url}/api/v1/query`, { method: 'POST', body, signal: AbortSignal.timeout(30_000) });
+  const json = (await res.json()) as { status: string; error?: string; data: { result: never; stats?: unknown } };
+  if (json.status !== 'success') throw new Error(`query failed (${res.status}): ${json.error}: ${query}`);
+  return json.data;
 }

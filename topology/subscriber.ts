@@ -20,6 +20,8 @@ export class TopologySubscriber {
 
   constructor(private readonly sub: Redis, private readonly h: SubscriberHandlers, private readonly warn: TopologyWarn = () => {}) {
     sub.on('message', (channel: string, payload: string) => this.onMessage(channel, payload));
+    // Without a listener ioredis prints every reconnect error; the main connection already reports outages.
+    sub.on('error', () => {});
     // ioredis re-subscribes by itself after a reconnect; the state is re-read then.
     sub.on('ready', () => {
       if (this.channels.size > 0) this.h.onSubscribed?.();
