@@ -56,8 +56,11 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
     drainTimeoutMs: c.drainTimeoutMs,
     log: (level, msg, detail) => log[level](detail ?? {}, msg),
     onAction: (e) => {
-      metrics.actions.inc({ kind: e.kind, result: e.result });
-      if (e.durationMs !== undefined) metrics.actionDuration.observe({ kind: e.kind, result: e.result }, e.durationMs / 1000);
+      const action = e.kind === 'scale-out' ? 'scale_out' : 'scale_in';
+      const outcome = e.result === 'done' ? 'succeeded' : e.result === 'failed' || e.result === 'rolled-back' ? 'failed' : 'skipped';
+      metrics.actions.inc({ tree_id: e.tree, action, outcome });
+      if (outcome === 'failed') metrics.failures.inc({ tree_id: e.tree, action, reason: e.reason ?? 'other' });
+      if (e.durationMs !== undefined) metrics.actionDuration.observe({ action, outcome }, e.durationMs / 1000);
     },
     onDuplicate: () => metrics.duplicates.inc(),
     onLockContention: () => metrics.lockContention.inc(),
@@ -66,7 +69,11 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
     name: 'subtrees',
     collect: async () => {
       metrics.subtrees.reset();
-      for (const tree of await store.trees()) metrics.subtrees.set({ tree_id: tree }, (await store.subtrees(tree)).size);
+      metrics.inFlight.reset();
+      for (const tree of await store.trees()) {
+        metrics.subtrees.set({ tree_id: tree }, (await store.subtrees(tree)).size);
+        metrics.inFlight.set({ tree_id: tree }, (await store.inflight(tree)) ? 1 : 0);
+      }
     },
   });
 
@@ -77,7 +84,8 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
     inbox: new Inbox(redis),
     bodyLimitBytes: c.bodyLimitBytes,
     onResult: (result, detail) => {
-      metrics.notifications.inc({ result });
+      const outcome = result === 'recorded' || result === 'ignored' ? 'accepted' : result === 'unavailable' ? 'unavailable' : 'rejected';
+      metrics.notifications.inc({ outcome });
       if (result !== 'recorded' && result !== 'ignored') log.warn({ result, ...detail }, 'notification refused');
     },
   }));

@@ -20,11 +20,15 @@ const inflightRecord = z.object({
 });
 export type Inflight = z.infer<typeof inflightRecord>;
 
+export type FailureReason = 'provision' | 'timeout' | 'topology' | 'drain' | 'other';
+
 export interface JournalEntry {
   at: string;
   tree: string;
-  kind: 'scale-out' | 'scale-in' | 'none' | 'recovery' | 'reconcile';
+  kind: 'scale-out' | 'scale-in';
   result: 'done' | 'failed' | 'skipped' | 'dry-run' | 'rolled-back';
+  /** For failures: provision | timeout | topology | drain | other. */
+  reason?: FailureReason;
   subtree?: string;
   why: string;
   durationMs?: number;

@@ -5,7 +5,7 @@ import type { InboxEntry } from './inbox.ts';
 import { fencedWrite, TreeLock, type Command, type Lease } from './lock.ts';
 import type { ScalingRequest } from './payload.ts';
 import type { Provisioner, SubtreeNode } from './provisioners/provisioner.ts';
-import { ActuatorStore, type JournalEntry, type SubtreeRecord } from './store.ts';
+import { ActuatorStore, type FailureReason, type JournalEntry, type SubtreeRecord } from './store.ts';
 import type { TargetFiles } from './targets.ts';
 
 export interface WorkerOptions {
@@ -110,7 +110,7 @@ export class Worker {
       const d = decide(r, state, await this.store.totalDesired(), policy, this.now());
       if (d.action === 'none') {
         if (d.duplicate) this.o.onDuplicate?.();
-        else await this.journal({ tree: r.tree, kind: 'none', result: 'skipped', why: `${r.kind}: ${d.why}` });
+        else await this.journal({ tree: r.tree, kind: r.kind, result: 'skipped', why: d.why });
         return d;
       }
       if (this.o.dryRun) {
@@ -162,7 +162,7 @@ export class Worker {
     // 3a: take a relay slot atomically.
     const slot = await this.o.redis.spop(keys.availableSlots(tree));
     if (!slot) {
-      await this.journal({ tree, kind: 'scale-out', result: 'failed', why: `no free relay slot in relay-slots:${tree}:available` });
+      await this.journal({ tree, kind: 'scale-out', result: 'failed', reason: 'other', why: `no free relay slot in relay-slots:${tree}:available` });
       return;
     }
     const subtree = assertId('slot', `${tree}-st-${await this.o.redis.incr(actuatorKeys.subtreeSeq(tree))}`);
@@ -171,11 +171,14 @@ export class Worker {
       ['HSET', actuatorKeys.inflight(tree), 'kind', 'scale-out', 'subtree', subtree, 'slot', slot, 'step', 'provision', 'episode', episodeOf(r), 'startedAt', started],
     ]);
     let nodes: SubtreeNode[] = [];
+    let step: FailureReason = 'provision';
     try {
       // 3b-3c: provision, wait for readiness with a deadline.
       const spec = { tree, subtree, slot, size: this.o.subtreeSize };
       await this.o.provisioner.create(spec);
+      step = 'timeout';
       nodes = await this.o.provisioner.waitReady(spec, this.o.readyTimeoutMs);
+      step = 'topology';
       const topo = new Topology(this.o.redis, tree);
       const targets = [];
       for (const n of nodes) {
@@ -197,7 +200,7 @@ export class Worker {
       await this.journal({ tree, kind: 'scale-out', result: 'done', subtree, why: `${why}: +${nodes.length} egress nodes`, durationMs: this.now() - started });
     } catch (err) {
       await this.rollbackScaleOut(lease, tree, subtree, slot);
-      await this.journal({ tree, kind: 'scale-out', result: 'failed', subtree, why: `${(err as Error).message}; rolled back`, durationMs: this.now() - started });
+      await this.journal({ tree, kind: 'scale-out', result: 'failed', reason: step, subtree, why: `${(err as Error).message}; rolled back`, durationMs: this.now() - started });
     }
   }
 
@@ -272,7 +275,7 @@ export class Worker {
     if (!f) return;
     if (f.kind === 'scale-out') {
       await this.rollbackScaleOut(lease, tree, f.subtree, f.slot);
-      await this.journal({ tree, kind: 'recovery', result: 'rolled-back', subtree: f.subtree, why: `scale-out interrupted at step ${f.step}` });
+      await this.journal({ tree, kind: 'scale-out', result: 'rolled-back', reason: 'other', subtree: f.subtree, why: `interrupted at step ${f.step} (actuator restart): rolled back` });
     } else {
       await this.scaleIn(lease, null, f.subtree, null, `scale-in interrupted at step ${f.step}, finished`);
     }

@@ -21,4 +21,14 @@
     rtpPacketsReceived: 'media_tree_egress_rtp_packets_received_total',
     rtpBytesReceived: 'media_tree_egress_rtp_bytes_received_total',
   },
+  actuator: {
+    notifications: 'canopy_actuator_notifications_total',
+    actions: 'canopy_actuator_actions_total',
+    failures: 'canopy_actuator_action_failures_total',
+    subtrees: 'canopy_actuator_subtrees',
+    inFlight: 'canopy_actuator_actions_in_flight',
+    duplicates: 'canopy_actuator_duplicates_suppressed_total',
+    lockContention: 'canopy_actuator_lock_contention_total',
+    duration: 'canopy_actuator_action_duration_seconds',
+  },
 }

@@ -1,17 +1,19 @@
-// The actuator's metrics: the contract the actuator issue (alertmanager-webhook/)
-// must implement, exactly these names, types and labels. The dashboards read
-// them from here and nowhere else.
+// The actuator's metrics as its dashboard reads them: names from
+// exporters/actuator.ts (through the generated metrics.libsonnet), types and
+// labels as the actuator exposes them. The dashboards read them from here.
 //
 // The actuator serves them on its own /metrics (port 9095), scraped as job
 // `job`. Its target carries no tree_id label, so `tree_id` here is the
 // actuator's own label (the tree an action is for), with no exported_* clash.
+local names = (import '../../rules/metrics.libsonnet').actuator;
+
 {
   job: 'canopy-actuator',
 
   // Webhook POSTs from Alertmanager, by outcome: accepted | rejected (bad
-  // payload or auth). Counter.
+  // payload, token or size) | unavailable (Redis down, 503). Counter.
   notifications: {
-    name: 'canopy_actuator_notifications_total',
+    name: names.notifications,
     type: 'counter',
     labels: ['outcome'],
   },
@@ -20,14 +22,14 @@
   // firing episode, dry run, paused, at a limit). Counter; every label
   // combination a tree can reach is exposed from its first action.
   actions: {
-    name: 'canopy_actuator_actions_total',
+    name: names.actions,
     type: 'counter',
     labels: ['tree_id', 'action', 'outcome'],
   },
   // Every failed action once more, by reason: provision | topology | timeout
   // | drain | other. Counter.
   failures: {
-    name: 'canopy_actuator_action_failures_total',
+    name: names.failures,
     type: 'counter',
     labels: ['tree_id', 'action', 'reason'],
   },
@@ -35,19 +37,19 @@
   // (scale_in), for every action that ran. Histogram (seconds); buckets up to
   // at least 300 s.
   duration: {
-    name: 'canopy_actuator_action_duration_seconds',
+    name: names.duration,
     type: 'histogram',
     labels: ['action', 'outcome'],
   },
   // Subtrees the actuator has provisioned and not removed, per tree. Gauge.
   subtrees: {
-    name: 'canopy_actuator_subtrees',
+    name: names.subtrees,
     type: 'gauge',
     labels: ['tree_id'],
   },
   // Actions started and not yet finished, per tree. Gauge.
   inFlight: {
-    name: 'canopy_actuator_actions_in_flight',
+    name: names.inFlight,
     type: 'gauge',
     labels: ['tree_id'],
   },
