@@ -49,6 +49,10 @@ interface FaultPlan {
   status: number;
   /** Drop the connection instead of answering. */
   drop: boolean;
+  /** Never answer (the socket stays open until the client gives up or the server stops). */
+  hang: boolean;
+  /** Only requests of this method count (others are served normally). */
+  method?: string;
 }
 
 export class FakeKubeApiServer {
@@ -110,14 +114,19 @@ export class FakeKubeApiServer {
 
   // ---- fault injection and inspection (tests) ----
 
-  /** The next `n` requests fail with `status` (a Status object, reason InternalError for 500). */
-  failNext(n: number, status = 500): void {
-    this.faults = { remaining: n, status, drop: false };
+  /** The next `n` requests (of `method`, if given) fail with `status` (a Status object, reason InternalError for 500). */
+  failNext(n: number, status = 500, method?: string): void {
+    this.faults = { remaining: n, status, drop: false, hang: false, method };
   }
 
   /** The next `n` requests get their connection destroyed with no answer. */
   dropNext(n: number): void {
-    this.faults = { remaining: n, status: 0, drop: true };
+    this.faults = { remaining: n, status: 0, drop: true, hang: false };
+  }
+
+  /** The next `n` requests get no answer at all. */
+  hangNext(n: number): void {
+    this.faults = { remaining: n, status: 0, drop: false, hang: true };
   }
 
   /** Pods of this Deployment stay Pending; it never becomes available. */
@@ -160,12 +169,13 @@ export class FakeKubeApiServer {
     }
     const rec = this.record(req, url.pathname, query, body, 0);
 
-    if (this.faults && this.faults.remaining > 0) {
+    if (this.faults && this.faults.remaining > 0 && (this.faults.method === undefined || this.faults.method === req.method)) {
       this.faults.remaining--;
       if (this.faults.drop) {
         req.socket.destroy();
         return;
       }
+      if (this.faults.hang) return;
       rec.status = this.faults.status;
       return this.status(res, req, this.faults.status, reasonFor(this.faults.status), 'fake apiserver: injected fault');
     }
@@ -212,6 +222,10 @@ export class FakeKubeApiServer {
         if (!d) return fail(404, 'NotFound', `deployments.apps "${name}" not found`, { name, group: 'apps', kind: 'deployments' });
         // The policy may come as a query parameter or in the DeleteOptions body.
         const policy = query.propagationPolicy ?? body?.propagationPolicy ?? 'Background';
+        const pre = body?.preconditions?.uid;
+        if (typeof pre === 'string' && pre !== d.metadata.uid) {
+          return fail(409, 'Conflict', `Operation cannot be fulfilled on deployments.apps "${name}": Precondition failed: UID in precondition: ${pre}, UID in object meta: ${d.metadata.uid}`, { name, group: 'apps', kind: 'deployments' });
+        }
         if (policy === 'Foreground') {
           // The object stays, marked, until the garbage collector removes its dependents.
           if (!d.metadata.deletionTimestamp) {

@@ -102,15 +102,49 @@ describe('KubernetesProvisioner against the fake API server', () => {
     const p = provisioner();
     await p.create(spec);
     await p.waitReady(spec, 5000);
+    const uid = fake.deployment(NS, 'egress-tree-a-st-1')!.metadata.uid as string;
     await p.delete(spec.tree, spec.subtree);
     expect(fake.deploymentNames(NS)).toEqual([]);
     expect(fake.podNames(NS)).toEqual([]);
+    const [del] = fake.requests.filter((r) => r.method === 'DELETE');
+    expect(del!.status).toBe(200);
+    expect(del!.path).toBe(`/apis/apps/v1/namespaces/${NS}/deployments/egress-tree-a-st-1`);
+    expect(del!.query.propagationPolicy).toBe('Foreground');
+    expect(del!.body?.preconditions).toEqual({ uid });
+    // Deletion waited for the Deployment to be gone: the last request is a GET answered 404.
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'GET', status: 404 });
+
+    const before = fake.requests.length;
     await p.delete(spec.tree, spec.subtree);
-    const deletes = fake.requests.filter((r) => r.method === 'DELETE');
-    expect(deletes.map((r) => r.status)).toEqual([200, 404]);
-    expect(deletes[0]!.path).toBe(`/apis/apps/v1/namespaces/${NS}/deployments/egress-tree-a-st-1`);
-    expect(deletes[0]!.query.propagationPolicy).toBe('Foreground');
+    expect(fake.requests.slice(before).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 404']);
+    // A DELETE that itself meets 404 (gone between the check and the delete) is success too.
+    await p.create(spec);
+    fake.failNext(1, 404, 'DELETE');
+    await provisioner({ deleteWaitMs: 0 }).delete(spec.tree, spec.subtree);
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'DELETE', status: 404 });
+    await p.delete(spec.tree, spec.subtree);
     expect(await p.list()).toEqual([]);
+  });
+
+  it('create and waitReady refuse a subtree that is still being deleted', async () => {
+    fake.foregroundDeleteDelayMs = 2000;
+    const p = provisioner({ deleteWaitMs: 0 });
+    await p.create(spec);
+    await p.waitReady(spec, 5000);
+    await p.delete(spec.tree, spec.subtree);
+    expect(fake.deployment(NS, 'egress-tree-a-st-1')?.metadata.deletionTimestamp).toBeTruthy();
+    expect((await rejection(p.create(spec))).message).toMatch(/is being deleted; create it again once it is gone/);
+    expect((await rejection(p.waitReady(spec, 1000))).message).toMatch(/egress-tree-a-st-1 is being deleted/);
+  });
+
+  it('delete refuses a same-named Deployment of another tree or owner', async () => {
+    const p = provisioner();
+    await p.create(spec);
+    const err = await rejection(p.delete('tree-b', spec.subtree));
+    expect(err.step).toBe('delete');
+    expect(err.message).toMatch(/is not Canopy's subtree tree-a-st-1 of tree tree-b/);
+    expect(fake.requests.filter((r) => r.method === 'DELETE')).toHaveLength(0);
+    expect(fake.deploymentNames(NS)).toEqual(['egress-tree-a-st-1']);
   });
 
   it('puts the labels and named ports the Prometheus kubernetes_sd config needs on Deployment and pods', async () => {
@@ -200,6 +234,19 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(fake.requests.some((r) => r.method === 'GET' && r.status === 0)).toBe(true);
     fake.failNext(1, 503);
     expect(await p.list('tree-a')).toEqual([{ tree: 'tree-a', subtree: 'tree-a-st-1' }]);
+  });
+
+  it('an unanswered request is cut at requestTimeoutMs and retried', async () => {
+    const p = provisioner({ requestTimeoutMs: 200 });
+    fake.hangNext(1);
+    const t0 = Date.now();
+    expect(await p.list()).toEqual([]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    expect(fake.requests.map((r) => r.status)).toEqual([0, 200]);
+    fake.hangNext(100);
+    const err = await rejection(provisioner({ requestTimeoutMs: 100, retryAttempts: 2 }).list());
+    expect(err.message).toBe('list Deployments in media: no answer within 100 ms (after 2 attempts)');
+    expect(err.status).toBeUndefined();
   });
 
   it('gives up on a lasting 500 with the step, status and the API\'s message', async () => {

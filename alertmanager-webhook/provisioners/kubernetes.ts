@@ -101,9 +101,9 @@ export class KubernetesProvisioner implements Provisioner {
       else kc.loadFromDefault();
     }
     this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-    if (!isValidId(this.namespace)) throw new ProvisionerError('create', `bad namespace ${JSON.stringify(this.namespace)}: expected a DNS label`);
-    if (!opts.image) throw new ProvisionerError('create', 'an egress image is required');
-    if (!/^rediss?:\/\//.test(opts.redisUrl ?? '')) throw new ProvisionerError('create', `bad redisUrl ${JSON.stringify(opts.redisUrl)}: expected redis:// or rediss://`);
+    if (!isValidId(this.namespace)) throw new Error(`bad namespace ${JSON.stringify(this.namespace)}: expected a DNS label`);
+    if (!opts.image) throw new Error('KubernetesProvisioner: an egress image is required');
+    if (!/^rediss?:\/\//.test(opts.redisUrl ?? '')) throw new Error(`bad redisUrl ${JSON.stringify(opts.redisUrl)}: expected redis:// or rediss://`);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
     this.o = {
@@ -138,6 +138,10 @@ export class KubernetesProvisioner implements Provisioner {
       if (l[LABEL_PART_OF] !== 'canopy' || l[LABEL_TREE] !== spec.tree || l[LABEL_SUBTREE] !== spec.subtree) {
         throw new KubernetesProvisionerError('create', `Deployment ${this.namespace}/${name} exists but is not Canopy's subtree ${spec.subtree} of tree ${spec.tree} (labels ${JSON.stringify(l)})`, 409, 'AlreadyExists');
       }
+      // A subtree still being deleted is not "already there": its pods are going away.
+      if (d.metadata?.deletionTimestamp) {
+        throw new KubernetesProvisionerError('create', `Deployment ${this.namespace}/${name} is being deleted; create it again once it is gone`, 409, 'AlreadyExists');
+      }
     }
   }
 
@@ -162,6 +166,7 @@ export class KubernetesProvisioner implements Provisioner {
     };
     for (;;) {
       const d = await poll(`get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt));
+      if (d.metadata?.deletionTimestamp) throw new KubernetesProvisionerError('wait-ready', `${what} is being deleted`);
       const r = rolloutStatus(d);
       if (r.state === 'failed') throw new KubernetesProvisionerError('wait-ready', `${what}: ${r.message}`);
       if (r.state === 'done') {
@@ -191,16 +196,34 @@ export class KubernetesProvisioner implements Provisioner {
     checkId('delete', 'subtree', subtree);
     const name = deploymentName(subtree);
     const what = `Deployment ${this.namespace}/${name}`;
+    const isGone = (err: unknown): boolean => err instanceof KubernetesProvisionerError && err.status === 404;
+    let uid: string | undefined;
+    try {
+      const d = await this.call('delete', `get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt));
+      const l = d.metadata?.labels ?? {};
+      // As create: never remove a same-named object that is not this subtree's.
+      if (l[LABEL_PART_OF] !== 'canopy' || l[LABEL_TREE] !== tree || l[LABEL_SUBTREE] !== subtree) {
+        throw new KubernetesProvisionerError('delete', `${what} is not Canopy's subtree ${subtree} of tree ${tree} (labels ${JSON.stringify(l)}); not deleting it`);
+      }
+      uid = d.metadata?.uid;
+    } catch (err) {
+      if (isGone(err)) return;
+      throw err;
+    }
     try {
       // Foreground: the Deployment stays (marked for deletion) until the garbage
       // collector has removed its ReplicaSet and pods, so "Deployment gone" means
       // "egress pods gone" and list() keeps reporting the subtree while its pods
       // can still hold viewers. Background would drop the Deployment at once
-      // and leave the pods running unseen.
+      // and leave the pods running unseen. The uid precondition makes sure we
+      // delete the object we just checked, not a newer one of the same name.
       await this.call('delete', `delete ${what}`, (opt) =>
-        this.apps.deleteNamespacedDeployment({ name, namespace: this.namespace, propagationPolicy: 'Foreground' }, opt));
+        this.apps.deleteNamespacedDeployment({
+          name, namespace: this.namespace, propagationPolicy: 'Foreground',
+          body: uid ? { preconditions: { uid } } : {},
+        }, opt));
     } catch (err) {
-      if (err instanceof KubernetesProvisionerError && err.status === 404) return;
+      if (isGone(err)) return;
       throw err;
     }
     if (this.o.deleteWaitMs <= 0) return;
@@ -209,7 +232,7 @@ export class KubernetesProvisioner implements Provisioner {
       try {
         await this.call('delete', `get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt), deadline);
       } catch (err) {
-        if (err instanceof KubernetesProvisionerError && err.status === 404) return;
+        if (isGone(err)) return;
         throw err;
       }
       const now = Date.now();
