@@ -200,6 +200,15 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(targets).toEqual([{ job: 'node-exporter', labels }, { job: 'media-tree-egress', labels }]);
   });
 
+  it('takes the Redis URL from a Secret when asked, and refuses bad options', async () => {
+    const p = provisioner({ redisUrl: { secretName: 'canopy-redis', key: 'url' } });
+    const env = p.deployment(spec).spec!.template.spec!.containers[0]!.env!;
+    expect(env.find((e) => e.name === 'CANOPY_REDIS_URL')).toEqual({ name: 'CANOPY_REDIS_URL', valueFrom: { secretKeyRef: { name: 'canopy-redis', key: 'url' } } });
+    expect(() => provisioner({ redisUrl: 'http://x' })).toThrow(/bad redisUrl/);
+    expect(() => provisioner({ env: { CANOPY_NODE_ID: 'x' } })).toThrow(/set by the provisioner/);
+    expect(() => provisioner({ namespace: 'Bad_NS' })).toThrow(/bad namespace/);
+  });
+
   it('a Deployment that never becomes ready times out at step wait-ready', async () => {
     fake.setNeverReady('egress-tree-a-st-1');
     const p = provisioner();
@@ -260,13 +269,17 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(fake.requests).toHaveLength(3);
   });
 
-  it('does not retry a 403 (RBAC): it fails at once', async () => {
+  it('does not retry a 403 (RBAC) or 401: it fails at once', async () => {
     const p = provisioner();
     fake.failNext(1, 403);
     const err = await rejection(p.list());
     expect(err.step).toBe('list');
     expect(err.status).toBe(403);
+    expect(err.message).toBe('list Deployments in media: HTTP 403 Forbidden: fake apiserver: injected fault');
     expect(fake.requests).toHaveLength(1);
+    // client-node drops the body of a 401; the message still says what happened.
+    fake.failNext(1, 401);
+    expect((await rejection(p.list())).message).toBe('list Deployments in media: HTTP 401: Unauthorized');
   });
 
   it('refuses a pod name that is not a valid node id', async () => {

@@ -22,6 +22,7 @@ import {
   type V1EnvVar,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { STATUS_CODES } from 'node:http';
 import { isValidId } from '../../topology/ids.ts';
 import { ProvisionerError, type Provisioner, type RunningSubtree, type SubtreeNode, type SubtreeSpec } from './provisioner.ts';
 
@@ -45,8 +46,12 @@ export interface KubernetesProvisionerOptions {
   image: string;
   /** node_exporter sidecar image. */
   nodeExporterImage?: string;
-  /** Redis holding the topology, as the pods reach it (the egress app's `--redis-url`). */
-  redisUrl: string;
+  /**
+   * Redis holding the topology, as the pods reach it (the egress app's
+   * `--redis-url`): a URL, or a Secret key holding it (keeps a password out of
+   * the Deployment object).
+   */
+  redisUrl: string | { secretName: string; key: string };
   /** Extra environment for the egress container (e.g. CANOPY_PORT_RANGE, CANOPY_LOG_LEVEL). */
   env?: Record<string, string>;
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
@@ -82,6 +87,8 @@ export class KubernetesProvisionerError extends ProvisionerError {
 
 type Step = ProvisionerError['step'];
 
+const RESERVED_ENV = new Set(['CANOPY_TREE_ID', 'CANOPY_PARENT_SLOT', 'CANOPY_NODE_ID', 'CANOPY_ADVERTISE_HOST', 'CANOPY_REDIS_URL', 'CANOPY_HTTP_PORT', 'CANOPY_LISTEN_HOST']);
+
 export function deploymentName(subtree: string): string {
   return `egress-${subtree}`;
 }
@@ -92,6 +99,7 @@ export class KubernetesProvisioner implements Provisioner {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly o: Required<Omit<KubernetesProvisionerOptions, 'kubeConfig' | 'kubeconfig' | 'namespace' | 'env'>> & { env: Record<string, string> };
+  private readonly redisEnv: V1EnvVar;
 
   constructor(opts: KubernetesProvisionerOptions) {
     let kc = opts.kubeConfig;
@@ -103,7 +111,19 @@ export class KubernetesProvisioner implements Provisioner {
     this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
     if (!isValidId(this.namespace)) throw new Error(`bad namespace ${JSON.stringify(this.namespace)}: expected a DNS label`);
     if (!opts.image) throw new Error('KubernetesProvisioner: an egress image is required');
-    if (!/^rediss?:\/\//.test(opts.redisUrl ?? '')) throw new Error(`bad redisUrl ${JSON.stringify(opts.redisUrl)}: expected redis:// or rediss://`);
+    const r = opts.redisUrl;
+    if (typeof r === 'string') {
+      if (!/^rediss?:\/\/\S+$/.test(r)) throw new Error('bad redisUrl: expected a redis:// or rediss:// URL');
+      this.redisEnv = { name: 'CANOPY_REDIS_URL', value: r };
+    } else {
+      if (!r || !isValidId(r.secretName) || !/^[-._a-zA-Z0-9]+$/.test(r.key ?? '')) throw new Error('bad redisUrl: expected a URL or { secretName, key }');
+      this.redisEnv = { name: 'CANOPY_REDIS_URL', valueFrom: { secretKeyRef: { name: r.secretName, key: r.key } } };
+    }
+    for (const k of Object.keys(opts.env ?? {})) {
+      // These carry the subtree's identity and wiring; an override would break the scrape labels or the topology.
+      if (RESERVED_ENV.has(k)) throw new Error(`env ${k} is set by the provisioner and cannot be overridden`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad env name ${JSON.stringify(k)}`);
+    }
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
     this.o = {
@@ -272,7 +292,7 @@ export class KubernetesProvisioner implements Provisioner {
       { name: 'CANOPY_NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       // Relays send RTP to the address the egress records in Redis: the pod IP.
       { name: 'CANOPY_ADVERTISE_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-      { name: 'CANOPY_REDIS_URL', value: this.o.redisUrl },
+      this.redisEnv,
       { name: 'CANOPY_HTTP_PORT', value: String(METRICS_PORT) },
       { name: 'CANOPY_LISTEN_HOST', value: '0.0.0.0' },
       // RTP comes from relay pods, not from loopback.
@@ -418,7 +438,7 @@ function describe(err: unknown, timeoutMs: number): { text: string; status?: num
       message = String(body).slice(0, 200);
     }
     return {
-      text: `HTTP ${code}${reason ? ` ${reason}` : ''}: ${message ?? 'no message'}`,
+      text: `HTTP ${code}${reason ? ` ${reason}` : ''}: ${message ?? STATUS_CODES[code] ?? 'no message'}`,
       status: code, reason,
       retryable: code >= 500 || code === 429,
     };
