@@ -250,7 +250,9 @@ export class KubernetesProvisioner implements Provisioner {
     const deadline = Date.now() + this.o.deleteWaitMs;
     for (;;) {
       try {
-        await this.call('delete', `get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt), deadline);
+        const d = await this.call('delete', `get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt), deadline);
+        // A new object of the same name (created since) is not the one we are waiting for.
+        if (uid && d.metadata?.uid !== uid) return;
       } catch (err) {
         if (isGone(err)) return;
         throw err;
