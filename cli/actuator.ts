@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { startActuator } from '../alertmanager-webhook/app.ts';
 import { readToken } from '../alertmanager-webhook/auth.ts';
+import { KubernetesProvisioner } from '../alertmanager-webhook/provisioners/kubernetes.ts';
 import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts';
+import type { Provisioner } from '../alertmanager-webhook/provisioners/provisioner.ts';
 import { intOption } from './options.ts';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
@@ -26,7 +28,10 @@ export function actuatorCommand(): Command {
     .addOption(new Option('--redis-url <url>', 'Redis holding the topology and the actuator state').env('CANOPY_REDIS_URL').default('redis://127.0.0.1:6379'))
     .addOption(new Option('--token-file <path>', 'file with the bearer token Alertmanager sends (credentials_file)').env('CANOPY_ACTUATOR_TOKEN_FILE').makeOptionMandatory())
     .addOption(intOption('--body-limit <bytes>', 'largest accepted notification', 'CANOPY_ACTUATOR_BODY_LIMIT', 1 << 20, 1024, 64 << 20))
-    .addOption(new Option('--provisioner <kind>', 'where subtrees run').env('CANOPY_PROVISIONER').default('local').choices(['local']))
+    .addOption(new Option('--provisioner <kind>', 'where subtrees run').env('CANOPY_PROVISIONER').default('local').choices(['local', 'kubernetes']))
+    .addOption(new Option('--kubeconfig <path>', 'kubernetes provisioner: kubeconfig file (default: in-cluster or ~/.kube/config)').env('CANOPY_KUBECONFIG'))
+    .addOption(new Option('--namespace <ns>', 'kubernetes provisioner: namespace of the subtrees (default: the context\'s)').env('CANOPY_NAMESPACE'))
+    .addOption(new Option('--image <ref>', 'kubernetes provisioner: image whose entrypoint is canopy').env('CANOPY_EGRESS_IMAGE'))
     .addOption(new Option('--state-dir <path>', 'local provisioner: state files and logs of the subtrees').env('CANOPY_STATE_DIR').default('.canopy/subtrees'))
     .addOption(new Option('--targets-dir <path>', 'Prometheus file_sd directory the new nodes are written to').env('CANOPY_TARGETS_DIR').default('.canopy/targets'))
     .addOption(intOption('--subtree-size <n>', 'egress nodes per subtree', 'CANOPY_SUBTREE_SIZE', 2, 1, 256))
@@ -47,7 +52,13 @@ export function actuatorCommand(): Command {
       if (o.maxSubtrees < o.minSubtrees) throw new InvalidArgumentError('--max-subtrees must be at least --min-subtrees');
       if (o.scaleInStabilisation < o.scaleOutCooldown) throw new InvalidArgumentError('--scale-in-stabilisation must be at least --scale-out-cooldown');
       const token = readToken(o.tokenFile);
-      const provisioner = new LocalProvisioner({ stateDir: resolve(o.stateDir), redisUrl: o.redisUrl });
+      let provisioner: Provisioner;
+      if (o.provisioner === 'kubernetes') {
+        if (!o.image) throw new InvalidArgumentError('--image is required with --provisioner kubernetes');
+        provisioner = new KubernetesProvisioner({ kubeconfig: o.kubeconfig, namespace: o.namespace, image: o.image, redisUrl: o.redisUrl });
+      } else {
+        provisioner = new LocalProvisioner({ stateDir: resolve(o.stateDir), redisUrl: o.redisUrl });
+      }
       const a = await startActuator({
         listenHost: o.listenHost,
         port: o.port,
