@@ -65,6 +65,7 @@ export class Worker {
             await this.recoverAll();
             ready = true;
           }
+          await this.claimAbandoned();
           const pending = await this.read(reader, '0', 0);
           const fresh = pending.length ? [] : await this.read(reader, '>', 1_000);
           for (const [id, entry] of [...pending, ...fresh]) {
@@ -79,6 +80,14 @@ export class Worker {
     } finally {
       reader.disconnect();
     }
+  }
+
+  /**
+   * Entries another actuator took and did not finish (it crashed): taken over
+   * once idle longer than a lock TTL, when that actuator can no longer be acting.
+   */
+  private async claimAbandoned(): Promise<void> {
+    await this.o.redis.call('XAUTOCLAIM', actuatorKeys.inbox, actuatorKeys.inboxGroup, this.o.owner, this.o.lockTtlMs, '0-0', 'COUNT', 100);
   }
 
   private async read(reader: Redis, from: '0' | '>', blockMs: number): Promise<Array<[string, InboxEntry | null]>> {
@@ -175,9 +184,12 @@ export class Worker {
     try {
       // 3b-3c: provision, wait for readiness with a deadline.
       const spec = { tree, subtree, slot, size: this.o.subtreeSize };
+      failpoint('scale-out:slot-taken');
       await this.o.provisioner.create(spec);
+      failpoint('scale-out:created');
       step = 'timeout';
       nodes = await this.o.provisioner.waitReady(spec, this.o.readyTimeoutMs);
+      failpoint('scale-out:ready');
       step = 'topology';
       const topo = new Topology(this.o.redis, tree);
       const targets = [];
@@ -189,7 +201,9 @@ export class Worker {
       // 3d-3e: parent links, children and the children-added event in one MULTI.
       await this.write(lease, [['HSET', actuatorKeys.inflight(tree), 'step', 'attach']]);
       await topo.attachChildren(slot, nodes.map((n) => n.id));
+      failpoint('scale-out:attached');
       this.o.targets.write(tree, subtree, targets);
+      failpoint('scale-out:targets-written');
       const record: SubtreeRecord = { slot, createdAt: this.now(), nodes: nodes.map((n) => n.id) };
       await this.write(lease, [
         ['HSET', actuatorKeys.subtrees(tree), subtree, JSON.stringify(record)],
@@ -240,9 +254,12 @@ export class Worker {
       await this.lock.extend(lease);
     }
     const left = await this.viewers(topo, record.nodes);
+    failpoint('scale-in:drained');
     await this.write(lease, [['HSET', actuatorKeys.inflight(tree), 'step', 'remove']]);
     await topo.detachChildren(record.slot, record.nodes);
+    failpoint('scale-in:detached');
     await this.o.provisioner.delete(tree, subtree);
+    failpoint('scale-in:deleted');
     this.o.targets.remove(subtree);
     const finalDesired = desired ?? Math.max(0, (await this.store.subtrees(tree)).size - 1);
     await this.write(lease, [
@@ -280,6 +297,14 @@ export class Worker {
       await this.scaleIn(lease, null, f.subtree, null, `scale-in interrupted at step ${f.step}, finished`);
     }
   }
+}
+
+/**
+ * Fault injection for the crash tests: CANOPY_FAILPOINT=<name> kills this
+ * process with SIGKILL when it reaches that step, as a crash would.
+ */
+function failpoint(name: string): void {
+  if (process.env.CANOPY_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
 }
 
 function parseEntry(raw: string | undefined): InboxEntry | null {

@@ -60,7 +60,7 @@ export class LocalProvisioner implements Provisioner {
 
   async create(spec: SubtreeSpec): Promise<void> {
     const existing = this.read(spec.subtree);
-    if (existing && existing.nodes.every((n) => alive(n.pid))) return;
+    if (existing && existing.nodes.length === spec.size && existing.nodes.every((n) => alive(n.pid))) return;
     if (existing) await this.delete(spec.tree, spec.subtree);
     const nodes: SubtreeFile['nodes'] = [];
     try {
@@ -84,13 +84,19 @@ export class LocalProvisioner implements Provisioner {
         child.unref();
         if (!child.pid) throw new Error(`could not start egress node ${id}`);
         nodes.push({ id, pid: child.pid, httpPort });
+        // Recorded as each starts: an actuator killed mid-create leaves nothing it cannot find.
+        this.write({ tree: spec.tree, subtree: spec.subtree, nodes });
       }
     } catch (err) {
       for (const n of nodes) killGroup(n.pid, 'SIGKILL');
+      rmSync(this.file(spec.subtree), { force: true });
       throw new ProvisionerError('create', (err as Error).message);
     }
-    const path = this.file(spec.subtree);
-    writeFileSync(`${path}.tmp`, JSON.stringify({ tree: spec.tree, subtree: spec.subtree, nodes }));
+  }
+
+  private write(state: SubtreeFile): void {
+    const path = this.file(state.subtree);
+    writeFileSync(`${path}.tmp`, JSON.stringify(state));
     renameSync(`${path}.tmp`, path);
   }
 
