@@ -7,6 +7,7 @@ import type { Policy } from './decide.ts';
 import { Inbox } from './inbox.ts';
 import type { Provisioner } from './provisioners/provisioner.ts';
 import { webhookRouter } from './server.ts';
+import { actionMessage, SlackNotifier } from './slack.ts';
 import { ActuatorStore } from './store.ts';
 import { TargetFiles } from './targets.ts';
 import { Worker } from './worker.ts';
@@ -27,6 +28,8 @@ export interface ActuatorConfig {
   readyTimeoutMs: number;
   drainTimeoutMs: number;
   logLevel: string;
+  /** Slack incoming-webhook URL for completed and failed actions; none: no notifications. */
+  slackUrl?: string;
 }
 
 export interface RunningActuator {
@@ -42,6 +45,7 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis'));
   const metrics = createActuatorMetrics();
   const store = new ActuatorStore(redis, (m, d) => log.warn(d ?? {}, m));
+  const slack = c.slackUrl ? new SlackNotifier({ url: c.slackUrl, log: (m, d) => log.warn(d ?? {}, m) }) : null;
 
   const worker = new Worker({
     redis,
@@ -61,6 +65,8 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
       metrics.actions.inc({ tree_id: e.tree, action, outcome });
       if (outcome === 'failed') metrics.failures.inc({ tree_id: e.tree, action, reason: e.reason ?? 'other' });
       if (e.durationMs !== undefined) metrics.actionDuration.observe({ action, outcome }, e.durationMs / 1000);
+      const text = slack && actionMessage(e);
+      if (text) slack.notify(text);
     },
     onDuplicate: () => metrics.duplicates.inc(),
     onLockContention: () => metrics.lockContention.inc(),
@@ -121,6 +127,7 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
       worker.stop();
       await new Promise<void>((r) => server.close(() => r()));
       await running;
+      await slack?.flush();
       redis.disconnect();
     },
   };

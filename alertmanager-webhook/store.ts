@@ -30,6 +30,8 @@ export interface JournalEntry {
   /** For failures: provision | timeout | topology | drain | other. */
   reason?: FailureReason;
   subtree?: string;
+  /** Egress nodes added or removed. */
+  nodes?: number;
   why: string;
   durationMs?: number;
 }

@@ -211,7 +211,7 @@ export class Worker {
         ['SADD', actuatorKeys.episodes(tree), episodeOf(r)],
         ['DEL', actuatorKeys.inflight(tree)],
       ]);
-      await this.journal({ tree, kind: 'scale-out', result: 'done', subtree, why: `${why}: +${nodes.length} egress nodes`, durationMs: this.now() - started });
+      await this.journal({ tree, kind: 'scale-out', result: 'done', subtree, nodes: nodes.length, why, durationMs: this.now() - started });
     } catch (err) {
       await this.rollbackScaleOut(lease, tree, subtree, slot);
       await this.journal({ tree, kind: 'scale-out', result: 'failed', reason: step, subtree, why: `${(err as Error).message}; rolled back`, durationMs: this.now() - started });
@@ -269,7 +269,7 @@ export class Worker {
       ...(r ? [['SADD', actuatorKeys.episodes(tree), episodeOf(r)] as Command] : []),
       ['DEL', actuatorKeys.inflight(tree)],
     ]);
-    await this.journal({ tree, kind: 'scale-in', result: 'done', subtree, why: `${why}; ${left} viewers left at removal`, durationMs: this.now() - started });
+    await this.journal({ tree, kind: 'scale-in', result: 'done', subtree, nodes: record.nodes.length, why: `${why}; ${left} viewers left at removal`, durationMs: this.now() - started });
   }
 
   // ---- recovery ------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { startActuator } from '../alertmanager-webhook/app.ts';
@@ -18,6 +19,13 @@ function durationOption(flags: string, description: string, env: string, def: st
     return Number(m[1]) * UNITS[m[2]!]!;
   };
   return new Option(flags, description).env(env).default(parse(def), def).argParser(parse);
+}
+
+/** A secret URL kept in a file (not on the command line, where ps shows it). */
+function readUrlFile(path: string): string {
+  const url = readFileSync(path, 'utf8').trim();
+  if (!/^https?:\/\/\S+$/.test(url)) throw new InvalidArgumentError(`${path}: expected an http(s) URL`);
+  return url;
 }
 
 export function actuatorCommand(): Command {
@@ -46,6 +54,7 @@ export function actuatorCommand(): Command {
     .addOption(durationOption('--lock-ttl <d>', 'TTL of a tree lock', 'CANOPY_LOCK_TTL', '30s'))
     .addOption(new Option('--paused', 'decide nothing until unpaused (also: SET actuator:paused 1 in Redis)').env('CANOPY_PAUSED').default(false))
     .addOption(new Option('--dry-run', 'decide and record, change nothing').env('CANOPY_DRY_RUN').default(false))
+    .addOption(new Option('--slack-webhook-url-file <path>', 'file with a Slack incoming-webhook URL: each completed or failed action is posted there').env('CANOPY_SLACK_WEBHOOK_URL_FILE'))
     .addOption(new Option('--log-level <level>', 'log level').env('CANOPY_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
     .action(async (o) => {
       if (!/^redis:\/\/[^\s]+$/.test(o.redisUrl)) throw new InvalidArgumentError(`--redis-url: expected redis://host:port, got "${o.redisUrl}"`);
@@ -83,6 +92,7 @@ export function actuatorCommand(): Command {
         readyTimeoutMs: o.readyTimeout,
         drainTimeoutMs: o.drainTimeout,
         logLevel: o.logLevel,
+        slackUrl: o.slackWebhookUrlFile ? readUrlFile(o.slackWebhookUrlFile) : undefined,
       });
       console.log(`actuator: ${a.url}`);
       await new Promise<void>((done) => {
