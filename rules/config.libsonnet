@@ -57,7 +57,7 @@
       actuatorDown: '2m',
       actuatorActionsFailing: '0m',
       actuatorRejectingNotifications: '10m',
-      actuatorUnavailable: '2m',
+      actuatorUnavailable: '5m',
       actuatorStuck: '15m',
       actuatorScaleOutNotActing: '15m',
     },
