@@ -85,35 +85,59 @@ lib.file([
   {
     name: 'CanopyActuatorActionsFailing: a first failure (new series), a later one, one after a restart',
     input_series:
+      // Running since an hour before the data.
       lib.actuatorUp()
-      // The first failure of tree t: the series appears at 5m, at 1.
-      + lib.actuatorFailures('t', 'scale_out', 'timeout', '_x20 1x139')
-      // Failed once long ago, again at 25m15s.
+      // The first failure of tree t: its series appears at 20m15s, at 1.
+      + lib.actuatorFailures('t', 'scale_out', 'timeout', '_x81 1x78')
+      // Failed before the data (not new: Prometheus had not seen it yet),
+      // again at 25m15s.
       + lib.actuatorFailures('u', 'scale_in', 'drain', '1x100 2x59')
       // The actuator restarted (the counter reset) and then failed at 25m15s.
       + lib.actuatorFailures('v', 'scale_out', 'provision', '3x100 1x59')
-      // Counting nothing new: silent after its first 15m.
+      // Counting nothing new.
       + lib.actuatorFailures('w', 'scale_out', 'other', '2x159'),
     alert_rule_test: [
-      { alertname: 'CanopyActuatorActionsFailing', eval_time: '4m30s', exp_alerts: [
-        failing('u', 'scale_in', 'drain', 1),
-        failing('v', 'scale_out', 'provision', 3),
-        failing('w', 'scale_out', 'other', 2),
-      ] },
-      // No `for`: the new series of t fires at once, for 15m.
-      { alertname: 'CanopyActuatorActionsFailing', eval_time: '5m', exp_alerts: [
-        failing('t', 'scale_out', 'timeout', 1),
-        failing('u', 'scale_in', 'drain', 1),
-        failing('v', 'scale_out', 'provision', 3),
-        failing('w', 'scale_out', 'other', 2),
-      ] },
-      { alertname: 'CanopyActuatorActionsFailing', eval_time: '19m30s', exp_alerts: [failing('t', 'scale_out', 'timeout', 1)] },
       { alertname: 'CanopyActuatorActionsFailing', eval_time: '20m', exp_alerts: [] },
-      { alertname: 'CanopyActuatorActionsFailing', eval_time: '25m', exp_alerts: [] },
+      // No `for`: the new series of t fires at once, for 15m.
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '20m30s', exp_alerts: [failing('t', 'scale_out', 'timeout', 1)] },
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '25m', exp_alerts: [failing('t', 'scale_out', 'timeout', 1)] },
       { alertname: 'CanopyActuatorActionsFailing', eval_time: '25m30s', exp_alerts: [
+        failing('t', 'scale_out', 'timeout', 1),
         failing('u', 'scale_in', 'drain', 1),
         failing('v', 'scale_out', 'provision', 1),
       ] },
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '35m', exp_alerts: [
+        failing('t', 'scale_out', 'timeout', 1),
+        failing('u', 'scale_in', 'drain', 1),
+        failing('v', 'scale_out', 'provision', 1),
+      ] },
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '35m30s', exp_alerts: [
+        failing('u', 'scale_in', 'drain', 1),
+        failing('v', 'scale_out', 'provision', 1),
+      ] },
+    ],
+  },
+  {
+    name: 'CanopyActuatorActionsFailing: the first failure of an actuator younger than the window',
+    input_series:
+      lib.actuatorUp(started=0)
+      + lib.actuatorFailures('t', 'scale_out', 'other', '_x20 1x139'),
+    alert_rule_test: [
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '4m30s', exp_alerts: [] },
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '5m', exp_alerts: [failing('t', 'scale_out', 'other', 1)] },
+    ],
+  },
+  {
+    name: 'CanopyActuatorActionsFailing: after a Prometheus outage old failures are not new',
+    input_series:
+      // Prometheus scrapes from 20m on: every series looks new.
+      lib.actuatorUp(up='_x80 1x79', started='_x80 -3600x79')
+      + lib.actuatorFailures('t', 'scale_out', 'timeout', '_x80 2x40 3x38'),
+    alert_rule_test: [
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '20m', exp_alerts: [] },
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '30m', exp_alerts: [] },
+      // A failure at 30m15s counts.
+      { alertname: 'CanopyActuatorActionsFailing', eval_time: '30m30s', exp_alerts: [failing('t', 'scale_out', 'timeout', 1)] },
     ],
   },
   {
@@ -194,14 +218,13 @@ lib.file([
       + lib.egress('calm', 'egress-3', pool=50)
       // Nothing for hot but a skipped action.
       + lib.actuatorActions('hot', 'scale_out', 'skipped', '_x20 1x139')
-      // served: its first success at 5m (a new series), another at 25m15s.
-      + lib.actuatorActions('served', 'scale_out', 'succeeded', '_x20 1x80 2x58'),
+      // served: its first success (a new series) at 16m15s, just in time.
+      + lib.actuatorActions('served', 'scale_out', 'succeeded', '_x65 1x94'),
     alert_rule_test: [
       { alertname: 'CanopyActuatorScaleOutNotActing', eval_time: '16m30s', exp_alerts: [] },
       { alertname: 'CanopyActuatorScaleOutNotActing', eval_time: '17m', exp_alerts: [notActing('hot')] },
-      // served: no success within 15m from 20m, but one again at 25m15s
-      // before its `for` is over.
-      { alertname: 'CanopyActuatorScaleOutNotActing', eval_time: '38m', exp_alerts: [notActing('hot')] },
+      // served: pending again from 31m30s, when its success leaves the window.
+      { alertname: 'CanopyActuatorScaleOutNotActing', eval_time: '40m', exp_alerts: [notActing('hot')] },
     ],
   },
   {

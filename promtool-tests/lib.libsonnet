@@ -86,8 +86,13 @@ local actuatorMetrics = (import 'metrics.libsonnet').actuator;
 
   // The actuator's own target: no tree_id (its series carry their own).
   actuatorTarget(instance='actuator-1:9095'):: { job: 'canopy-actuator', instance: instance },
-  actuatorUp(up=1, instance='actuator-1:9095', n=$.samples)::
-    [$.series('up', $.actuatorTarget(instance), $.gauge(up, n))],
+  // `started`: its process_start_time_seconds (the tests' time 0 is the
+  // epoch), an hour before the data by default.
+  actuatorUp(up=1, instance='actuator-1:9095', started=-3600, n=$.samples)::
+    [
+      $.series('up', $.actuatorTarget(instance), $.gauge(up, n)),
+      $.series('process_start_time_seconds', $.actuatorTarget(instance), $.gauge(started, n)),
+    ],
   // Its families, each given as a promtool values string (or a constant).
   // Labelled counters appear at their first increment, at 1: '_x20 1x140'.
   actuatorNotifications(outcome, values, instance='actuator-1:9095', n=$.samples)::

@@ -5,9 +5,18 @@
 // (exporters/actuator.ts, generated into metrics.libsonnet).
 //
 // The actuator's labelled counters appear only at their first increment (at
-// 1), which increase() cannot see: `counted` also counts a series that is
-// newer than its window, so the first failure of a tree alerts too.
+// 1), which increase() cannot see: `counted` also counts a series newer than
+// its window, when Prometheus did scrape that actuator a window ago (or the
+// process is younger than the window) — so the first failure of a tree
+// alerts, and a Prometheus outage, after which every series looks new, does not.
 local metrics = import 'metrics.libsonnet';
+
+// '15m' -> 900: a single-unit Prometheus duration in seconds.
+local seconds(d) =
+  local unit = d[std.length(d) - 1];
+  local units = { s: 1, m: 60, h: 3600 };
+  assert std.objectHas(units, unit) : 'duration %s: one of s, m, h expected' % d;
+  std.parseInt(std.substr(d, 0, std.length(d) - 1)) * units[unit];
 
 {
   local c = $._config,
@@ -17,13 +26,18 @@ local metrics = import 'metrics.libsonnet';
 
   // Increments of counter `name` (selector `s`) within `w`, rounded (raw
   // deltas are whole; extrapolation is not), by `by`; absent when none.
+  // process_start_time_seconds: prom-client's default metric.
   local counted(name, s, w, by) = |||
     sum by (%(by)s) (
       round(increase(%(m)s%(s)s[%(w)s])) > 0
       or
-      (%(m)s%(s)s unless %(m)s%(s)s offset %(w)s)
+      (
+        (%(m)s%(s)s unless %(m)s%(s)s offset %(w)s)
+        and on (job, instance)
+        (up{%(sel)s} offset %(w)s == 1 or time() - process_start_time_seconds{%(sel)s} < %(ws)d)
+      )
     ) > 0
-  ||| % { m: name, s: s, w: w, by: by },
+  ||| % { m: name, s: s, w: w, ws: seconds(w), by: by, sel: c.actuatorSelector },
 
   local firing(filter) = 'ALERTS{alertstate="firing", %s}' % filter,
 

@@ -72,7 +72,8 @@
     // An action in flight with no break for actuatorStuck: longer than the
     // longest action takes by default (scale-in: drain up to 10m, then removal).
     // Read as the minimum over this window, so one failed scrape does not
-    // restart the clock.
+    // restart the clock (and a 0 does: the alert fires 15m to 20m after the
+    // action started).
     actuatorGaugeWindow: '5m',
     // MediaTreeScaleOut firing for actuatorScaleOutNotActing with no scale-out
     // of that tree succeeding within this window.
