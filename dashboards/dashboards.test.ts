@@ -110,6 +110,8 @@ interface Config {
   portPoolScaleOutPercent: number;
   runbookURL: string;
   dashboardURLPattern: string;
+  treeAlertComponents: string[];
+  actuatorAlertComponents: string[];
 }
 const config = jsonnet<Config>("(import 'dashboards/jsonnet/mixin.libsonnet')._config");
 
@@ -442,9 +444,25 @@ describe("alerts' dashboard_url", () => {
     const [uid, query] = url.slice(prefix.length).split('?');
     const d = byUid.get(uid!);
     expect(d, url).toBeDefined();
-    expect(query).toContain('var-tree_id={{ $labels.tree_id }}');
+    const component = a.labels?.component ?? '';
+    const actuator = config.actuatorAlertComponents.includes(component);
+    // The actuator's alerts may have no tree: all trees then.
+    expect(query).toContain(actuator ? 'var-tree_id={{ with $labels.tree_id }}{{ . }}{{ else }}$__all{{ end }}' : 'var-tree_id={{ $labels.tree_id }}');
     for (const v of query!.matchAll(/var-([a-z_]+)=/g)) expect(d!.templating.list.map((x) => x.name)).toContain(v[1]);
-    const tree = ['scaling', 'cleanup'].includes(a.labels?.component ?? '');
-    expect(uid).toBe(tree ? config.dashboards.treeOverview!.uid : config.dashboards.nodeDetail!.uid);
+    const tree = ['scaling', 'cleanup'].includes(component);
+    expect(uid).toBe(tree ? config.dashboards.treeOverview!.uid : actuator ? config.dashboards.actuator!.uid : config.dashboards.nodeDetail!.uid);
+  });
+
+  it('the actuator alerts open the Actuator dashboard; the lists of components do not overlap', () => {
+    expect(config.actuatorAlertComponents).toEqual(['actuator']);
+    expect(config.treeAlertComponents.filter((c) => config.actuatorAlertComponents.includes(c))).toEqual([]);
+    expect(alerts.filter((a) => a.labels?.component === 'actuator').map((a) => a.alert).sort()).toEqual([
+      'CanopyActuatorActionsFailing',
+      'CanopyActuatorDown',
+      'CanopyActuatorRejectingNotifications',
+      'CanopyActuatorScaleOutNotActing',
+      'CanopyActuatorStuck',
+      'CanopyActuatorUnavailable',
+    ]);
   });
 });

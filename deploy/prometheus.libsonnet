@@ -1,7 +1,9 @@
 // prometheus.yml for a Canopy tree, in two service-discovery flavours:
 //   file: file_sd target files (the local stack and plain hosts);
 //   kubernetes: pods labelled canopy.media/tree-id, canopy.media/node-type.
-// Target labels tree_id, node_id, node_type are set here, once, for every job.
+// Target labels tree_id, node_id, node_type are set here, once, for every
+// node job. The actuator's job (canopy-actuator) is no tree node: its targets
+// carry no tree_id (its series have their own, per action).
 local rulesConfig = (import 'config.libsonnet')._config;
 
 {
@@ -13,6 +15,7 @@ local rulesConfig = (import 'config.libsonnet')._config;
     targetsDir='targets',
     alertmanagers=['127.0.0.1:9093'],
     jobs=rulesConfig.jobs,
+    actuatorJob=rulesConfig.actuatorJob,
   )::
     assert sd == 'file' || sd == 'kubernetes' : 'sd must be file or kubernetes';
 
@@ -41,6 +44,23 @@ local rulesConfig = (import 'config.libsonnet')._config;
         { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
       ],
     };
+    // The actuator: file_sd targets/<job>/*.json with no tree_id needed, or
+    // its pods (app.kubernetes.io/name=<job>) on their port named `metrics`.
+    local actuator =
+      if sd == 'file' then {
+        job_name: actuatorJob,
+        file_sd_configs: [{ files: ['%s/%s/*.json' % [targetsDir, actuatorJob]] }],
+      } else {
+        job_name: actuatorJob,
+        kubernetes_sd_configs: [{ role: 'pod' }],
+        relabel_configs: [
+          { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], regex: actuatorJob, action: 'keep' },
+          { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics', action: 'keep' },
+          { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
+          { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
+        ],
+      };
+
     local appJob(jobName, nodeType) =
       if sd == 'file' then fileJob(jobName)
       else podJob(jobName, 'metrics') {
@@ -62,6 +82,7 @@ local rulesConfig = (import 'config.libsonnet')._config;
         appJob(jobs.injection, 'injection'),
         appJob(jobs.relay, 'relay'),
         appJob(jobs.egress, 'egress'),
+        actuator,
       ] + (
         // Optional jobs: they scrape nothing until targets are listed.
         if sd == 'file' then [

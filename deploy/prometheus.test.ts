@@ -43,6 +43,8 @@ describe('deploy/prometheus.yml with file_sd (real Prometheus)', () => {
       // No tree: left out of every decision, so not scraped at all.
       { targets: ['egress-9:9100'], labels: {} },
     ]);
+    // The actuator is no tree node: kept without a tree_id.
+    targets('canopy-actuator', [{ targets: ['127.0.0.1:9'] }]);
     prom = await startPrometheus({ dir, config: stringify(cfg) });
   }, 60_000);
 
@@ -57,11 +59,23 @@ describe('deploy/prometheus.yml with file_sd (real Prometheus)', () => {
     return ((await res.json()) as { data: Record<string, Target[]> }).data[kind] ?? [];
   }
 
+  const nodeTargets = async (kind: 'activeTargets' | 'droppedTargets') => (await targetsOf(kind)).filter((t) => t.labels.job !== 'canopy-actuator');
+
   it('sets tree_id, node_id and node_type on every kept target, once', async () => {
-    await waitUntil('two active targets', async () => (await targetsOf('activeTargets')).length === 2, { timeoutMs: 20_000 });
-    const byNode = Object.fromEntries((await targetsOf('activeTargets')).map((t) => [t.labels.node_id, t.labels]));
+    await waitUntil('two active node targets', async () => (await nodeTargets('activeTargets')).length === 2, { timeoutMs: 20_000 });
+    const byNode = Object.fromEntries((await nodeTargets('activeTargets')).map((t) => [t.labels.node_id, t.labels]));
     expect(byNode['egress-7']).toMatchObject({ job: 'node-exporter', tree_id: 'tree-1', node_type: 'egress' });
     expect(byNode['relay-3']).toMatchObject({ job: 'node-exporter', tree_id: 'tree-1', node_type: 'relay', instance: 'relay-3:9100' });
+  });
+
+  it("scrapes the actuator's target (job canopy-actuator) without a tree_id", async () => {
+    await waitUntil(
+      'the actuator target',
+      async () => (await targetsOf('activeTargets')).some((t) => t.labels.job === 'canopy-actuator'),
+      { timeoutMs: 20_000 },
+    );
+    const actuator = (await targetsOf('activeTargets')).filter((t) => t.labels.job === 'canopy-actuator');
+    expect(actuator.map((t) => t.labels)).toEqual([{ job: 'canopy-actuator', instance: '127.0.0.1:9' }]);
   });
 
   it('drops a target without a tree_id', async () => {

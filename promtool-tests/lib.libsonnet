@@ -3,6 +3,7 @@
 // std.toString, not '%g': jsonnet 0.18's %g costs a millisecond a call and
 // overflows on 0. Inputs are chosen exact in binary, so they print exactly.
 local num(x) = std.toString(x);
+local actuatorMetrics = (import 'metrics.libsonnet').actuator;
 
 {
   step:: 15,
@@ -83,11 +84,33 @@ local num(x) = std.toString(x);
       $.series('up', t, $.gauge(up, n)),
     ],
 
+  // The actuator's own target: no tree_id (its series carry their own).
+  actuatorTarget(instance='actuator-1:9095'):: { job: 'canopy-actuator', instance: instance },
+  // `started`: its process_start_time_seconds (the tests' time 0 is the
+  // epoch), an hour before the data by default.
+  actuatorUp(up=1, instance='actuator-1:9095', started=-3600, n=$.samples)::
+    [
+      $.series('up', $.actuatorTarget(instance), $.gauge(up, n)),
+      $.series('process_start_time_seconds', $.actuatorTarget(instance), $.gauge(started, n)),
+    ],
+  // Its families, each given as a promtool values string (or a constant).
+  // Labelled counters appear at their first increment, at 1: '_x20 1x140'.
+  actuatorNotifications(outcome, values, instance='actuator-1:9095', n=$.samples)::
+    [$.series(actuatorMetrics.notifications, $.actuatorTarget(instance) { outcome: outcome }, $.gauge(values, n))],
+  actuatorActions(tree, action, outcome, values, instance='actuator-1:9095', n=$.samples)::
+    [$.series(actuatorMetrics.actions, $.actuatorTarget(instance) { tree_id: tree, action: action, outcome: outcome }, $.gauge(values, n))],
+  actuatorFailures(tree, action, reason, values, instance='actuator-1:9095', n=$.samples)::
+    [$.series(actuatorMetrics.failures, $.actuatorTarget(instance) { tree_id: tree, action: action, reason: reason }, $.gauge(values, n))],
+  actuatorInFlight(tree, values, instance='actuator-1:9095', n=$.samples)::
+    [$.series(actuatorMetrics.inFlight, $.actuatorTarget(instance) { tree_id: tree }, $.gauge(values, n))],
+
   runbook(alert):: 'https://github.com/canopy-media/canopy/blob/main/rules/runbook.md#' + std.asciiLower(alert),
 
   // Spelled out, not read from the config: the uids are a contract (links and
   // bookmarks rely on them), so a change must show up here.
   treeDashboard(tree):: 'http://localhost:3000/d/f4b4cbe434e6e83d?var-tree_id=' + tree,
+  // The actuator's alerts: on their tree, or on every tree ($__all) without one.
+  actuatorDashboard(tree=null):: 'http://localhost:3000/d/2ef6f1a3d7b13565?var-tree_id=' + (if tree == null then '$__all' else tree),
   nodeDashboard(labels):: 'http://localhost:3000/d/cb6b23c004e46f1f?var-tree_id=%(tree_id)s&var-node_type=%(node_type)s&var-node_id=%(node_id)s' % labels,
 
   // Firing alerts named `alert` (any other labels): a subset check, since
@@ -97,7 +120,7 @@ local num(x) = std.toString(x);
   file(tests):: {
     rule_files: ['../rules/media-tree-rules.yaml', '../rules/media-tree-alerts.yaml'],
     evaluation_interval: '30s',
-    group_eval_order: ['media-tree.node.rules', 'media-tree.tree.rules', 'media-tree.scaling', 'media-tree.operational'],
+    group_eval_order: ['media-tree.node.rules', 'media-tree.tree.rules', 'media-tree.scaling', 'media-tree.operational', 'canopy.actuator'],
     tests: [{ interval: '15s' } + t for t in tests],
   },
 }

@@ -4,4 +4,5 @@
   'scale-out.test.yaml': import 'scale-out.jsonnet',
   'scale-in.test.yaml': import 'scale-in.jsonnet',
   'operational.test.yaml': import 'operational.jsonnet',
+  'actuator.test.yaml': import 'actuator.jsonnet',
 }

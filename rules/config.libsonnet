@@ -13,6 +13,10 @@
     injectionSelector: 'job="%s"' % self.jobs.injection,
     relaySelector: 'job="%s"' % self.jobs.relay,
     egressSelector: 'job="%s"' % self.jobs.egress,
+    // The actuator's own scrape job: not a tree node, so not in `jobs` (whose
+    // targets need a tree_id and feed MediaTreeTargetDown and the tree lists).
+    actuatorJob: 'canopy-actuator',
+    actuatorSelector: 'job="%s"' % self.actuatorJob,
 
     treeLabel: 'tree_id',
 
@@ -50,7 +54,30 @@
       forwarderPipelineDown: '1m',
       orphanMountpoints: '10m',
       targetDown: '2m',
+      actuatorDown: '2m',
+      actuatorActionsFailing: '0m',
+      actuatorRejectingNotifications: '10m',
+      actuatorUnavailable: '5m',
+      actuatorStuck: '15m',
+      actuatorScaleOutNotActing: '15m',
     },
+
+    // The actuator's alerts (rules/actuator-alerts.libsonnet). Failed actions
+    // stay alerting this long after the last one.
+    actuatorFailuresWindow: '15m',
+    // Webhook posts refused (rejected) or not recorded (unavailable) within
+    // this window; rejections must go on for actuatorRejectingNotifications
+    // (longer than the window, so one stray post never fires).
+    actuatorNotificationsWindow: '5m',
+    // An action in flight with no break for actuatorStuck: longer than the
+    // longest action takes by default (scale-in: drain up to 10m, then removal).
+    // Read as the minimum over this window, so one failed scrape does not
+    // restart the clock (and a 0 does: the alert fires 15m to 20m after the
+    // action started).
+    actuatorGaugeWindow: '5m',
+    // MediaTreeScaleOut firing for actuatorScaleOutNotActing with no scale-out
+    // of that tree succeeding within this window.
+    actuatorScaleOutWindow: '15m',
 
     // Evaluation interval of every rule group.
     ruleInterval: '30s',
@@ -72,8 +99,11 @@
     grafanaURL: 'http://localhost:3000',
     dashboardURLPattern: self.grafanaURL + '/d/%s',
     // Alerts about a whole tree (by component label) open Tree overview; the
-    // others are about one node and open Node detail on it.
+    // others, but the actuator's, are about one node and open Node detail on it.
     treeAlertComponents: ['scaling', 'cleanup'],
+    // Alerts about the actuator open the Actuator dashboard, on their tree
+    // when they have one (all trees otherwise).
+    actuatorAlertComponents: ['actuator'],
     // Port-pool panels: yellow from here (the seed's dashboard), red above
     // portPoolScaleOutPercent.
     portPoolWarningPercent: 70,

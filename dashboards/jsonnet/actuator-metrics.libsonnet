@@ -3,12 +3,13 @@
 // labels as the actuator exposes them. The dashboards read them from here.
 //
 // The actuator serves them on its own /metrics (port 9095), scraped as job
-// `job`. Its target carries no tree_id label, so `tree_id` here is the
-// actuator's own label (the tree an action is for), with no exported_* clash.
+// `job` (the rule pack's _config.actuatorJob, the one place it is named). Its
+// target carries no tree_id label, so `tree_id` here is the actuator's own
+// label (the tree an action is for), with no exported_* clash.
 local names = (import '../../rules/metrics.libsonnet').actuator;
 
 {
-  job: 'canopy-actuator',
+  job: (import '../../rules/config.libsonnet')._config.actuatorJob,
 
   // Webhook POSTs from Alertmanager, by outcome: accepted | rejected (bad
   // payload, token or size) | unavailable (Redis down, 503). Counter.

@@ -21,7 +21,7 @@ local g = import 'grafana.libsonnet';
       [k.treeVariable],
       [
         g.row('Now'),
-        g.stat('Actuator up', 'none', [g.target('up{job="%s"}' % a.job, '{{instance}}')], 'Its own scrape target (job %s).' % a.job)
+        g.stat('Actuator up', 'none', [g.target('up{%s}' % c.actuatorSelector, '{{instance}}')], 'Its own scrape target (job %s).' % c.actuatorJob)
         + g.withMappings(g.valueMappings({ '0': ['down', 'red'], '1': ['up', 'green'] })),
         g.stat('Subtrees', 'short', [g.target('sum(%s)' % byTree(a.subtrees.name), 'subtrees')], 'Subtrees the actuator has added, selected trees together.'),
         g.stat('Actions in flight', 'short', [g.target('sum(%s)' % byTree(a.inFlight.name), 'in flight')]),
