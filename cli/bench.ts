@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { benchActuator } from '../bench/actuator.ts';
 import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
@@ -49,6 +50,16 @@ export function benchCommand(): Command {
     .addOption(intOption('--interval <s>', 'rule group interval during the run, seconds', 'CANOPY_BENCH_INTERVAL', 3, 1, 5))
     .action(async (o: { nodes: number; trees: number; minutes: number; evaluations: number; interval: number }) => {
       await report((log) => benchRules({ ...o, intervalSeconds: o.interval }, log));
+    });
+
+  bench
+    .command('actuator')
+    .description('ack latency of `canopy actuator --dry-run` (real Redis) under mostly duplicate notifications from concurrent keep-alive clients, against an express handler that only parses the JSON and answers 202; checks one decision per distinct firing episode (ratio: our p99/baseline p99, lower is better)')
+    .addOption(intOption('--notifications <n>', 'notifications sent to each server', 'CANOPY_BENCH_NOTIFICATIONS', 20_000, 10, 1_000_000))
+    .addOption(intOption('--clients <n>', 'concurrent keep-alive clients', 'CANOPY_BENCH_CLIENTS', 50, 1, 1000))
+    .addOption(intOption('--duplicates-percent <n>', 'share of notifications that repeat an episode already sent', 'CANOPY_BENCH_DUPLICATES_PERCENT', 90, 0, 100))
+    .action(async (o: { notifications: number; clients: number; duplicatesPercent: number }) => {
+      await report((log) => benchActuator(o, log));
     });
 
   return bench;

@@ -13,6 +13,7 @@ describe('canopy CLI', () => {
     [['bench', 'exporter', '--scrapes', '0'], /--scrapes.*expected 5\.\.100000, got 0/],
     [['bench', 'nope'], /unknown command 'nope'/],
     [['bench', 'forwarder', '--destinations', '0'], /--destinations.*expected 1\.\.128, got 0/],
+    [['bench', 'actuator', '--duplicates-percent', '101'], /--duplicates-percent.*expected 0\.\.100, got 101/],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
     const r = await runCanopy(args);
     expect(r.code).not.toBe(0);
