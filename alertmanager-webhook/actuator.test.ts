@@ -49,6 +49,7 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
     dir = mkdtempSync(join(tmpdir(), 'canopy-actuator-'));
     redis = await startRedis();
     client = new Redis(redis.port, '127.0.0.1');
+    client.on('error', () => {});
     await new Topology(client, TREE).registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true);
     writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
     const port = await freePort();
@@ -123,4 +124,23 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
     const actions = await journal();
     expect(actions.filter((a) => a.kind === 'scale-in' && a.result === 'done').map((a) => a.subtree)).toEqual([subtree]);
   }, 90_000);
+
+  it('Redis down: the webhook answers 503, Alertmanager retries, and the scale-out happens once Redis is back', async () => {
+    const port = redis.port;
+    await redis.stop();
+    const startsAt2 = new Date().toISOString();
+    for (const am of ams) await pushAlerts(am.url, [{ labels: scaleOut(TREE), startsAt: startsAt2 }]);
+    // Deliveries fail meanwhile (503 or connection refused inside the actuator).
+    await new Promise((r) => setTimeout(r, 4_000));
+    redis = await startRedis(port);
+    // This Redis keeps nothing on disk: the relay's slots are offered again, as a restarted relay does.
+    await new Topology(client, TREE).registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true);
+    await waitUntil('the retried scale-out', async () => (await subtrees()).length === 1, { timeoutMs: 60_000, intervalMs: 500 });
+    const metrics = await (await fetch(`${actuatorUrl}/metrics`)).text();
+    expect(Number(/canopy_actuator_notifications_total\{outcome="unavailable"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+    // Leave nothing running: remove it again through a scale-in.
+    for (const am of ams) await pushAlerts(am.url, [{ labels: scaleIn(TREE), startsAt: new Date().toISOString() }]);
+    await waitUntil('the subtree removed', async () => (await subtrees()).length === 0, { timeoutMs: 60_000, intervalMs: 500 });
+    await waitUntil('egress processes gone', () => pids().every((p) => !alive(p)), { timeoutMs: 15_000 });
+  }, 120_000);
 });

@@ -28,6 +28,7 @@ export interface ActuatorConfig {
   readyTimeoutMs: number;
   drainTimeoutMs: number;
   logLevel: string;
+  reconcileIntervalMs?: number;
   /** Slack incoming-webhook URL for completed and failed actions; none: no notifications. */
   slackUrl?: string;
 }
@@ -44,6 +45,8 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
   const redis = new Redis(c.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, retryStrategy: (n) => Math.min(n * 200, 2_000) });
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis'));
   const metrics = createActuatorMetrics();
+  // Present from the start at 0, so increase() sees the first rejection or outage.
+  for (const outcome of ['accepted', 'rejected', 'unavailable']) metrics.notifications.inc({ outcome }, 0);
   const store = new ActuatorStore(redis, (m, d) => log.warn(d ?? {}, m));
   const slack = c.slackUrl ? new SlackNotifier({ url: c.slackUrl, log: (m, d) => log.warn(d ?? {}, m) }) : null;
 
@@ -58,6 +61,7 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
     lockTtlMs: c.lockTtlMs,
     readyTimeoutMs: c.readyTimeoutMs,
     drainTimeoutMs: c.drainTimeoutMs,
+    reconcileIntervalMs: c.reconcileIntervalMs,
     log: (level, msg, detail) => log[level](detail ?? {}, msg),
     onAction: (e) => {
       const action = e.kind === 'scale-out' ? 'scale_out' : 'scale_in';

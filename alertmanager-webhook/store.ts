@@ -25,7 +25,7 @@ export type FailureReason = 'provision' | 'timeout' | 'topology' | 'drain' | 'ot
 export interface JournalEntry {
   at: string;
   tree: string;
-  kind: 'scale-out' | 'scale-in';
+  kind: 'scale-out' | 'scale-in' | 'reconcile';
   result: 'done' | 'failed' | 'skipped' | 'dry-run' | 'rolled-back';
   /** For failures: provision | timeout | topology | drain | other. */
   reason?: FailureReason;

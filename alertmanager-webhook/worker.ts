@@ -20,8 +20,10 @@ export interface WorkerOptions {
   lockTtlMs: number;
   readyTimeoutMs: number;
   drainTimeoutMs: number;
+  /** How often running subtrees and recorded ones are compared and mended. */
+  reconcileIntervalMs?: number;
   log: (level: 'info' | 'warn' | 'error', msg: string, detail?: Record<string, unknown>) => void;
-  onAction?: (e: JournalEntry) => void;
+  onAction?: (e: JournalEntry & { kind: 'scale-out' | 'scale-in' }) => void;
   onDuplicate?: () => void;
   onLockContention?: () => void;
   now?: () => number;
@@ -54,6 +56,7 @@ export class Worker {
     const reader = this.o.redis.duplicate();
     reader.on('error', () => {});
     let ready = false;
+    let nextReconcile = this.now() + (this.o.reconcileIntervalMs ?? 60_000);
     try {
       while (!this.stopped) {
         try {
@@ -65,6 +68,10 @@ export class Worker {
             await this.recoverAll();
             ready = true;
           }
+          if (this.now() >= nextReconcile) {
+            nextReconcile = this.now() + (this.o.reconcileIntervalMs ?? 60_000);
+            await this.reconcile();
+          }
           await this.claimAbandoned();
           const pending = await this.read(reader, '0', 0);
           const fresh = pending.length ? [] : await this.read(reader, '>', 1_000);
@@ -73,6 +80,8 @@ export class Worker {
             await this.handleEntry(id, entry);
           }
         } catch (err) {
+          // A Redis that came back empty has lost the consumer group: set up again.
+          if (/NOGROUP/.test((err as Error).message)) ready = false;
           this.o.log('warn', 'worker step failed; retrying', { err: (err as Error).message });
           await sleep(1_000);
         }
@@ -154,7 +163,7 @@ export class Worker {
 
   private async journal(e: Omit<JournalEntry, 'at'>): Promise<void> {
     const entry = { at: new Date(this.now()).toISOString(), ...e };
-    this.o.onAction?.(entry);
+    if (entry.kind !== 'reconcile') this.o.onAction?.(entry as JournalEntry & { kind: 'scale-out' | 'scale-in' });
     this.o.log(e.result === 'failed' ? 'error' : 'info', `${e.kind} ${e.result}`, { ...e });
     await this.store.journal(entry);
   }
@@ -270,6 +279,52 @@ export class Worker {
       ['DEL', actuatorKeys.inflight(tree)],
     ]);
     await this.journal({ tree, kind: 'scale-in', result: 'done', subtree, nodes: record.nodes.length, why: `${why}; ${left} viewers left at removal`, durationMs: this.now() - started });
+  }
+
+  // ---- reconcile -----------------------------------------------------------
+
+  /**
+   * Subtrees the provisioner runs that Redis does not record (an actuator lost
+   * between create and record) are deleted; subtrees Redis records that no
+   * longer run (a lost machine) are dropped from the topology, their slot
+   * returned. A tree busy with an action is left for the next round.
+   */
+  async reconcile(): Promise<void> {
+    const running = await this.o.provisioner.list();
+    const trees = new Set([...(await this.store.trees()), ...running.map((r) => r.tree)]);
+    for (const tree of trees) {
+      const lease = await this.lock.acquire(tree);
+      if (!lease) continue;
+      try {
+        await this.recover(tree, lease);
+        const known = await this.store.subtrees(tree);
+        const live = new Set(running.filter((r) => r.tree === tree).map((r) => r.subtree));
+        for (const subtree of live) {
+          if (known.has(subtree)) continue;
+          await this.o.provisioner.delete(tree, subtree);
+          this.o.targets.remove(subtree);
+          await this.journal({ tree, kind: 'reconcile', result: 'done', subtree, why: 'running but not recorded: deleted' });
+        }
+        for (const [subtree, record] of known) {
+          if (live.has(subtree)) continue;
+          const topo = new Topology(this.o.redis, tree);
+          const attached = await topo.children(record.slot);
+          if (attached.length) await topo.detachChildren(record.slot, attached);
+          this.o.targets.remove(subtree);
+          await this.write(lease, [
+            ['SADD', keys.availableSlots(tree), record.slot],
+            ['HDEL', actuatorKeys.subtrees(tree), subtree],
+            ['HSET', actuatorKeys.tree(tree), 'desired', known.size - 1],
+          ]);
+          known.delete(subtree);
+          await this.journal({ tree, kind: 'reconcile', result: 'done', subtree, why: 'recorded but not running: removed from the topology, slot returned' });
+        }
+      } catch (err) {
+        this.o.log('warn', 'reconcile of a tree failed', { tree, err: (err as Error).message });
+      } finally {
+        await this.lock.release(lease).catch(() => {});
+      }
+    }
   }
 
   // ---- recovery ------------------------------------------------------------

@@ -51,6 +51,7 @@ export function actuatorCommand(): Command {
     .addOption(durationOption('--protect-new-subtree <d>', 'a subtree younger than this is never removed', 'CANOPY_PROTECT_NEW_SUBTREE', '30m'))
     .addOption(durationOption('--ready-timeout <d>', 'deadline for a new subtree to become ready', 'CANOPY_READY_TIMEOUT', '2m'))
     .addOption(durationOption('--drain-timeout <d>', 'longest wait for a draining subtree to lose its viewers', 'CANOPY_DRAIN_TIMEOUT', '10m'))
+    .addOption(durationOption('--reconcile-interval <d>', 'how often running and recorded subtrees are compared and mended', 'CANOPY_RECONCILE_INTERVAL', '60s'))
     .addOption(durationOption('--lock-ttl <d>', 'TTL of a tree lock', 'CANOPY_LOCK_TTL', '30s'))
     .addOption(new Option('--paused', 'decide nothing until unpaused (also: SET actuator:paused 1 in Redis)').env('CANOPY_PAUSED').default(false))
     .addOption(new Option('--dry-run', 'decide and record, change nothing').env('CANOPY_DRY_RUN').default(false))
@@ -92,6 +93,7 @@ export function actuatorCommand(): Command {
         readyTimeoutMs: o.readyTimeout,
         drainTimeoutMs: o.drainTimeout,
         logLevel: o.logLevel,
+        reconcileIntervalMs: o.reconcileInterval,
         slackUrl: o.slackWebhookUrlFile ? readUrlFile(o.slackWebhookUrlFile) : undefined,
       });
       console.log(`actuator: ${a.url}`);
