@@ -2,17 +2,15 @@ import { Redis } from 'ioredis';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertmanagerConfig, pushAlerts, startAlertmanager, type RunningAlertmanager } from '../stack/alertmanager.ts';
-import { startChild, type Child } from '../stack/child.ts';
-import { freePort } from '../stack/ports.ts';
+import type { Child } from '../stack/child.ts';
+import { startActuatorProcess } from '../test/actuator.ts';
 import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { httpOk, waitUntil } from '../stack/wait.ts';
+import { waitUntil } from '../stack/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
 import { scaleIn, scaleOut } from './fixtures.ts';
 
-const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
 const TOKEN = 'actuator-e2e-token-0123456789';
 const TREE = 'tree-1';
 
@@ -52,17 +50,15 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
     client.on('error', () => {});
     await new Topology(client, TREE).registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true);
     writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-    const port = await freePort();
-    actuatorUrl = `http://127.0.0.1:${port}`;
-    actuator = await startChild('actuator', process.execPath, {
+    ({ child: actuator, url: actuatorUrl } = await startActuatorProcess({
+      dir,
+      redisUrl: redis.url,
+      tokenFile: join(dir, 'token'),
       args: [
-        BIN, 'actuator', '--port', String(port), '--redis-url', redis.url, '--token-file', join(dir, 'token'),
-        '--state-dir', stateDir(), '--targets-dir', targetsDir(), '--subtree-size', '2',
-        '--scale-out-cooldown', '1s', '--scale-in-stabilisation', '3s', '--protect-new-subtree', '1s',
+        '--subtree-size', '2', '--scale-out-cooldown', '1s', '--scale-in-stabilisation', '3s', '--protect-new-subtree', '1s',
         '--drain-timeout', '5s', '--ready-timeout', '60s', '--lock-ttl', '10s',
       ],
-      ready: () => httpOk(`${actuatorUrl}/readyz`),
-    });
+    }));
     for (let i = 0; i < 2; i++) {
       const amDir = mkdtempSync(join(dir, `am${i}-`));
       ams.push(await startAlertmanager(amDir, alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token: TOKEN, groupWait: '1s', groupInterval: '2s', repeatInterval: '3s' })));

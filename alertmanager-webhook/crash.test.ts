@@ -3,16 +3,14 @@ import { Redis } from 'ioredis';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChild, type Child } from '../stack/child.ts';
-import { freePort } from '../stack/ports.ts';
+import type { Child } from '../stack/child.ts';
+import { startActuatorProcess } from '../test/actuator.ts';
 import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { httpOk, waitUntil } from '../stack/wait.ts';
+import { waitUntil } from '../stack/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
 import { notification, scaleIn, scaleOut } from './fixtures.ts';
 
-const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
 const TOKEN = 'crash-test-token-0123456789';
 const SLOTS = ['relay-1-s0', 'relay-1-s1'];
 
@@ -47,19 +45,14 @@ describe('actuator crash at each step, then restart', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function actuator(tree: string, failpoint?: string): Promise<{ child: Child; url: string }> {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = await startChild('actuator', process.execPath, {
-      args: [
-        BIN, 'actuator', '--port', String(port), '--redis-url', redis.url, '--token-file', join(dir, 'token'),
-        '--state-dir', join(dir, tree, 'subtrees'), '--targets-dir', join(dir, tree, 'targets'), '--subtree-size', '2',
-        '--scale-out-cooldown', '0s', '--scale-in-stabilisation', '0s', '--protect-new-subtree', '0s', '--drain-timeout', '1s', '--lock-ttl', '2s',
-      ],
-      env: { ...process.env, ...(failpoint ? { CANOPY_FAILPOINT: failpoint } : {}) },
-      ready: () => httpOk(`${url}/readyz`),
+  function actuator(tree: string, failpoint?: string): Promise<{ child: Child; url: string }> {
+    return startActuatorProcess({
+      dir: join(dir, tree),
+      redisUrl: redis.url,
+      tokenFile: join(dir, 'token'),
+      args: ['--subtree-size', '2', '--scale-out-cooldown', '0s', '--scale-in-stabilisation', '0s', '--protect-new-subtree', '0s', '--drain-timeout', '1s', '--lock-ttl', '2s'],
+      env: failpoint ? { CANOPY_FAILPOINT: failpoint } : {},
     });
-    return { child, url };
   }
 
   async function post(url: string, labels: Record<string, string>): Promise<void> {

@@ -4,18 +4,16 @@ import { Redis } from 'ioredis';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChild, type Child } from '../stack/child.ts';
-import { freePort } from '../stack/ports.ts';
+import type { Child } from '../stack/child.ts';
+import { startActuatorProcess } from '../test/actuator.ts';
 import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { httpOk, waitUntil } from '../stack/wait.ts';
+import { waitUntil } from '../stack/wait.ts';
 import { serve } from '../test/http.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
 import { notification, scaleOut } from './fixtures.ts';
 import { SlackNotifier } from './slack.ts';
 
-const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
 const TOKEN = 'failure-test-token-0123456789';
 const TREE = 'tree-f';
 
@@ -46,16 +44,12 @@ describe('a failing scale-out', () => {
     closeSlack = s.close;
     writeFileSync(join(dir, 'slack-url'), `${s.url}/hook\n`);
     writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    actuator = await startChild('actuator', process.execPath, {
-      args: [
-        BIN, 'actuator', '--port', String(port), '--redis-url', redis.url, '--token-file', join(dir, 'token'),
-        '--state-dir', join(dir, 'subtrees'), '--targets-dir', join(dir, 'targets'), '--subtree-size', '2',
-        '--ready-timeout', '1ms', '--slack-webhook-url-file', join(dir, 'slack-url'),
-      ],
-      ready: () => httpOk(`${url}/readyz`),
-    });
+    ({ child: actuator, url } = await startActuatorProcess({
+      dir,
+      redisUrl: redis.url,
+      tokenFile: join(dir, 'token'),
+      args: ['--subtree-size', '2', '--ready-timeout', '1ms', '--slack-webhook-url-file', join(dir, 'slack-url')],
+    }));
   });
   afterAll(async () => {
     await actuator?.stop();

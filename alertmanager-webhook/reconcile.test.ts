@@ -2,16 +2,14 @@ import { Redis } from 'ioredis';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChild, type Child } from '../stack/child.ts';
-import { freePort } from '../stack/ports.ts';
+import type { Child } from '../stack/child.ts';
+import { startActuatorProcess } from '../test/actuator.ts';
 import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { httpOk, waitUntil } from '../stack/wait.ts';
+import { waitUntil } from '../stack/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
 import { LocalProvisioner } from './provisioners/local.ts';
 
-const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
 const TREE = 'tree-r';
 
 // Orphans both ways, mended by the periodic reconcile of a running actuator.
@@ -51,15 +49,9 @@ describe('reconcile', () => {
     await client.sadd(actuatorKeys.trees, TREE);
 
     writeFileSync(join(dir, 'token'), 'reconcile-token-0123456789\n');
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    actuator = await startChild('actuator', process.execPath, {
-      args: [
-        BIN, 'actuator', '--port', String(port), '--redis-url', redis.url, '--token-file', join(dir, 'token'),
-        '--state-dir', join(dir, 'subtrees'), '--targets-dir', join(dir, 'targets'), '--reconcile-interval', '1s',
-      ],
-      ready: () => httpOk(`${url}/readyz`),
-    });
+    const started = await startActuatorProcess({ dir, redisUrl: redis.url, tokenFile: join(dir, 'token'), args: ['--reconcile-interval', '1s'] });
+    actuator = started.child;
+    const url = started.url;
 
     await waitUntil('both mended', async () => (await provisioner.list(TREE)).length === 0 && (await client.hlen(actuatorKeys.subtrees(TREE))) === 0, { timeoutMs: 30_000 });
     expect(existsSync(join(dir, 'subtrees', 'tree-r-st-7.json'))).toBe(false);
