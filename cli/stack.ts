@@ -18,7 +18,7 @@ export function stackCommand(): Command {
       let resolveSignal: () => void = () => {};
       const signalled = new Promise<void>((r) => (resolveSignal = r));
       const onSignal = (sig: NodeJS.Signals) => {
-        if (interrupted) return;
+        if (interrupted || !stack) return;
         interrupted = true;
         log(`${sig}: stopping`);
         resolveSignal();
@@ -26,8 +26,11 @@ export function stackCommand(): Command {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        stack = await Promise.race([startStack({ log: o.verbose ? log : undefined }), signalled.then(() => undefined)]);
-        if (!stack || interrupted) return;
+        const starting = startStack({ log: o.verbose ? log : undefined });
+        stack = await Promise.race([starting, signalled.then(() => undefined)]);
+        // Interrupted while starting: let the start finish (or fail, cleaning up), then stop it all.
+        if (!stack) stack = await starting.catch(() => undefined);
+        if (interrupted || !stack) return;
         console.log(`prometheus: ${stack.urls.prometheus}`);
         console.log(`alertmanager: ${stack.urls.alertmanager}`);
         console.log(`actuator: ${stack.urls.actuator}`);
