@@ -87,6 +87,10 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const stateDir = join(dir, 'subtrees');
   mkdirSync(targetsDir, { recursive: true });
   mkdirSync(stateDir, { recursive: true });
+  // The local provisioner hands out 100-port pools from 40000 by a counter in
+  // its state dir; start it at a random pool so two stacks (or a stack and the
+  // actuator's tests) do not hand out the same ports.
+  writeFileSync(join(stateDir, 'next-pool'), String(50 + Math.floor(Math.random() * 190)));
 
   let redisServer: RunningRedis | undefined;
   let client: Redis | undefined;
@@ -195,7 +199,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     for (let r = 1; r <= t.relays; r++) await startNode('relay', `relay-${r}`, ['--slots', String(t.relaySlots), '--parent-slot', `injection-1-s${(r - 1) % t.injectionSlots}`]);
     // The baseline egress nodes take relay-1-s0 (taken out of the pool the actuator draws from); the others are the actuator's.
     await client.srem(keys.availableSlots(tree), 'relay-1-s0');
-    let poolBase = 30_000 + Math.floor(Math.random() * 5_000);
+    // Below Linux's ephemeral range (32768-), at a random place so two stacks do not meet.
+    let poolBase = 20_000 + Math.floor(Math.random() * 12_000);
     for (let e = 1; e <= t.egressNodes; e++) {
       const range = `${poolBase}-${poolBase + t.egressPoolSize - 1}`;
       poolBase += t.egressPoolSize;
