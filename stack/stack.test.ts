@@ -101,3 +101,43 @@ describe('canopy stack: the default scenario end to end', () => {
     console.log(`stack e2e: ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }, 280_000);
 });
+
+// The command itself: the four lines once ready, Ctrl-C stops everything.
+describe('canopy stack (the command)', () => {
+  const BIN = new URL('../bin/canopy.mjs', import.meta.url).pathname;
+
+  it('refuses an unknown scenario before starting anything', () => {
+    let err = '';
+    try {
+      execFileSync(process.execPath, [BIN, 'stack', 'no-such-scenario'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    } catch (e) {
+      err = String((e as { stderr: string }).stderr);
+    }
+    expect(err).toMatch(/canopy: scenario no-such-scenario: no such file/);
+  });
+
+  it('`none` prints prometheus/alertmanager/actuator/redis lines and stops cleanly on SIGINT', async () => {
+    const { spawn } = await import('node:child_process');
+    const proc = spawn(process.execPath, [BIN, 'stack', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    try {
+      await waitUntil('the four lines', () => /^redis: /m.test(out), { timeoutMs: 90_000, intervalMs: 200 });
+      const lines = Object.fromEntries(out.split('\n').map((l) => /^(prometheus|alertmanager|actuator|redis): (\S+)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
+      expect(Object.keys(lines).sort()).toEqual(['actuator', 'alertmanager', 'prometheus', 'redis']);
+      expect(lines.prometheus).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(lines.redis).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${lines.prometheus}/-/ready`)).ok).toBe(true);
+      expect((await fetch(`${lines.actuator}/readyz`)).ok).toBe(true);
+      const redisPort = new URL(lines.redis!).port;
+      proc.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(pgrep(`127.0.0.1:${redisPort}`)).toEqual([]);
+      expect(out).toMatch(/stopped; temp dir removed/);
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
+  }, 120_000);
+});
