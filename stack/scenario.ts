@@ -147,9 +147,21 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
   };
 
   const samplePool = async () => {
-    const r = await instantQuery(stack.urls.prometheus, `max(media_tree_egress_port_pool_utilization_percent{tree_id="${stack.tree}"})`).catch(() => null);
-    const v = Number(r?.result[0]?.value[1]);
-    if (Number.isFinite(v)) report.maxPool.push(v);
+    // Right after start Prometheus may not have scraped every egress node yet: retry briefly.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const r = await instantQuery(stack.urls.prometheus, `max(media_tree_egress_port_pool_utilization_percent{tree_id="${stack.tree}"})`).catch((err: Error) => {
+        log(`pool query: ${err.message}`);
+        return null;
+      });
+      const v = Number(r?.result[0]?.value[1]);
+      if (Number.isFinite(v)) {
+        report.maxPool.push(v);
+        return;
+      }
+      if (Date.now() > deadline) return;
+      await new Promise((res) => setTimeout(res, 500));
+    }
   };
 
   const addViewer = async (): Promise<void> => {
