@@ -1,5 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rulesOverrides } from './demo-config.ts';
+import { renderRulePack } from './jsonnet.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadScenario, parseScenario, runScenario, type ScenarioReport } from './scenario.ts';
 import { startStack, type Stack } from './stack.ts';
@@ -25,6 +29,27 @@ function pgrep(needle: string): string[] {
     return []; // exit 1: nothing matched
   }
 }
+
+describe('demo config', () => {
+  it('the rule pack with the demo overrides passes promtool, with the compressed timings', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'canopy-demo-rules-'));
+    try {
+      const { rules, alerts } = renderRulePack(rulesOverrides());
+      writeFileSync(join(dir, 'rules.yaml'), rules);
+      writeFileSync(join(dir, 'alerts.yaml'), alerts);
+      execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yaml'), join(dir, 'alerts.yaml')], { stdio: 'pipe' });
+      expect(alerts).toMatch(/interval: 1s/);
+      expect(alerts).not.toMatch(/interval: 30s/);
+      expect(alerts).toMatch(/alert: MediaTreeScaleOut[\s\S]*?for: 5s/);
+      expect(alerts).toMatch(/alert: MediaTreeScaleIn[\s\S]*?for: 10s/);
+      expect(alerts).toMatch(/nodes_up:count > 2/);
+      // Production stays the seed's.
+      expect(renderRulePack().alerts).toMatch(/alert: MediaTreeScaleIn[\s\S]*?for: 15m/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('scenario files', () => {
   it('the shipped scenarios validate', () => {
