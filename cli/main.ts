@@ -4,6 +4,7 @@ import { actuatorCommand } from './actuator.ts';
 import { benchCommand } from './bench.ts';
 import { nodeCommand } from './node.ts';
 import { renderCommand } from './render.ts';
+import { stackCommand } from './stack.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -15,7 +16,8 @@ export function program(): Command {
     .addCommand(actuatorCommand())
     .addCommand(benchCommand())
     .addCommand(nodeCommand())
-    .addCommand(renderCommand());
+    .addCommand(renderCommand())
+    .addCommand(stackCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,0 +1,57 @@
+import { Command, Option } from 'commander';
+import { loadScenario, runScenario, type Scenario } from '../stack/scenario.ts';
+import { startStack, type Stack } from '../stack/stack.ts';
+
+export function stackCommand(): Command {
+  return new Command('stack')
+    .description('start the local stack (Redis, Prometheus, Alertmanager, node_exporter, injection, relays, egress nodes, actuator) and run a load scenario')
+    .argument('[scenario]', 'a scenario in stack/scenarios/ (default, none) or a path to a YAML file', 'default')
+    .addOption(new Option('--keep-running', 'after the scenario, keep the stack running until Ctrl-C').env('CANOPY_STACK_KEEP_RUNNING').default(false))
+    .addOption(new Option('--verbose', 'log each component as it starts').env('CANOPY_STACK_VERBOSE').default(false))
+    .action(async (name: string, o: { keepRunning: boolean; verbose: boolean }) => {
+      // Validate the scenario before starting anything.
+      const scenario: Scenario = loadScenario(name);
+      const keepRunning = o.keepRunning || scenario.name === 'none';
+      const log = (line: string) => console.log(`[stack] ${line}`);
+      let stack: Stack | undefined;
+      let interrupted = false;
+      let resolveSignal: () => void = () => {};
+      const signalled = new Promise<void>((r) => (resolveSignal = r));
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (interrupted || !stack) return;
+        interrupted = true;
+        log(`${sig}: stopping`);
+        resolveSignal();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const starting = startStack({ log: o.verbose ? log : undefined });
+        stack = await Promise.race([starting, signalled.then(() => undefined)]);
+        // Interrupted while starting: let the start finish (or fail, cleaning up), then stop it all.
+        if (!stack) stack = await starting.catch(() => undefined);
+        if (interrupted || !stack) return;
+        console.log(`prometheus: ${stack.urls.prometheus}`);
+        console.log(`alertmanager: ${stack.urls.alertmanager}`);
+        console.log(`actuator: ${stack.urls.actuator}`);
+        console.log(`redis: ${stack.urls.redis}`);
+        if (scenario.name !== 'none') {
+          const run = runScenario(stack, scenario, log);
+          const r = await Promise.race([run, signalled.then(() => undefined)]);
+          if (r) log(`scale-out subtrees: ${Object.keys(r.subtrees).join(', ') || 'none'}; viewers placed: ${Object.entries(r.placed).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+          else run.catch(() => {});
+        }
+        if (keepRunning && !interrupted) {
+          log('running until Ctrl-C');
+          await signalled;
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        if (stack) {
+          await stack.stop();
+          log('stopped; temp dir removed');
+        }
+      }
+    });
+}

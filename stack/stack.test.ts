@@ -1,0 +1,168 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rulesOverrides } from './demo-config.ts';
+import { renderRulePack } from './jsonnet.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadScenario, parseScenario, runScenario, type ScenarioReport } from './scenario.ts';
+import { startStack, type Stack } from './stack.ts';
+import { instantQuery } from './prometheus.ts';
+import { waitUntil } from './wait.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Processes whose command line mentions `needle` (pgrep -f), ours excluded. */
+function pgrep(needle: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-af', '--', needle], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.trim() && !l.includes('pgrep'));
+  } catch {
+    return []; // exit 1: nothing matched
+  }
+}
+
+describe('demo config', () => {
+  it('the rule pack with the demo overrides passes promtool, with the compressed timings', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'canopy-demo-rules-'));
+    try {
+      const { rules, alerts } = renderRulePack(rulesOverrides());
+      writeFileSync(join(dir, 'rules.yaml'), rules);
+      writeFileSync(join(dir, 'alerts.yaml'), alerts);
+      execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yaml'), join(dir, 'alerts.yaml')], { stdio: 'pipe' });
+      expect(alerts).toMatch(/interval: 1s/);
+      expect(alerts).not.toMatch(/interval: 30s/);
+      expect(alerts).toMatch(/alert: MediaTreeScaleOut[\s\S]*?for: 5s/);
+      expect(alerts).toMatch(/alert: MediaTreeScaleIn[\s\S]*?for: 10s/);
+      expect(alerts).toMatch(/nodes_up:count > 2/);
+      // Production stays the seed's.
+      expect(renderRulePack().alerts).toMatch(/alert: MediaTreeScaleIn[\s\S]*?for: 15m/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('scenario files', () => {
+  it('the shipped scenarios validate', () => {
+    expect(loadScenario('default').steps.length).toBeGreaterThan(4);
+    expect(loadScenario('none').name).toBe('none');
+  });
+
+  it('bad scenarios are refused with the path of what is wrong', () => {
+    expect(() => parseScenario('name: x\nsteps:\n  - viewers: { count: -1 }\n')).toThrow(/steps\.0.*count|steps\.0/);
+    expect(() => parseScenario('name: x\nsteps:\n  - wait-for: { subtrees: 1, timeout: soon }\n')).toThrow(/invalid scenario/);
+    expect(() => parseScenario('name: x\nsteps:\n  - explode: {}\n')).toThrow(/invalid scenario/);
+    expect(() => parseScenario('steps: [')).toThrow(/not YAML/);
+    expect(() => loadScenario('no-such-scenario')).toThrow(/no such file/);
+  });
+});
+
+// Every real component: Redis, Prometheus 2.42 with the rule pack (demo
+// timings), Alertmanager 0.25, node_exporter per node, injection, relay,
+// egress nodes, the actuator with its local provisioner.
+describe('canopy stack: the default scenario end to end', () => {
+  let stack: Stack | undefined;
+  const seenPids = new Set<number>();
+
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+
+  it('scales out on a full port pool, places viewers on the new subtree, scales back in, leaves nothing behind', async () => {
+    const started = Date.now();
+    stack = await startStack();
+    const { dir, urls } = stack;
+    const redisPort = new URL(urls.redis).port;
+    // Watch the subtree processes while the scenario runs, to check they are gone at the end.
+    const watch = setInterval(() => stack?.subtreePids().forEach((p) => seenPids.add(p)), 200);
+    let report: ScenarioReport;
+    try {
+      report = await runScenario(stack, loadScenario('default'));
+    } finally {
+      clearInterval(watch);
+    }
+
+    // The scale-out alert fired, then the scale-in alert, in that order.
+    expect(report.firing.MediaTreeScaleOut).toBeGreaterThan(0);
+    expect(report.firing.MediaTreeScaleIn).toBeGreaterThan(report.firing.MediaTreeScaleOut!);
+    // Exactly one subtree was added (of the configured size), and Prometheus scraped it (up == 1).
+    const subtrees = Object.keys(report.subtrees);
+    expect(subtrees).toHaveLength(1);
+    const newNodes = report.subtrees[subtrees[0]!]!;
+    expect(newNodes).toHaveLength(2);
+    expect([...report.scrapedUp].sort()).toEqual([...newNodes].sort());
+    // New viewers landed on the new nodes; the baseline pools were above 85 % before.
+    for (const n of newNodes) expect(report.placed[n]).toBeGreaterThan(0);
+    expect(Math.max(...report.maxPool)).toBeGreaterThan(85);
+    expect(report.maxPool.at(-1)).toBeLessThan(30);
+    // Drained and removed: no subtree in Redis, its targets gone from Prometheus.
+    const { actuatorKeys } = await import('../topology/index.ts');
+    expect(await stack.redis.hlen(actuatorKeys.subtrees(stack.tree))).toBe(0);
+    const actions = ((await (await fetch(`${urls.actuator}/actions?limit=50`)).json()) as { actions: Array<{ kind: string; result: string }> }).actions;
+    expect(actions.filter((a) => a.kind === 'scale-out' && a.result === 'done')).toHaveLength(1);
+    expect(actions.filter((a) => a.kind === 'scale-in' && a.result === 'done')).toHaveLength(1);
+    // The removed targets leave Prometheus' file_sd (and go stale) within a few seconds.
+    const egressUp = async () => (await instantQuery(urls.prometheus, 'up{job="media-tree-egress"}')).result.map((r) => r.metric.node_id).sort();
+    await waitUntil('the subtree targets gone', async () => (await egressUp()).length === 2, { timeoutMs: 30_000, intervalMs: 500 });
+    expect(await egressUp()).toEqual(['egress-1', 'egress-2']);
+    expect(seenPids.size).toBe(2);
+
+    await stack.stop();
+    stack = undefined;
+    // Nothing left: no process of the stack's dir or Redis, no subtree process, the dir removed.
+    expect(pgrep(dir)).toEqual([]);
+    expect(pgrep(`127.0.0.1:${redisPort}`)).toEqual([]);
+    expect([...seenPids].filter(alive)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+    console.log(`stack e2e: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }, 280_000);
+});
+
+// The command itself: the four lines once ready, Ctrl-C stops everything.
+describe('canopy stack (the command)', () => {
+  const BIN = new URL('../bin/canopy.mjs', import.meta.url).pathname;
+
+  it('refuses an unknown scenario before starting anything', () => {
+    let err = '';
+    try {
+      execFileSync(process.execPath, [BIN, 'stack', 'no-such-scenario'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    } catch (e) {
+      err = String((e as { stderr: string }).stderr);
+    }
+    expect(err).toMatch(/canopy: scenario no-such-scenario: no such file/);
+  });
+
+  it('`none` prints prometheus/alertmanager/actuator/redis lines and stops cleanly on SIGINT', async () => {
+    const { spawn } = await import('node:child_process');
+    const proc = spawn(process.execPath, [BIN, 'stack', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    try {
+      await waitUntil('the four lines', () => /^redis: /m.test(out), { timeoutMs: 90_000, intervalMs: 200 });
+      const lines = Object.fromEntries(out.split('\n').map((l) => /^(prometheus|alertmanager|actuator|redis): (\S+)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
+      expect(Object.keys(lines).sort()).toEqual(['actuator', 'alertmanager', 'prometheus', 'redis']);
+      expect(lines.prometheus).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(lines.redis).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${lines.prometheus}/-/ready`)).ok).toBe(true);
+      expect((await fetch(`${lines.actuator}/readyz`)).ok).toBe(true);
+      const redisPort = new URL(lines.redis!).port;
+      proc.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(pgrep(`127.0.0.1:${redisPort}`)).toEqual([]);
+      expect(out).toMatch(/stopped; temp dir removed/);
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
+  }, 120_000);
+});

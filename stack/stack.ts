@@ -1,0 +1,236 @@
+import { Redis } from 'ioredis';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { keys } from '../topology/index.ts';
+import { alertmanagerConfig, startAlertmanager, type RunningAlertmanager } from './alertmanager.ts';
+import { startChild, type Child } from './child.ts';
+import { DEMO, rulesOverrides } from './demo-config.ts';
+import { evalJsonnet, renderRulePack, toYaml } from './jsonnet.ts';
+import { startNodeExporter, type RunningNodeExporter } from './node-exporter.ts';
+import { freePort } from './ports.ts';
+import { startPrometheus, type RunningPrometheus } from './prometheus.ts';
+import { startRedis, type RunningRedis } from './redis.ts';
+import { httpOk } from './wait.ts';
+
+const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
+
+export interface StackNode {
+  id: string;
+  type: 'injection' | 'relay' | 'egress';
+  url: string;
+  port: number;
+  child: Child;
+  exporter: RunningNodeExporter;
+}
+
+export interface Stack {
+  /** The stack's temp dir: every config, TSDB, state file and socket is under it. */
+  dir: string;
+  tree: string;
+  urls: { prometheus: string; alertmanager: string; actuator: string; redis: string };
+  redis: Redis;
+  nodes: StackNode[];
+  /** Subtrees the actuator's local provisioner started (pids from its state dir). */
+  subtreePids(): number[];
+  /** Stops everything, the actuator's subtrees included, and removes the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  log?: (line: string) => void;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** A file_sd target file (`<targets>/<job>/<name>.json`), written atomically. */
+function writeTargets(targetsDir: string, job: string, name: string, groups: unknown[]): void {
+  mkdirSync(join(targetsDir, job), { recursive: true });
+  const path = join(targetsDir, job, `${name}.json`);
+  writeFileSync(`${path}.tmp`, JSON.stringify(groups, null, 2));
+  // rename keeps Prometheus from reading half a file
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * Starts the local stack: Redis, Alertmanager, the actuator (local
+ * provisioner), one node_exporter per node, one injection, relays, the
+ * baseline egress nodes and Prometheus scraping them through file_sd, each a
+ * child process on a loopback port of its own. Everything is stopped and the
+ * temp dir removed if any part fails to start.
+ */
+export async function startStack(o: StackOptions = {}): Promise<Stack> {
+  const log = o.log ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-stack-'));
+  const tree = DEMO.tree;
+  const targetsDir = join(dir, 'targets');
+  const stateDir = join(dir, 'subtrees');
+  mkdirSync(targetsDir, { recursive: true });
+  mkdirSync(stateDir, { recursive: true });
+  // The local provisioner hands out 100-port pools from 40000 by a counter in
+  // its state dir; start it at a random pool so two stacks (or a stack and the
+  // actuator's tests) do not hand out the same ports.
+  writeFileSync(join(stateDir, 'next-pool'), String(50 + Math.floor(Math.random() * 190)));
+
+  let redisServer: RunningRedis | undefined;
+  let client: Redis | undefined;
+  let am: RunningAlertmanager | undefined;
+  let actuator: Child | undefined;
+  let prom: RunningPrometheus | undefined;
+  const nodes: StackNode[] = [];
+  const exporters: RunningNodeExporter[] = [];
+  let stopped: Promise<void> | undefined;
+
+  const subtreePids = (): number[] => {
+    try {
+      return readdirSync(stateDir)
+        .filter((f) => f.endsWith('.json'))
+        .flatMap((f) => {
+          try {
+            return (JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map((n) => n.pid);
+          } catch {
+            return [];
+          }
+        });
+    } catch {
+      return [];
+    }
+  };
+
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      await prom?.child.stop();
+      await am?.child.stop();
+      // The actuator leaves its subtrees running on purpose (a restarted one finds them): the stack stops them.
+      const pids = subtreePids();
+      await actuator?.stop(10_000);
+      for (const p of [...new Set([...pids, ...subtreePids()])]) killGroup(p, 'SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (subtreePids().concat(pids).some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const p of pids.concat(subtreePids())) if (alive(p)) killGroup(p, 'SIGKILL');
+      // Leaves first: egress, relays, injection.
+      for (const n of [...nodes].reverse()) await n.child.stop(10_000);
+      for (const e of exporters) await e.child.stop();
+      client?.disconnect();
+      await redisServer?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    })());
+
+  try {
+    redisServer = await startRedis();
+    client = new Redis(redisServer.port, '127.0.0.1', { maxRetriesPerRequest: 2 });
+    client.on('error', () => {});
+    log(`redis ready on ${redisServer.url}`);
+
+    // Alertmanager posts to the actuator's port, chosen now.
+    const token = `stack-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    writeFileSync(join(dir, 'actuator-token'), `${token}\n`);
+    const actuatorPort = await freePort();
+    const actuatorUrl = `http://127.0.0.1:${actuatorPort}`;
+    const amDir = join(dir, 'alertmanager');
+    mkdirSync(amDir, { recursive: true });
+    am = await startAlertmanager(amDir, alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token, ...DEMO.alertmanager }));
+    log(`alertmanager ready on ${am.url}`);
+
+    const a = DEMO.actuator;
+    actuator = await startChild('actuator', process.execPath, {
+      args: [
+        BIN, 'actuator', '--port', String(actuatorPort), '--listen-host', '127.0.0.1', '--redis-url', redisServer.url,
+        '--token-file', join(dir, 'actuator-token'), '--state-dir', stateDir, '--targets-dir', targetsDir,
+        '--subtree-size', String(a.subtreeSize), '--max-subtrees', String(a.maxSubtrees),
+        '--scale-out-cooldown', a.scaleOutCooldown, '--scale-in-stabilisation', a.scaleInStabilisation,
+        '--protect-new-subtree', a.protectNewSubtree, '--drain-timeout', a.drainTimeout, '--ready-timeout', a.readyTimeout,
+        '--reconcile-interval', a.reconcileInterval, '--lock-ttl', a.lockTtl,
+      ],
+      ready: () => httpOk(`${actuatorUrl}/readyz`),
+      readyTimeoutMs: 30_000,
+    });
+    writeTargets(targetsDir, 'canopy-actuator', 'actuator', [{ targets: [`127.0.0.1:${actuatorPort}`] }]);
+    log(`actuator ready on ${actuatorUrl}`);
+
+    // The baseline tree. Each node gets a node_exporter of its own, so its
+    // CPU/memory series exist with the node's target labels (on one machine
+    // they all report the machine, which is why the demo scales on ports).
+    const t = DEMO.topology;
+    const startNode = async (type: StackNode['type'], id: string, extra: string[]): Promise<StackNode> => {
+      const port = await freePort();
+      const args = [BIN, 'node', type, '--node-id', id, '--tree-id', tree, '--redis-url', redisServer!.url, '--port', String(port), '--listen-host', '127.0.0.1'];
+      if (type !== 'injection') {
+        const fa = await freePort();
+        let fv = await freePort();
+        while (fv === fa) fv = await freePort();
+        args.push('--forwarder-audio-port', String(fa), '--forwarder-video-port', String(fv), '--control-socket', join(dir, `${id}.sock`));
+      }
+      args.push(...extra);
+      const url = `http://127.0.0.1:${port}`;
+      const child = await startChild(id, process.execPath, { args, ready: () => httpOk(`${url}/readyz`), readyTimeoutMs: 30_000 });
+      const exporter = await startNodeExporter();
+      exporters.push(exporter);
+      const node = { id, type, url, port, child, exporter };
+      nodes.push(node);
+      const labels = { tree_id: tree, node_id: id, node_type: type };
+      writeTargets(targetsDir, `media-tree-${type}`, id, [{ targets: [`127.0.0.1:${port}`], labels }]);
+      writeTargets(targetsDir, 'node-exporter', id, [{ targets: [exporter.url.replace('http://', '')], labels }]);
+      log(`${id} ready on ${url} (node_exporter ${exporter.url})`);
+      return node;
+    };
+
+    await startNode('injection', 'injection-1', ['--slots', String(t.injectionSlots), '--audio-pps', String(t.audioPps), '--video-pps', String(t.videoPps)]);
+    for (let r = 1; r <= t.relays; r++) await startNode('relay', `relay-${r}`, ['--slots', String(t.relaySlots), '--parent-slot', `injection-1-s${(r - 1) % t.injectionSlots}`]);
+    // The baseline egress nodes take relay-1-s0 (taken out of the pool the actuator draws from); the others are the actuator's.
+    await client.srem(keys.availableSlots(tree), 'relay-1-s0');
+    // Below Linux's ephemeral range (32768-), at a random place so two stacks do not meet.
+    let poolBase = 20_000 + Math.floor(Math.random() * 12_000);
+    for (let e = 1; e <= t.egressNodes; e++) {
+      const range = `${poolBase}-${poolBase + t.egressPoolSize - 1}`;
+      poolBase += t.egressPoolSize;
+      await startNode('egress', `egress-${e}`, ['--parent-slot', 'relay-1-s0', '--port-range', range]);
+    }
+
+    const { rules, alerts } = renderRulePack(rulesOverrides());
+    const promDir = join(dir, 'prometheus');
+    mkdirSync(promDir, { recursive: true });
+    writeFileSync(join(promDir, 'media-tree-rules.yaml'), rules);
+    writeFileSync(join(promDir, 'media-tree-alerts.yaml'), alerts);
+    const config = evalJsonnet(
+      `(import 'deploy/prometheus.libsonnet').new(sd='file', scrapeInterval=${JSON.stringify(DEMO.scrapeInterval)}, evaluationInterval=${JSON.stringify(DEMO.evaluationInterval)}, ` +
+        `ruleFiles=${JSON.stringify([join(promDir, 'media-tree-rules.yaml'), join(promDir, 'media-tree-alerts.yaml')])}, ` +
+        `targetsDir=${JSON.stringify(targetsDir)}, alertmanagers=${JSON.stringify([am.url.replace('http://', '')])})`,
+    );
+    prom = await startPrometheus({ dir: promDir, config: toYaml(config) });
+    log(`prometheus ready on ${prom.url}`);
+
+    return {
+      dir,
+      tree,
+      urls: { prometheus: prom.url, alertmanager: am.url, actuator: actuatorUrl, redis: redisServer.url },
+      redis: client,
+      nodes,
+      subtreePids,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
