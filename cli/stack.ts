@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { basename, join, resolve } from 'node:path';
+import { writeRunReport } from '../stack/report.ts';
 import { loadScenario, runScenario, type Scenario } from '../stack/scenario.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
 
@@ -7,8 +9,9 @@ export function stackCommand(): Command {
     .description('start the local stack (Redis, Prometheus, Alertmanager, node_exporter, injection, relays, egress nodes, actuator) and run a load scenario')
     .argument('[scenario]', 'a scenario in stack/scenarios/ (default, none) or a path to a YAML file', 'default')
     .addOption(new Option('--keep-running', 'after the scenario, keep the stack running until Ctrl-C').env('CANOPY_STACK_KEEP_RUNNING').default(false))
+    .addOption(new Option('--report-dir <path>', 'where the run report (chart.svg, summary.txt) goes (default: .canopy/reports/<time>)').env('CANOPY_STACK_REPORT_DIR'))
     .addOption(new Option('--verbose', 'log each component as it starts').env('CANOPY_STACK_VERBOSE').default(false))
-    .action(async (name: string, o: { keepRunning: boolean; verbose: boolean }) => {
+    .action(async (name: string, o: { keepRunning: boolean; verbose: boolean; reportDir?: string }) => {
       // Validate the scenario before starting anything.
       const scenario: Scenario = loadScenario(name);
       const keepRunning = o.keepRunning || scenario.name === 'none';
@@ -36,10 +39,15 @@ export function stackCommand(): Command {
         console.log(`actuator: ${stack.urls.actuator}`);
         console.log(`redis: ${stack.urls.redis}`);
         if (scenario.name !== 'none') {
+          const startedAt = Date.now();
           const run = runScenario(stack, scenario, log);
           const r = await Promise.race([run, signalled.then(() => undefined)]);
-          if (r) log(`scale-out subtrees: ${Object.keys(r.subtrees).join(', ') || 'none'}; viewers placed: ${Object.entries(r.placed).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-          else run.catch(() => {});
+          if (r) {
+            log(`scale-out subtrees: ${Object.keys(r.subtrees).join(', ') || 'none'}; viewers placed: ${Object.entries(r.placed).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+            const dir = resolve(o.reportDir ?? join('.canopy', 'reports', new Date(startedAt).toISOString().replace(/[:.]/g, '-')));
+            const rep = await writeRunReport(stack.urls.prometheus, scenario.name, r, startedAt, Date.now(), dir);
+            console.log(`report: ${dir} (${basename(rep.chart)}, ${basename(rep.summary)})`);
+          } else run.catch(() => {});
         }
         if (keepRunning && !interrupted) {
           log('running until Ctrl-C');

@@ -52,3 +52,17 @@ export async function instantQuery(
   if (json.status !== 'success') throw new Error(`query failed (${res.status}): ${json.error}: ${query}`);
   return json.data;
 }
+
+export interface RangeSeries {
+  metric: Record<string, string>;
+  values: Array<[number, string]>;
+}
+
+/** A range query through the HTTP API; throws on a non-success answer. */
+export async function rangeQuery(url: string, query: string, startSec: number, endSec: number, stepSec: number): Promise<RangeSeries[]> {
+  const body = new URLSearchParams({ query, start: String(startSec), end: String(endSec), step: String(stepSec) });
+  const res = await fetch(`${url}/api/v1/query_range`, { method: 'POST', body, signal: AbortSignal.timeout(30_000) });
+  const json = (await res.json()) as { status: string; error?: string; data: { result: RangeSeries[] } };
+  if (json.status !== 'success') throw new Error(`range query failed (${res.status}): ${json.error}: ${query}`);
+  return json.data.result;
+}

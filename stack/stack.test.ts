@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rulesOverrides } from './demo-config.ts';
@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadScenario, parseScenario, runScenario, type ScenarioReport } from './scenario.ts';
 import { startStack, type Stack } from './stack.ts';
 import { instantQuery } from './prometheus.ts';
+import { writeRunReport } from './report.ts';
 import { waitUntil } from './wait.ts';
 
 function alive(pid: number): boolean {
@@ -89,6 +90,24 @@ describe('canopy stack: the default scenario end to end', () => {
       report = await runScenario(stack, loadScenario('default'));
     } finally {
       clearInterval(watch);
+    }
+
+    // The report: chart and summary from Prometheus range queries over the run.
+    const reportDir = mkdtempSync(join(tmpdir(), 'canopy-report-'));
+    try {
+      const rep = await writeRunReport(urls.prometheus, 'default', report, started, Date.now(), reportDir);
+      const panel = (title: string) => rep.panels.find((p) => p.title === title)!;
+      const values = (title: string, line?: string) => (line ? panel(title).lines.find((l) => l.name === line)! : panel(title).lines[0]!).points.map(([, v]) => v);
+      expect(Math.max(...values('Viewers'))).toBeGreaterThanOrEqual(34);
+      expect(Math.max(...values('Egress nodes up'))).toBe(4);
+      expect(values('Egress nodes up').at(-1)).toBe(2);
+      expect(Math.max(...values('Max port-pool utilisation'))).toBeGreaterThan(85);
+      expect(panel('Scale alerts firing and actions done').lines.map((l) => l.name).sort()).toEqual(['MediaTreeScaleIn', 'MediaTreeScaleOut', 'actions']);
+      const svg = readFileSync(rep.chart, 'utf8');
+      expect(svg.match(/<polyline /g)?.length).toBe(6);
+      expect(readFileSync(rep.summary, 'utf8')).toMatch(/MediaTreeScaleOut first firing: \+\d+\.\d s/);
+    } finally {
+      rmSync(reportDir, { recursive: true, force: true });
     }
 
     // The scale-out alert fired, then the scale-in alert, in that order.
