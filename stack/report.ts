@@ -61,7 +61,7 @@ export function chartSvg(panels: Panel[], events: Array<{ at: number; label: str
   const right = 20;
   const plotW = W - left - right;
   const H = panels.length * rowH + 40;
-  const x = (t: number) => left + ((t - startMs) / Math.max(1, endMs - startMs)) * plotW;
+  const x = (t: number) => left + ((Math.min(Math.max(t, startMs), endMs) - startMs) / Math.max(1, endMs - startMs)) * plotW;
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${H}" fill="white"/>`];
   panels.forEach((p, i) => {
     const top = 20 + i * rowH;
@@ -81,8 +81,10 @@ export function chartSvg(panels: Panel[], events: Array<{ at: number; label: str
     });
     for (const e of events) out.push(`<line x1="${x(e.at).toFixed(1)}" y1="${top}" x2="${x(e.at).toFixed(1)}" y2="${top + h}" stroke="#aaa" stroke-dasharray="3,3"/>`);
   });
+  // About six ticks, on multiples of 5 s.
   const axisY = H - 12;
-  for (let s = 0; s <= (endMs - startMs) / 1000; s += Math.max(10, Math.ceil((endMs - startMs) / 10000) * 10)) {
+  const tick = Math.max(5, Math.ceil((endMs - startMs) / 1000 / 6 / 5) * 5);
+  for (let s = 0; s <= (endMs - startMs) / 1000; s += tick) {
     out.push(`<text x="${x(startMs + s * 1000).toFixed(1)}" y="${axisY}" text-anchor="middle">${s}s</text>`);
   }
   out.push('</svg>');
