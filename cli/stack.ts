@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { basename, join, resolve } from 'node:path';
+import { startProgress } from '../stack/progress.ts';
 import { writeRunReport } from '../stack/report.ts';
 import { loadScenario, runScenario, type Scenario } from '../stack/scenario.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
@@ -10,12 +11,14 @@ export function stackCommand(): Command {
     .argument('[scenario]', 'a scenario in stack/scenarios/ (default, none) or a path to a YAML file', 'default')
     .addOption(new Option('--keep-running', 'after the scenario, keep the stack running until Ctrl-C').env('CANOPY_STACK_KEEP_RUNNING').default(false))
     .addOption(new Option('--report-dir <path>', 'where the run report (chart.svg, summary.txt) goes (default: .canopy/reports/<time>)').env('CANOPY_STACK_REPORT_DIR'))
+    .addOption(new Option('--no-progress', 'no live progress line while the scenario runs').env('CANOPY_STACK_NO_PROGRESS'))
     .addOption(new Option('--verbose', 'log each component as it starts').env('CANOPY_STACK_VERBOSE').default(false))
-    .action(async (name: string, o: { keepRunning: boolean; verbose: boolean; reportDir?: string }) => {
+    .action(async (name: string, o: { keepRunning: boolean; verbose: boolean; reportDir?: string; progress: boolean }) => {
       // Validate the scenario before starting anything.
       const scenario: Scenario = loadScenario(name);
       const keepRunning = o.keepRunning || scenario.name === 'none';
-      const log = (line: string) => console.log(`[stack] ${line}`);
+      // On a terminal, clear the progress line before a log line.
+      const log = (line: string) => console.log(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}[stack] ${line}`);
       let stack: Stack | undefined;
       let interrupted = false;
       let resolveSignal: () => void = () => {};
@@ -40,8 +43,9 @@ export function stackCommand(): Command {
         console.log(`redis: ${stack.urls.redis}`);
         if (scenario.name !== 'none') {
           const startedAt = Date.now();
+          const stopProgress = o.progress ? startProgress(stack.urls.prometheus, stack.urls.actuator, process.stdout) : () => {};
           const run = runScenario(stack, scenario, log);
-          const r = await Promise.race([run, signalled.then(() => undefined)]);
+          const r = await Promise.race([run, signalled.then(() => undefined)]).finally(stopProgress);
           if (r) {
             log(`scale-out subtrees: ${Object.keys(r.subtrees).join(', ') || 'none'}; viewers placed: ${Object.entries(r.placed).map(([k, v]) => `${k}=${v}`).join(' ')}`);
             const dir = resolve(o.reportDir ?? join('.canopy', 'reports', new Date(startedAt).toISOString().replace(/[:.]/g, '-')));
