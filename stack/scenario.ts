@@ -192,8 +192,13 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
     }
   };
 
+  // Viewers leave the fullest node first, so as the load balancer places the
+  // rest on the new nodes, the fullest pool falls.
   const removeViewer = async (): Promise<void> => {
-    const v = viewers.pop()!;
+    const count = (id: string) => viewers.filter((x) => x.node === id).length;
+    let at = viewers.length - 1;
+    for (let i = viewers.length - 1; i >= 0; i--) if (count(viewers[i]!.node) > count(viewers[at]!.node)) at = i;
+    const [v] = viewers.splice(at, 1) as [Viewer];
     const res = await fetch(v.location, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).catch(() => null);
     await res?.arrayBuffer();
   };
