@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { benchActuator } from '../bench/actuator.ts';
 import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
+import { benchTimeToScale } from '../bench/time-to-scale.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
@@ -60,6 +61,14 @@ export function benchCommand(): Command {
     .addOption(intOption('--duplicates-percent <n>', 'share of notifications that repeat an episode already sent', 'CANOPY_BENCH_DUPLICATES_PERCENT', 90, 0, 100))
     .action(async (o: { notifications: number; clients: number; duplicatesPercent: number }) => {
       await report((log) => benchActuator(o, log));
+    });
+
+  bench
+    .command('time-to-scale')
+    .description('the local stack, several runs: from the load crossing the scale-out threshold to alert, webhook, subtree ready, first RTP on a new node, targets up; against the floor those allow (ratio: end-to-end/floor, lower is better)')
+    .addOption(intOption('--runs <n>', 'scale-outs measured, each on a fresh stack', 'CANOPY_BENCH_RUNS', 3, 1, 20))
+    .action(async (o: { runs: number }) => {
+      await report((log) => benchTimeToScale(o, log));
     });
 
   return bench;

@@ -1,0 +1,160 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts';
+import { Topology, actuatorKeys } from '../topology/index.ts';
+import { DEMO } from '../stack/demo-config.ts';
+import { instantQuery } from '../stack/prometheus.ts';
+import { startStack, type Stack } from '../stack/stack.ts';
+import type { BenchResult } from './result.ts';
+import { median } from './scrape.ts';
+
+export interface TimeToScaleOptions {
+  runs: number;
+}
+
+const seconds = (d: string) => {
+  const m = /^(\d+)(ms|s|m)$/.exec(d);
+  if (!m) throw new Error(`not a duration: ${d}`);
+  return Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
+};
+
+interface Milestones {
+  alertFiring: number;
+  webhookReceived: number;
+  subtreeReady: number;
+  firstRtp: number;
+  targetsUp: number;
+}
+
+/**
+ * The local stack, several times: from the moment the offered load crosses the
+ * scale-out threshold (the viewer that fills the pools past 85 %) to the alert
+ * firing, the webhook received, the subtree ready, the first RTP packet on a
+ * new egress node and the new targets up in Prometheus; against the floor those
+ * intervals allow: scrape + evaluation + `for` + group_wait + provisioning
+ * measured alone. RATIO = median end-to-end / floor (lower is better).
+ */
+export async function benchTimeToScale(o: TimeToScaleOptions, log: (l: string) => void): Promise<BenchResult> {
+  const provisioning = await provisioningAlone();
+  const floor =
+    seconds(DEMO.scrapeInterval) + seconds(DEMO.evaluationInterval) + seconds(DEMO.rules.forDurations.scaleOut) + seconds(DEMO.alertmanager.groupWait) + provisioning;
+  log(`floor: scrape ${DEMO.scrapeInterval} + evaluation ${DEMO.evaluationInterval} + for ${DEMO.rules.forDurations.scaleOut} + group_wait ${DEMO.alertmanager.groupWait} + provisioning alone ${provisioning.toFixed(2)} s = ${floor.toFixed(2)} s`);
+  const totals: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    const m = await oneRun();
+    const fmt = (v: number) => `${v.toFixed(2)} s`;
+    log(
+      `run ${i + 1}: alert firing ${fmt(m.alertFiring)}, webhook received ${fmt(m.webhookReceived)}, subtree ready ${fmt(m.subtreeReady)}, first RTP on a new node ${fmt(m.firstRtp)}, targets up ${fmt(m.targetsUp)}`,
+    );
+    totals.push(Math.max(m.targetsUp, m.firstRtp));
+  }
+  const end = median(totals);
+  log(`end-to-end (median of ${o.runs}, to the later of first RTP and targets up): ${end.toFixed(2)} s; floor ${floor.toFixed(2)} s; target <= 1.25x`);
+  return { ratio: end / floor };
+}
+
+/** One size-N subtree started and made ready by the local provisioner, with nothing else going on. */
+async function provisioningAlone(): Promise<number> {
+  const stack = await startStack();
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-tts-prov-'));
+  try {
+    const p = new LocalProvisioner({ stateDir: dir, redisUrl: stack.urls.redis, portBase: 50_000 + Math.floor(Math.random() * 50) * 100 });
+    const spec = { tree: 'tts-floor', subtree: 'tts-floor-st-1', slot: 'tts-floor-slot', size: DEMO.actuator.subtreeSize };
+    const t0 = performance.now();
+    await p.create(spec);
+    await p.waitReady(spec, 60_000);
+    const took = (performance.now() - t0) / 1000;
+    await p.delete(spec.tree, spec.subtree);
+    return took;
+  } finally {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function oneRun(): Promise<Milestones> {
+  const stack = await startStack();
+  const udp: Socket = await new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => resolve(s));
+  });
+  try {
+    const injection = stack.nodes.find((n) => n.type === 'injection')!;
+    const egress = stack.nodes.filter((n) => n.type === 'egress');
+    const res = await fetch(`${injection.url}/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sessionId: 'tts-1', audioSsrc: 4242, videoSsrc: 4243 }),
+    });
+    if (res.status !== 201) throw new Error(`session: ${res.status}`);
+    await waitFor(async () => (await Promise.all(egress.map((n) => mountpoints(n.url)))).every((c) => c > 0), 30_000, 'mountpoints on the baseline');
+    // Fill both pools past 85 %: the moment the last viewer lands is t0.
+    const port = (udp.address() as { port: number }).port;
+    const perNode = Math.ceil((DEMO.topology.egressPoolSize * 0.86) - 2);
+    let t0 = 0;
+    for (let i = 0; i < perNode; i++) {
+      for (const n of egress) {
+        const r = await fetch(`${n.url}/whep/tts-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: '127.0.0.1', audioPort: port, videoPort: port }) });
+        if (r.status !== 201) throw new Error(`viewer on ${n.url}: ${r.status} ${await r.text()}`);
+        t0 = performance.now();
+      }
+    }
+    const m: Partial<Milestones> = {};
+    const since = () => (performance.now() - t0) / 1000;
+    const deadline = Date.now() + 120_000;
+    let newNodes: Array<{ id: string; url: string }> = [];
+    while (Object.keys(m).length < 5) {
+      if (Date.now() > deadline) throw new Error(`milestones not reached: ${JSON.stringify(m)}`);
+      if (m.alertFiring === undefined && (await instantQuery(stack.urls.prometheus, 'ALERTS{alertname="MediaTreeScaleOut", alertstate="firing"}')).result.length) m.alertFiring = since();
+      if (m.webhookReceived === undefined && (await acceptedNotifications(stack)) > 0) m.webhookReceived = since();
+      if (m.subtreeReady === undefined && (await stack.redis.hlen(actuatorKeys.subtrees(stack.tree))) > 0) {
+        m.subtreeReady = since();
+        newNodes = await subtreeNodes(stack);
+      }
+      if (newNodes.length && m.firstRtp === undefined && (await Promise.all(newNodes.map((n) => rtpReceived(n.url)))).some((c) => c > 0)) m.firstRtp = since();
+      if (newNodes.length && m.targetsUp === undefined) {
+        const up = await instantQuery(stack.urls.prometheus, `up{job="media-tree-egress"} == 1`);
+        const ids = new Set(up.result.map((r) => r.metric.node_id));
+        if (newNodes.every((n) => ids.has(n.id))) m.targetsUp = since();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return m as Milestones;
+  } finally {
+    udp.close();
+    await stack.stop();
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function metricsText(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
+}
+const sumOf = (text: string, name: string) =>
+  text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
+const mountpoints = async (url: string) => sumOf(await metricsText(url), 'media_tree_egress_active_mountpoints');
+const rtpReceived = async (url: string) => sumOf(await metricsText(url).catch(() => ''), 'media_tree_egress_rtp_packets_received_total');
+async function acceptedNotifications(stack: Stack): Promise<number> {
+  const text = await metricsText(stack.urls.actuator);
+  return sumOf(text, 'canopy_actuator_notifications_total{outcome="accepted"}');
+}
+async function subtreeNodes(stack: Stack): Promise<Array<{ id: string; url: string }>> {
+  const topo = new Topology(stack.redis, stack.tree);
+  const out: Array<{ id: string; url: string }> = [];
+  for (const json of Object.values(await stack.redis.hgetall(actuatorKeys.subtrees(stack.tree)))) {
+    for (const id of (JSON.parse(json) as { nodes: string[] }).nodes) {
+      const info = await topo.getNode(id);
+      if (info) out.push({ id, url: `http://${info.host}:${info.httpPort}` });
+    }
+  }
+  return out;
+}
