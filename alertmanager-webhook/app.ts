@@ -8,7 +8,7 @@ import { Inbox } from './inbox.ts';
 import type { Provisioner } from './provisioners/provisioner.ts';
 import { webhookRouter } from './server.ts';
 import { actionMessage, SlackNotifier } from './slack.ts';
-import { ActuatorStore } from './store.ts';
+import { ActuatorStore, FAILURE_REASONS } from './store.ts';
 import { TargetFiles } from './targets.ts';
 import { Worker } from './worker.ts';
 
@@ -81,6 +81,12 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
       metrics.subtrees.reset();
       metrics.inFlight.reset();
       for (const tree of await store.trees()) {
+        // Every series a known tree can reach, present at 0: increase() then
+        // sees the first action or failure (a counter born at 1 shows none).
+        for (const action of ['scale_out', 'scale_in']) {
+          for (const outcome of ['succeeded', 'failed', 'skipped']) metrics.actions.inc({ tree_id: tree, action, outcome }, 0);
+          for (const reason of FAILURE_REASONS) metrics.failures.inc({ tree_id: tree, action, reason }, 0);
+        }
         metrics.subtrees.set({ tree_id: tree }, (await store.subtrees(tree)).size);
         metrics.inFlight.set({ tree_id: tree }, (await store.inflight(tree)) ? 1 : 0);
       }

@@ -20,7 +20,8 @@ const inflightRecord = z.object({
 });
 export type Inflight = z.infer<typeof inflightRecord>;
 
-export type FailureReason = 'provision' | 'timeout' | 'topology' | 'drain' | 'other';
+export const FAILURE_REASONS = ['provision', 'timeout', 'topology', 'drain', 'other'] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 export interface JournalEntry {
   at: string;

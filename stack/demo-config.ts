@@ -20,7 +20,6 @@ export const DEMO = {
    */
   rules: {
     ruleInterval: '1s',
-    cpuAverageWindow: '30s',
     cpuScaleOutPercent: 100,
     cpuScaleInPercent: 100,
     memoryScaleInPercent: 100,

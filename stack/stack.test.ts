@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rulesOverrides } from './demo-config.ts';
@@ -7,7 +8,7 @@ import { renderRulePack } from './jsonnet.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadScenario, parseScenario, runScenario, type ScenarioReport } from './scenario.ts';
 import { startStack, type Stack } from './stack.ts';
-import { instantQuery } from './prometheus.ts';
+import { instantQuery, rangeQuery } from './prometheus.ts';
 import { progressLine, startProgress } from './progress.ts';
 import { writeRunReport } from './report.ts';
 import { waitUntil } from './wait.ts';
@@ -30,6 +31,42 @@ function pgrep(needle: string): string[] {
   } catch {
     return []; // exit 1: nothing matched
   }
+}
+
+/**
+ * Panels of the provisioned dashboards none of whose queries returned data
+ * over [start, end], template variables substituted as Grafana would.
+ */
+async function emptyDashboardPanels(prometheus: string, tree: string, startMs: number, endMs: number): Promise<string[]> {
+  const rangeSec = Math.ceil((endMs - startMs) / 1000);
+  const substitute = (e: string) =>
+    e
+      .replace(/\$__rate_interval/g, '5s')
+      .replace(/\$__range/g, `${rangeSec}s`)
+      .replace(/\$__interval/g, '1s')
+      .replace(/\$\{?tree_id(:\w+)?\}?/g, tree)
+      .replace(/\$\{?(node_type|node_id)(:\w+)?\}?/g, '.+');
+  const empty: string[] = [];
+  const dir = fileURLToPath(new URL('../deploy/grafana/dashboards/', import.meta.url));
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const d = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      panels: Array<{ title: string; targets?: Array<{ expr: string }>; panels?: unknown[] }>;
+      annotations?: { list: Array<{ name: string; expr?: string }> };
+    };
+    const items = [
+      ...d.panels.filter((p) => p.targets?.length).map((p) => ({ what: `${file}: ${p.title}`, exprs: p.targets!.map((t) => t.expr) })),
+      ...(d.annotations?.list ?? []).filter((a) => a.expr).map((a) => ({ what: `${file}: annotation ${a.name}`, exprs: [a.expr!] })),
+    ];
+    for (const item of items) {
+      let data = false;
+      for (const e of item.exprs) {
+        const r = await rangeQuery(prometheus, substitute(e), Math.floor(startMs / 1000), Math.ceil(endMs / 1000), 1);
+        if (r.length) data = true;
+      }
+      if (!data) empty.push(item.what);
+    }
+  }
+  return empty;
 }
 
 describe('demo config', () => {
@@ -128,6 +165,10 @@ describe('canopy stack: the default scenario end to end', () => {
     } finally {
       rmSync(reportDir, { recursive: true, force: true });
     }
+
+    // Every dashboard panel (and annotation) shows data from this run.
+    const empty = await emptyDashboardPanels(urls.prometheus, stack.tree, started, Date.now());
+    expect(empty).toEqual([]);
 
     // The scale-out alert fired, then the scale-in alert, in that order.
     expect(report.firing.MediaTreeScaleOut).toBeGreaterThan(0);
