@@ -248,3 +248,20 @@ describe('canopy stack (the command)', () => {
     }
   }, 120_000);
 });
+
+// In this file, not bench/: two local stacks at once on a 2-core CI machine
+// race for free ports; tests in one file run one after the other.
+describe('canopy bench time-to-scale (one run)', () => {
+  it('reaches every milestone in order and ends with a RATIO line', async () => {
+    const { runCanopy } = await import('../test/canopy.ts');
+    const r = await runCanopy(['bench', 'time-to-scale', '--runs', '1'], 240_000);
+    expect(r.code, r.stderr).toBe(0);
+    const m = /alert firing ([\d.]+) s, webhook received ([\d.]+) s, subtree ready ([\d.]+) s, first RTP on a new node ([\d.]+) s, targets up ([\d.]+) s/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const [alert, webhook, ready] = m!.slice(1, 4).map(Number) as [number, number, number];
+    expect(alert).toBeLessThanOrEqual(webhook);
+    expect(webhook).toBeLessThanOrEqual(ready);
+    expect(r.stdout).toMatch(/floor: .* provisioning alone [\d.]+ s = [\d.]+ s/);
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^RATIO \d+\.\d+$/);
+  }, 250_000);
+});
