@@ -10,18 +10,10 @@ import { startRedis, type RunningRedis } from '../stack/redis.ts';
 import { waitUntil } from '../stack/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
 import { scaleIn, scaleOut } from './fixtures.ts';
+import { processAlive } from './provisioners/local.ts';
 
 const TOKEN = 'actuator-e2e-token-0123456789';
 const TREE = 'tree-1';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Real Redis, real Alertmanager 0.25 (two of them, as an HA pair that both
 // deliver), the real `canopy actuator` with the local provisioner starting
@@ -103,7 +95,7 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
     for (const am of ams) await pushAlerts(am.url, [{ labels: scaleOut(TREE), startsAt, endsAt: new Date().toISOString() }]);
     await new Promise((r) => setTimeout(r, 5_000));
     expect(await subtrees()).toHaveLength(1);
-    expect(pids().every(alive)).toBe(true);
+    expect(pids().every(processAlive)).toBe(true);
   }, 30_000);
 
   it('a firing scale-in drains the subtree, then removes it: processes, topology, targets, slot', async () => {
@@ -116,7 +108,7 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
     for (const n of record.nodes) expect(await client.get(keys.parent(n))).toBeNull();
     expect(await client.smembers(keys.availableSlots(TREE))).toContain(record.slot);
     expect(existsSync(join(targetsDir(), 'media-tree-egress', `${subtree}.json`))).toBe(false);
-    await waitUntil('egress processes gone', () => before.every((p) => !alive(p)), { timeoutMs: 15_000 });
+    await waitUntil('egress processes gone', () => before.every((p) => !processAlive(p)), { timeoutMs: 15_000 });
     const actions = await journal();
     expect(actions.filter((a) => a.kind === 'scale-in' && a.result === 'done').map((a) => a.subtree)).toEqual([subtree]);
   }, 90_000);
@@ -137,6 +129,6 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
     // Leave nothing running: remove it again through a scale-in.
     for (const am of ams) await pushAlerts(am.url, [{ labels: scaleIn(TREE), startsAt: new Date().toISOString() }]);
     await waitUntil('the subtree removed', async () => (await subtrees()).length === 0, { timeoutMs: 60_000, intervalMs: 500 });
-    await waitUntil('egress processes gone', () => pids().every((p) => !alive(p)), { timeoutMs: 15_000 });
+    await waitUntil('egress processes gone', () => pids().every((p) => !processAlive(p)), { timeoutMs: 15_000 });
   }, 120_000);
 });

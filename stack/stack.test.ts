@@ -12,15 +12,7 @@ import { instantQuery, rangeQuery } from './prometheus.ts';
 import { progressLine, startProgress } from './progress.ts';
 import { writeRunReport } from './report.ts';
 import { waitUntil } from './wait.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive } from '../alertmanager-webhook/provisioners/local.ts';
 
 /** Processes whose command line mentions `needle` (pgrep -f), ours excluded. */
 function pgrep(needle: string): string[] {
@@ -203,7 +195,7 @@ describe('canopy stack: the default scenario end to end', () => {
     // Nothing left: no process of the stack's dir or Redis, no subtree process, the dir removed.
     expect(pgrep(dir)).toEqual([]);
     expect(pgrep(`127.0.0.1:${redisPort}`)).toEqual([]);
-    expect([...seenPids].filter(alive)).toEqual([]);
+    expect([...seenPids].filter(processAlive)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
     console.log(`stack e2e: ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }, 280_000);

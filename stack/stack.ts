@@ -10,6 +10,7 @@ import { DEMO, rulesOverrides } from './demo-config.ts';
 import { evalJsonnet, renderRulePack, toYaml } from './jsonnet.ts';
 import { startNodeExporter, type RunningNodeExporter } from './node-exporter.ts';
 import { freePort } from './ports.ts';
+import { killGroup, processAlive } from '../alertmanager-webhook/provisioners/local.ts';
 import { startPrometheus, type RunningPrometheus } from './prometheus.ts';
 import { startRedis, type RunningRedis } from './redis.ts';
 import { httpOk } from './wait.ts';
@@ -40,27 +41,6 @@ export interface Stack {
 
 export interface StackOptions {
   log?: (line: string) => void;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* gone */
-    }
-  }
 }
 
 /** A file_sd target file (`<targets>/<job>/<name>.json`), written atomically. */
@@ -126,8 +106,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await actuator?.stop(10_000);
       for (const p of [...new Set([...pids, ...subtreePids()])]) killGroup(p, 'SIGTERM');
       const deadline = Date.now() + 10_000;
-      while (subtreePids().concat(pids).some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      for (const p of pids.concat(subtreePids())) if (alive(p)) killGroup(p, 'SIGKILL');
+      while (subtreePids().concat(pids).some(processAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const p of pids.concat(subtreePids())) if (processAlive(p)) killGroup(p, 'SIGKILL');
       // Leaves first: egress, relays, injection.
       for (const n of [...nodes].reverse()) await n.child.stop(10_000);
       for (const e of exporters) await e.child.stop();

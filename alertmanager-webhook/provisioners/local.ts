@@ -60,7 +60,7 @@ export class LocalProvisioner implements Provisioner {
 
   async create(spec: SubtreeSpec): Promise<void> {
     const existing = this.read(spec.subtree);
-    if (existing && existing.nodes.length === spec.size && existing.nodes.every((n) => alive(n.pid))) return;
+    if (existing && existing.nodes.length === spec.size && existing.nodes.every((n) => processAlive(n.pid))) return;
     if (existing) await this.delete(spec.tree, spec.subtree);
     const nodes: SubtreeFile['nodes'] = [];
     try {
@@ -108,7 +108,7 @@ export class LocalProvisioner implements Provisioner {
     while (pending.size) {
       for (const n of state.nodes) {
         if (!pending.has(n.id)) continue;
-        if (!alive(n.pid)) throw new ProvisionerError('wait-ready', `egress node ${n.id} exited (see ${join(this.o.stateDir, `${n.id}.log`)})`);
+        if (!processAlive(n.pid)) throw new ProvisionerError('wait-ready', `egress node ${n.id} exited (see ${join(this.o.stateDir, `${n.id}.log`)})`);
         const ok = await fetch(`http://127.0.0.1:${n.httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
         if (ok) pending.delete(n.id);
       }
@@ -124,8 +124,8 @@ export class LocalProvisioner implements Provisioner {
     if (state) {
       for (const n of state.nodes) killGroup(n.pid, 'SIGTERM');
       const deadline = Date.now() + 10_000;
-      while (state.nodes.some((n) => alive(n.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      for (const n of state.nodes) if (alive(n.pid)) killGroup(n.pid, 'SIGKILL');
+      while (state.nodes.some((n) => processAlive(n.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const n of state.nodes) if (processAlive(n.pid)) killGroup(n.pid, 'SIGKILL');
     }
     rmSync(this.file(subtree), { force: true });
   }
@@ -135,7 +135,7 @@ export class LocalProvisioner implements Provisioner {
     for (const f of readdirSync(this.o.stateDir)) {
       if (!f.endsWith('.json')) continue;
       const s = this.read(f.slice(0, -5));
-      if (s && (!tree || s.tree === tree) && s.nodes.some((n) => alive(n.pid))) out.push({ tree: s.tree, subtree: s.subtree });
+      if (s && (!tree || s.tree === tree) && s.nodes.some((n) => processAlive(n.pid))) out.push({ tree: s.tree, subtree: s.subtree });
     }
     return out;
   }
@@ -155,7 +155,8 @@ export class LocalProvisioner implements Provisioner {
   }
 }
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -164,7 +165,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals a process group (a detached child leads its own), or the process alone. */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
