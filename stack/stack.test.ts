@@ -236,7 +236,12 @@ describe('canopy stack (the command)', () => {
       expect(pgrep(`127.0.0.1:${redisPort}`)).toEqual([]);
       expect(out).toMatch(/stopped; temp dir removed/);
     } finally {
-      if (proc.exitCode === null) proc.kill('SIGKILL');
+      // On a failure, stop the stack as a user would (SIGINT), so its children go too; SIGKILL only as a last resort.
+      if (proc.exitCode === null) {
+        proc.kill('SIGINT');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
     }
   }, 120_000);
 });
