@@ -3,32 +3,27 @@ import { Redis } from 'ioredis';
 import type { Server } from 'node:http';
 import pino from 'pino';
 import { createActuatorMetrics, metricsRouter } from '../exporters/index.ts';
-import type { Policy } from './decide.ts';
 import { Inbox } from './inbox.ts';
-import type { Provisioner } from './provisioners/provisioner.ts';
 import { webhookRouter } from './server.ts';
 import { actionMessage, SlackNotifier } from './slack.ts';
 import { ActuatorStore, FAILURE_REASONS } from './store.ts';
 import { TargetFiles } from './targets.ts';
-import { Worker } from './worker.ts';
+import { Worker, type WorkerOptions } from './worker.ts';
 
-export interface ActuatorConfig {
+/** The worker's own settings, passed through as they are. */
+type WorkerSettings = Pick<
+  WorkerOptions,
+  'provisioner' | 'policy' | 'subtreeSize' | 'dryRun' | 'owner' | 'lockTtlMs' | 'readyTimeoutMs' | 'drainTimeoutMs' | 'reconcileIntervalMs'
+>;
+
+export interface ActuatorConfig extends WorkerSettings {
   listenHost: string;
   port: number;
   redisUrl: string;
   token: string;
   bodyLimitBytes: number;
-  provisioner: Provisioner;
   targetsDir: string;
-  policy: Policy;
-  subtreeSize: number;
-  dryRun: boolean;
-  owner: string;
-  lockTtlMs: number;
-  readyTimeoutMs: number;
-  drainTimeoutMs: number;
   logLevel: string;
-  reconcileIntervalMs?: number;
   /** Slack incoming-webhook URL for completed and failed actions; none: no notifications. */
   slackUrl?: string;
 }
@@ -53,7 +48,6 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
   const worker = new Worker({
     redis,
     provisioner: c.provisioner,
-    targets: new TargetFiles(c.targetsDir, 'media-tree-egress'),
     policy: c.policy,
     subtreeSize: c.subtreeSize,
     dryRun: c.dryRun,
@@ -62,6 +56,7 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
     readyTimeoutMs: c.readyTimeoutMs,
     drainTimeoutMs: c.drainTimeoutMs,
     reconcileIntervalMs: c.reconcileIntervalMs,
+    targets: new TargetFiles(c.targetsDir, 'media-tree-egress'),
     log: (level, msg, detail) => log[level](detail ?? {}, msg),
     onAction: (e) => {
       const action = e.kind === 'scale-out' ? 'scale_out' : 'scale_in';
