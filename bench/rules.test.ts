@@ -11,6 +11,6 @@ describe('canopy bench rules (small)', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines.at(-1)).toMatch(/^RATIO \d+\.\d+$/);
     expect(r.stdout).toMatch(/fleet: 20 egress nodes in 2 trees, \d+ series/);
-    expect(r.stdout).toMatch(/group media-tree\.node\.rules: \d+\.\d+ ms/);
+    expect(r.stdout).toMatch(/group media-tree\.scaling: \d+\.\d+ ms/);
   }, 130_000);
 });

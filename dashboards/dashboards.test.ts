@@ -434,7 +434,10 @@ describe("alerts' dashboard_url", () => {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
   }
-  const alerts = (parse(read('rules/media-tree-alerts.yaml')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules).filter((r) => r.alert);
+  // The scaling alerts share their inputs' group in the recording rules file.
+  const alerts = ['rules/media-tree-rules.yaml', 'rules/media-tree-alerts.yaml']
+    .flatMap((f) => (parse(read(f)) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules))
+    .filter((r) => r.alert);
   const byUid = new Map(provisioned.map(([, d]) => [d.uid, d]));
 
   it.each(alerts.map((a, i) => [`${a.alert}#${i}`, a] as const))('%s opens a dashboard that exists, on its tree', (_n, a) => {

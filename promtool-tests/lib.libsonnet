@@ -120,7 +120,7 @@ local actuatorMetrics = (import 'metrics.libsonnet').actuator;
   file(tests):: {
     rule_files: ['../rules/media-tree-rules.yaml', '../rules/media-tree-alerts.yaml'],
     evaluation_interval: '30s',
-    group_eval_order: ['media-tree.node.rules', 'media-tree.tree.rules', 'media-tree.scaling', 'media-tree.operational', 'canopy.actuator'],
+    group_eval_order: ['media-tree.scaling', 'media-tree.operational', 'canopy.actuator'],
     tests: [{ interval: '15s' } + t for t in tests],
   },
 }

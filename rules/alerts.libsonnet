@@ -48,64 +48,62 @@ local metrics = import 'metrics.libsonnet';
 
   local allScaleOut = anyOf([x.condition for x in scaleOutReasons]),
 
+  // Evaluated in recording.libsonnet's group, right after their inputs.
+  scalingAlerts:: [
+    {
+      alert: 'MediaTreeScaleOut',
+      expr: scaleOutExpr(i) + '\n',
+      'for': c.forDurations.scaleOut,
+      labels: {
+        severity: 'warning',
+        component: 'scaling',
+        urgency: scaleOutReasons[i].urgency,
+        reason: scaleOutReasons[i].reason,
+      },
+      annotations: {
+        summary: 'A media tree needs more egress capacity.',
+        description: scaleOutReasons[i].description,
+      },
+    }
+    for i in std.range(0, std.length(scaleOutReasons) - 1)
+  ] + [
+    {
+      // Every input must be present: a missing series (exporter or
+      // Prometheus outage) makes the `and` empty, so no scale-in.
+      alert: 'MediaTreeScaleIn',
+      expr: |||
+        %(cpu)s < %(cpuIn)s
+        and on (%(tree)s) %(pool)s < %(poolIn)g
+        and on (%(tree)s) %(mem)s < %(memIn)s
+        and on (%(tree)s) %(up)s > %(baseline)d
+        and on (%(tree)s) %(down)s == 0
+        unless on (%(tree)s) (
+          %(scaleOut)s
+        )
+      ||| % {
+        cpu: r.treeEgressCpu,
+        cpuIn: ratio(c.cpuScaleInPercent),
+        pool: r.treePortPool,
+        poolIn: c.portPoolScaleInPercent,
+        mem: r.treeEgressMemory,
+        memIn: ratio(c.memoryScaleInPercent),
+        up: r.treeEgressUp,
+        baseline: c.egressBaselineNodes,
+        down: r.treeEgressDown,
+        tree: tree,
+        scaleOut: std.strReplace(allScaleOut, '\n', '\n  '),
+      },
+      'for': c.forDurations.scaleIn,
+      labels: { severity: 'info', component: 'scaling', urgency: 'low' },
+      annotations: {
+        summary: 'A media tree has more egress capacity than it needs.',
+        description: 'Egress CPU of tree {{ $labels.tree_id }} averages {{ $value | humanizePercentage }}, with port pools below %g%%, memory below %g%% and more than %d egress nodes up.' % [c.portPoolScaleInPercent, c.memoryScaleInPercent, c.egressBaselineNodes],
+      },
+    },
+  ],
+
   prometheusAlerts+:: {
     groups+: [
-      {
-        name: 'media-tree.scaling',
-        interval: c.ruleInterval,
-        rules: [
-          {
-            alert: 'MediaTreeScaleOut',
-            expr: scaleOutExpr(i) + '\n',
-            'for': c.forDurations.scaleOut,
-            labels: {
-              severity: 'warning',
-              component: 'scaling',
-              urgency: scaleOutReasons[i].urgency,
-              reason: scaleOutReasons[i].reason,
-            },
-            annotations: {
-              summary: 'A media tree needs more egress capacity.',
-              description: scaleOutReasons[i].description,
-            },
-          }
-          for i in std.range(0, std.length(scaleOutReasons) - 1)
-        ] + [
-          {
-            // Every input must be present: a missing series (exporter or
-            // Prometheus outage) makes the `and` empty, so no scale-in.
-            alert: 'MediaTreeScaleIn',
-            expr: |||
-              %(cpu)s < %(cpuIn)s
-              and on (%(tree)s) %(pool)s < %(poolIn)g
-              and on (%(tree)s) %(mem)s < %(memIn)s
-              and on (%(tree)s) %(up)s > %(baseline)d
-              and on (%(tree)s) %(down)s == 0
-              unless on (%(tree)s) (
-                %(scaleOut)s
-              )
-            ||| % {
-              cpu: r.treeEgressCpu,
-              cpuIn: ratio(c.cpuScaleInPercent),
-              pool: r.treePortPool,
-              poolIn: c.portPoolScaleInPercent,
-              mem: r.treeEgressMemory,
-              memIn: ratio(c.memoryScaleInPercent),
-              up: r.treeEgressUp,
-              baseline: c.egressBaselineNodes,
-              down: r.treeEgressDown,
-              tree: tree,
-              scaleOut: std.strReplace(allScaleOut, '\n', '\n  '),
-            },
-            'for': c.forDurations.scaleIn,
-            labels: { severity: 'info', component: 'scaling', urgency: 'low' },
-            annotations: {
-              summary: 'A media tree has more egress capacity than it needs.',
-              description: 'Egress CPU of tree {{ $labels.tree_id }} averages {{ $value | humanizePercentage }}, with port pools below %g%%, memory below %g%% and more than %d egress nodes up.' % [c.portPoolScaleInPercent, c.memoryScaleInPercent, c.egressBaselineNodes],
-            },
-          },
-        ],
-      },
       {
         name: 'media-tree.operational',
         interval: c.ruleInterval,

@@ -19,17 +19,18 @@ local withLinks(mixin) = mixin {
     local a = std.get(rule, 'annotations', {});
     (if std.objectHas(a, 'runbook_url') then {} else { runbook_url: c.runbookURLPattern % std.asciiLower(rule.alert) })
     + (if std.objectHas(a, 'dashboard_url') then {} else { dashboard_url: dashboardURL(rule) }),
-  prometheusAlerts+:: {
-    groups: [
-      g {
-        rules: [
-          if std.objectHas(rule, 'alert') then rule { annotations+: links(rule) } else rule
-          for rule in g.rules
-        ],
-      }
-      for g in super.groups
-    ],
-  },
+  local linked(groups) = [
+    g {
+      rules: [
+        if std.objectHas(rule, 'alert') then rule { annotations+: links(rule) } else rule
+        for rule in g.rules
+      ],
+    }
+    for g in groups
+  ],
+  // The scaling alerts live in prometheusRules, beside their inputs.
+  prometheusRules+:: { groups: linked(super.groups) },
+  prometheusAlerts+:: { groups: linked(super.groups) },
 };
 
 withLinks(

@@ -1,6 +1,10 @@
 // Recording rules: every input of a scaling decision, per node and per tree.
 // CPU is per node (the seed computed it per core), and every series is
 // selected by the target labels service discovery sets, never by exposed ones.
+//
+// They share one group with the scaling alerts (alerts.libsonnet's
+// scalingAlerts): rules of a group run in order within one evaluation, so a
+// scrape reaches a decision in one evaluation instead of one per group.
 local metrics = import 'metrics.libsonnet';
 
 {
@@ -24,108 +28,108 @@ local metrics = import 'metrics.libsonnet';
   },
   local r = self.recorded,
 
+  // Per node first: the per-tree rules below read these.
+  nodeRecordings:: [
+    {
+      // Busy share of the whole node, not of one core. irate: exact from
+      // a new target's second scrape, where rate()'s extrapolation over a
+      // short first window reads a fresh node as busy (false scale-outs
+      // right after a scale-out); the tree average smooths it over 5m.
+      record: r.nodeCpu,
+      expr: |||
+        1 - avg without (cpu, mode) (
+          irate(node_cpu_seconds_total{%(ne)s, mode="idle"}[%(w)s])
+        )
+      ||| % { ne: c.nodeExporterSelector, w: c.cpuRateWindow },
+    },
+    {
+      // One-to-one division, no aggregation: the cheapest form per evaluation.
+      record: r.nodeMemory,
+      expr: |||
+        1 - (
+          node_memory_MemAvailable_bytes{%(ne)s}
+          /
+          node_memory_MemTotal_bytes{%(ne)s}
+        )
+      ||| % { ne: c.nodeExporterSelector },
+    },
+    {
+      // Read once, used by PacketLoss and the per-tree sum.
+      record: r.nodeDrops,
+      expr: |||
+        sum without (device) (
+          rate(node_network_receive_drop_total{%(ne)s, device!="lo"}[%(w)s])
+        )
+      ||| % { ne: c.nodeExporterSelector, w: c.dropRateWindow },
+    },
+  ],
+
+  treeRecordings:: [
+    {
+      // The seed's avg_over_time subquery, meant per node, on the recorded series.
+      record: r.treeEgressCpu,
+      expr: |||
+        avg by (%(tree)s) (
+          avg_over_time(%(cpu)s{%(egress)s}[%(w)s])
+        )
+      ||| % { tree: c.treeLabel, cpu: r.nodeCpu, egress: egress, w: c.cpuAverageWindow },
+    },
+    {
+      record: r.treeEgressMemory,
+      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeMemory, egress],
+    },
+    {
+      record: r.treePortPool,
+      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.portPoolUtilizationPercent, c.egressSelector],
+    },
+    {
+      record: r.treeViewers,
+      expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.activeViewers, c.egressSelector],
+    },
+    {
+      record: r.treeDrops,
+      expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, r.nodeDrops, egress],
+    },
+    {
+      record: r.treeSessions,
+      expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.injection.activeSessions, c.injectionSelector],
+    },
+    {
+      // Egress nodes whose app answers scrapes.
+      record: r.treeEgressUp,
+      expr: 'count by (%s) (up{%s} == 1)' % [c.treeLabel, c.egressSelector],
+    },
+    {
+      // Egress targets (app or node_exporter) failing their scrapes; 0 when
+      // all answer, so "no data" and "nothing down" are told apart.
+      record: r.treeEgressDown,
+      expr: |||
+        count by (%(tree)s) (up{%(egress)s} == 0)
+        or on (%(tree)s)
+        0 * %(up)s
+      ||| % { tree: c.treeLabel, egress: egress, up: r.treeEgressUp },
+    },
+    {
+      // The seed's unhealthy test (CPU or memory above 90 %), per node.
+      record: r.treeUnhealthy,
+      expr: |||
+        count by (%(tree)s) (
+          %(cpu)s{%(egress)s} > %(limit)g
+          or
+          %(mem)s{%(egress)s} > %(limit)g
+        )
+        or on (%(tree)s)
+        0 * %(up)s
+      ||| % { tree: c.treeLabel, cpu: r.nodeCpu, mem: r.nodeMemory, egress: egress, limit: c.unhealthyPercent / 100, up: r.treeEgressUp },
+    },
+  ],
+
   prometheusRules+:: {
     groups+: [
       {
-        name: 'media-tree.node.rules',
+        name: 'media-tree.scaling',
         interval: c.ruleInterval,
-        rules: [
-          {
-            // Busy share of the whole node, not of one core. irate: exact from
-            // a new target's second scrape, where rate()'s extrapolation over a
-            // short first window reads a fresh node as busy (false scale-outs
-            // right after a scale-out); the tree average smooths it over 5m.
-            record: r.nodeCpu,
-            expr: |||
-              1 - avg without (cpu, mode) (
-                irate(node_cpu_seconds_total{%(ne)s, mode="idle"}[%(w)s])
-              )
-            ||| % { ne: c.nodeExporterSelector, w: c.cpuRateWindow },
-          },
-          {
-            // One-to-one division, no aggregation: the cheapest form per evaluation.
-            record: r.nodeMemory,
-            expr: |||
-              1 - (
-                node_memory_MemAvailable_bytes{%(ne)s}
-                /
-                node_memory_MemTotal_bytes{%(ne)s}
-              )
-            ||| % { ne: c.nodeExporterSelector },
-          },
-          {
-            // Read once, used by PacketLoss and the per-tree sum.
-            record: r.nodeDrops,
-            expr: |||
-              sum without (device) (
-                rate(node_network_receive_drop_total{%(ne)s, device!="lo"}[%(w)s])
-              )
-            ||| % { ne: c.nodeExporterSelector, w: c.dropRateWindow },
-          },
-        ],
-      },
-      {
-        name: 'media-tree.tree.rules',
-        interval: c.ruleInterval,
-        rules: [
-          {
-            // The seed's avg_over_time subquery, meant per node, on the recorded series.
-            record: r.treeEgressCpu,
-            expr: |||
-              avg by (%(tree)s) (
-                avg_over_time(%(cpu)s{%(egress)s}[%(w)s])
-              )
-            ||| % { tree: c.treeLabel, cpu: r.nodeCpu, egress: egress, w: c.cpuAverageWindow },
-          },
-          {
-            record: r.treeEgressMemory,
-            expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeMemory, egress],
-          },
-          {
-            record: r.treePortPool,
-            expr: 'max by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.portPoolUtilizationPercent, c.egressSelector],
-          },
-          {
-            record: r.treeViewers,
-            expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.activeViewers, c.egressSelector],
-          },
-          {
-            record: r.treeDrops,
-            expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, r.nodeDrops, egress],
-          },
-          {
-            record: r.treeSessions,
-            expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.injection.activeSessions, c.injectionSelector],
-          },
-          {
-            // Egress nodes whose app answers scrapes.
-            record: r.treeEgressUp,
-            expr: 'count by (%s) (up{%s} == 1)' % [c.treeLabel, c.egressSelector],
-          },
-          {
-            // Egress targets (app or node_exporter) failing their scrapes; 0 when
-            // all answer, so "no data" and "nothing down" are told apart.
-            record: r.treeEgressDown,
-            expr: |||
-              count by (%(tree)s) (up{%(egress)s} == 0)
-              or on (%(tree)s)
-              0 * %(up)s
-            ||| % { tree: c.treeLabel, egress: egress, up: r.treeEgressUp },
-          },
-          {
-            // The seed's unhealthy test (CPU or memory above 90 %), per node.
-            record: r.treeUnhealthy,
-            expr: |||
-              count by (%(tree)s) (
-                %(cpu)s{%(egress)s} > %(limit)g
-                or
-                %(mem)s{%(egress)s} > %(limit)g
-              )
-              or on (%(tree)s)
-              0 * %(up)s
-            ||| % { tree: c.treeLabel, cpu: r.nodeCpu, mem: r.nodeMemory, egress: egress, limit: c.unhealthyPercent / 100, up: r.treeEgressUp },
-          },
-        ],
+        rules: $.nodeRecordings + $.treeRecordings + $.scalingAlerts,
       },
     ],
   },
