@@ -70,7 +70,20 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
 
   it('one firing scale-out, sent by both Alertmanagers and repeated: exactly one subtree', async () => {
     for (const am of ams) await pushAlerts(am.url, [{ labels: scaleOut(TREE), startsAt }]);
-    await waitUntil('one subtree', async () => (await subtrees()).length === 1, { timeoutMs: 60_000, intervalMs: 250 });
+    // The file first, then the step: a file seen while the step still reads
+    // "provision" was written before any node was ready.
+    let announcedWhileStarting = false;
+    await waitUntil(
+      'one subtree',
+      async () => {
+        const files = existsSync(join(targetsDir(), 'media-tree-egress')) ? readdirSync(join(targetsDir(), 'media-tree-egress')) : [];
+        if (files.length && (await client.hget(actuatorKeys.inflight(TREE), 'step')) === 'provision') announcedWhileStarting = true;
+        return (await subtrees()).length === 1;
+      },
+      { timeoutMs: 60_000, intervalMs: 25 },
+    );
+    // Prometheus's discovery delay overlaps provisioning.
+    expect(announcedWhileStarting).toBe(true);
     const [subtree] = await subtrees();
     const record = JSON.parse((await client.hget(actuatorKeys.subtrees(TREE), subtree!))!) as { slot: string; nodes: string[] };
     expect(record.nodes).toHaveLength(2);

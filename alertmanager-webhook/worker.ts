@@ -195,6 +195,11 @@ export class Worker {
       const spec = { tree, subtree, slot, size: this.o.subtreeSize };
       failpoint('scale-out:slot-taken');
       await this.o.provisioner.create(spec);
+      // Announced while the nodes start, as kubernetes_sd lists a starting pod:
+      // Prometheus's discovery delay (up to 5 s, twice, in 2.42) then overlaps
+      // provisioning. A rollback removes them like the ready ones.
+      const planned = this.o.provisioner.plannedTargets?.(spec) ?? [];
+      if (planned.length) this.o.targets.write(tree, subtree, planned);
       failpoint('scale-out:created');
       step = 'timeout';
       nodes = await this.o.provisioner.waitReady(spec, this.o.readyTimeoutMs);

@@ -90,6 +90,17 @@ async function oneRun(): Promise<Milestones> {
     });
     if (res.status !== 201) throw new Error(`session: ${res.status}`);
     await waitFor(async () => (await Promise.all(egress.map((n) => mountpoints(n.url)))).every((c) => c > 0), 30_000, 'mountpoints on the baseline');
+    // The load is offered to a monitored tree: Prometheus discovers file_sd
+    // targets seconds after it starts, and that start-up is not time to scale.
+    await waitFor(
+      async () => {
+        const up = await instantQuery(stack.urls.prometheus, `up{job="media-tree-egress"} == 1`);
+        const ids = new Set(up.result.map((r) => r.metric.node_id));
+        return egress.every((n) => ids.has(n.id));
+      },
+      30_000,
+      'the baseline egress targets up in Prometheus',
+    );
     // Fill both pools past 85 %: the moment the last viewer lands is t0.
     const port = (udp.address() as { port: number }).port;
     const perNode = Math.ceil((DEMO.topology.egressPoolSize * 0.86) - 2);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { assertId, ID_PATTERN } from '../../topology/index.ts';
+import type { ScrapeTarget } from '../targets.ts';
 import { ProvisionerError, type Provisioner, type RunningSubtree, type SubtreeNode, type SubtreeSpec } from './provisioner.ts';
 
 const CANOPY_BIN = fileURLToPath(new URL('../../bin/canopy.mjs', import.meta.url));
@@ -98,6 +99,11 @@ export class LocalProvisioner implements Provisioner {
     const path = this.file(state.subtree);
     writeFileSync(`${path}.tmp`, JSON.stringify(state));
     renameSync(`${path}.tmp`, path);
+  }
+
+  plannedTargets(spec: SubtreeSpec): ScrapeTarget[] {
+    const host = this.o.advertiseHost ?? '127.0.0.1';
+    return (this.read(spec.subtree)?.nodes ?? []).map((n) => ({ nodeId: n.id, address: `${host}:${n.httpPort}` }));
   }
 
   async waitReady(spec: SubtreeSpec, timeoutMs: number): Promise<SubtreeNode[]> {

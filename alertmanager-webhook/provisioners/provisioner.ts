@@ -1,3 +1,5 @@
+import type { ScrapeTarget } from '../targets.ts';
+
 /**
  * What the actuator asks of a place that runs egress nodes. Every call is
  * idempotent by the subtree's deterministic name, so a restarted actuator can
@@ -27,6 +29,12 @@ export interface Provisioner {
   readonly name: string;
   /** Starts the subtree's nodes; success when it already exists. */
   create(spec: SubtreeSpec): Promise<void>;
+  /**
+   * Where the subtree's nodes will answer scrapes, known as soon as `create`
+   * returned (local processes). Absent where only a running node has an
+   * address (a pod's IP): Prometheus discovers those itself.
+   */
+  plannedTargets?(spec: SubtreeSpec): ScrapeTarget[];
   /** Resolves with the subtree's nodes once all are ready; throws after `timeoutMs`. */
   waitReady(spec: SubtreeSpec, timeoutMs: number): Promise<SubtreeNode[]>;
   /** Stops and removes the subtree; success when it is already gone. */
