@@ -47,9 +47,10 @@ export function benchCommand(): Command {
     .addOption(intOption('--nodes <n>', 'egress nodes in the backfilled fleet', 'CANOPY_BENCH_NODES', 1000, 10, 100_000))
     .addOption(intOption('--trees <n>', 'trees the nodes are spread over', 'CANOPY_BENCH_TREES', 10, 1, 1000))
     .addOption(intOption('--minutes <n>', 'minutes of history', 'CANOPY_BENCH_MINUTES', 60, 10, 24 * 60))
+    .addOption(intOption('--head-minutes <n>', 'newest minutes of that history sent to the head instead of the blocks', 'CANOPY_BENCH_HEAD_MINUTES', 10, 6, 60))
     .addOption(intOption('--evaluations <n>', 'evaluations measured on each side', 'CANOPY_BENCH_EVALUATIONS', 6, 1, 8))
     .addOption(intOption('--interval <s>', 'rule group interval during the run, seconds', 'CANOPY_BENCH_INTERVAL', 3, 1, 5))
-    .action(async (o: { nodes: number; trees: number; minutes: number; evaluations: number; interval: number }) => {
+    .action(async (o: { nodes: number; trees: number; minutes: number; headMinutes: number; evaluations: number; interval: number }) => {
       await report((log) => benchRules({ ...o, intervalSeconds: o.interval }, log));
     });
 
