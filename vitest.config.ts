@@ -8,6 +8,9 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Tests start real servers on their own ports; two cores, so keep files from fighting.
     fileParallelism: true,
+    // Processes, not worker threads: stack/child.ts gives children a
+    // parent-death signal, which fires when the spawning thread ends.
+    pool: 'forks',
     maxWorkers: 2,
     reporters: ['default', './test/summary-reporter.ts'],
   },

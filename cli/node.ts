@@ -1,3 +1,4 @@
+import { exitWithPid } from '../nodes/exit-with.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIP } from 'node:net';
 import { ID_PATTERN } from '../topology/ids.ts';
@@ -64,6 +65,8 @@ function checkPorts(o: { port: number; forwarderAudioPort: number; forwarderVide
 
 export function nodeCommand(): Command {
   const node = new Command('node').description('run a reference node app (injection, relay, egress)').showHelpAfterError();
+  // Checked before the app touches Redis: a bad value changes nothing.
+  node.hook('preAction', () => void exitWithPid(process.env.CANOPY_EXIT_WITH_PID));
 
   common(node.command('injection').description('takes broadcast sessions, generates their RTP, sends it to its relays'), 7070)
     .addOption(intOption('--slots <n>', 'slots relays attach to ({node-id}-s0 ...)', 'CANOPY_SLOTS', 1, 1, 64))

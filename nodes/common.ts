@@ -1,3 +1,4 @@
+import { exitWithPid, whenGone } from './exit-with.ts';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
@@ -145,4 +146,6 @@ export function onTermination(log: Logger, stop: () => Promise<void>): void {
   };
   process.once('SIGTERM', () => handler('SIGTERM'));
   process.once('SIGINT', () => handler('SIGINT'));
+  const pid = exitWithPid(process.env.CANOPY_EXIT_WITH_PID);
+  if (pid !== null) whenGone(pid, () => handler(`process ${pid} (CANOPY_EXIT_WITH_PID) gone`));
 }

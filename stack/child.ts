@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { waitUntil } from './wait.ts';
 
 export interface Child {
@@ -14,8 +15,8 @@ export interface StartOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Resolves true once the process serves; polled until `readyTimeoutMs`. */
-  ready?: () => Promise<boolean> | boolean;
+  /** Resolves true once the process serves; polled until `readyTimeoutMs`, given what it has written so far. */
+  ready?: (output: () => string) => Promise<boolean> | boolean;
   readyTimeoutMs?: number;
 }
 
@@ -27,9 +28,15 @@ process.once('exit', () => {
   for (const p of running) p.kill('SIGKILL');
 });
 
+// And when we are killed outright (no exit handler runs): util-linux's setpriv
+// sets the parent-death signal and execs the command, so the pid is the command's.
+const SETPRIV = '/usr/bin/setpriv';
+const withParentDeath = existsSync(SETPRIV);
+
 /** Starts a real component as a child process and waits until it is ready. */
 export async function startChild(name: string, command: string, options: StartOptions = {}): Promise<Child> {
-  const proc = spawn(command, options.args ?? [], {
+  const [file, argv] = withParentDeath ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', command, ...(options.args ?? [])]] : [command, options.args ?? []];
+  const proc = spawn(file, argv, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,7 +81,7 @@ export async function startChild(name: string, command: string, options: StartOp
         async () => {
           if (spawnError) throw new Error(`cannot start ${command}: ${spawnError.message}`);
           if (proc.exitCode !== null) throw new Error(`${name} exited with code ${proc.exitCode}`);
-          return ready();
+          return ready(() => out);
         },
         { timeoutMs: options.readyTimeoutMs ?? 20_000 },
       );

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import { instantQuery, rangeQuery } from './prometheus.ts';
 import { progressLine, startProgress } from './progress.ts';
 import { writeRunReport } from './report.ts';
 import { waitUntil } from './wait.ts';
+import { pushAlerts } from './alertmanager.ts';
+import { scaleOut } from '../alertmanager-webhook/fixtures.ts';
 import { processAlive } from '../alertmanager-webhook/provisioners/local.ts';
 
 /** Processes whose command line mentions `needle` (pgrep -f), ours excluded. */
@@ -207,6 +209,15 @@ describe('canopy stack: the default scenario end to end', () => {
 // The command itself: the four lines once ready, Ctrl-C stops everything.
 describe('canopy stack (the command)', () => {
   const BIN = new URL('../bin/canopy.mjs', import.meta.url).pathname;
+  /** `canopy stack none` as a user runs it, its stdout and stderr kept together. */
+  const stackNone = () => {
+    const proc = spawn(process.execPath, [BIN, 'stack', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    return { proc, exited, output: () => out };
+  };
 
   it('refuses an unknown scenario before starting anything', () => {
     let err = '';
@@ -219,14 +230,10 @@ describe('canopy stack (the command)', () => {
   });
 
   it('`none` prints prometheus/alertmanager/actuator/redis lines and stops cleanly on SIGINT', async () => {
-    const { spawn } = await import('node:child_process');
-    const proc = spawn(process.execPath, [BIN, 'stack', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    const { proc, exited, output } = stackNone();
     try {
-      await waitUntil('the four lines', () => /^redis: /m.test(out), { timeoutMs: 90_000, intervalMs: 200 });
+      await waitUntil('the four lines', () => /^redis: /m.test(output()), { timeoutMs: 90_000, intervalMs: 200 });
+      const out = output();
       const lines = Object.fromEntries(out.split('\n').map((l) => /^(prometheus|alertmanager|actuator|redis): (\S+)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
       expect(Object.keys(lines).sort()).toEqual(['actuator', 'alertmanager', 'prometheus', 'redis']);
       expect(lines.prometheus).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -237,7 +244,7 @@ describe('canopy stack (the command)', () => {
       proc.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(pgrep(`127.0.0.1:${redisPort}`)).toEqual([]);
-      expect(out).toMatch(/stopped; temp dir removed/);
+      expect(output()).toMatch(/stopped; temp dir removed/);
     } finally {
       // On a failure, stop the stack as a user would (SIGINT), so its children go too; SIGKILL only as a last resort.
       if (proc.exitCode === null) {
@@ -247,7 +254,71 @@ describe('canopy stack (the command)', () => {
       }
     }
   }, 120_000);
+
+  it('killed outright (SIGKILL), the stack takes every process it started with it, subtrees included', async () => {
+    const { proc, output } = stackNone();
+    let descendants: number[] = [];
+    let stackDir = '';
+    try {
+      await waitUntil('the four lines', () => /^redis: /m.test(output()), { timeoutMs: 90_000, intervalMs: 200 });
+      const out = output();
+      const url = (name: string) => new RegExp(`^${name}: (\\S+)$`, 'm').exec(out)![1]!;
+      // A subtree, through the real path: Alertmanager -> actuator -> local provisioner.
+      await pushAlerts(url('alertmanager'), [{ labels: scaleOut('tree-1') }]);
+      await waitUntil(
+        'the scale-out done',
+        async () => ((await (await fetch(`${url('actuator')}/actions`)).json()) as { actions: Array<{ kind: string; result: string }> }).actions.some((x) => x.kind === 'scale-out' && x.result === 'done'),
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+      descendants = descendantsOf(proc.pid!);
+      const commands = descendants.map(cmdline);
+      // Redis, Prometheus, Alertmanager, the actuator, 4 node apps and their node_exporters, 2 subtree nodes, forwarders.
+      expect(descendants.length).toBeGreaterThanOrEqual(14);
+      expect(commands.filter((c) => /node egress --tree-id tree-1 --node-id tree-1-st-1-/.test(c))).toHaveLength(2);
+      stackDir = /--config\.file=(\S+)\/prometheus\/prometheus\.yml/.exec(commands.join('\n'))?.[1] ?? '';
+      proc.kill('SIGKILL');
+      await waitUntil('every process of the stack gone', () => descendants.filter(processAlive).length === 0, { timeoutMs: 30_000, intervalMs: 250 });
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      for (const p of descendants) if (processAlive(p)) process.kill(p, 'SIGKILL');
+      // A killed stack cannot remove its temp dir.
+      if (stackDir.startsWith(tmpdir())) rmSync(stackDir, { recursive: true, force: true });
+    }
+  }, 150_000);
 });
+
+/** Every live descendant of `pid` (detached ones included: they keep their parent until it dies). */
+function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // The parent pid is the second field after the parenthesised command name.
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
 
 // In this file, not bench/: two local stacks at once on a 2-core CI machine
 // race for free ports; tests in one file run one after the other.

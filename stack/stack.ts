@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keys } from '../topology/index.ts';
 import { alertmanagerConfig, startAlertmanager, type RunningAlertmanager } from './alertmanager.ts';
+import { startActuator } from './actuator.ts';
 import { startChild, type Child } from './child.ts';
 import { DEMO, rulesOverrides } from './demo-config.ts';
 import { evalJsonnet, renderRulePack, toYaml } from './jsonnet.ts';
@@ -122,29 +123,28 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     client.on('error', () => {});
     log(`redis ready on ${redisServer.url}`);
 
-    // Alertmanager posts to the actuator's port, chosen now.
+    // The actuator first, on a port it binds itself: Alertmanager then posts to it.
     const token = `stack-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
     writeFileSync(join(dir, 'actuator-token'), `${token}\n`);
-    const actuatorPort = await freePort();
-    const actuatorUrl = `http://127.0.0.1:${actuatorPort}`;
-    const amDir = join(dir, 'alertmanager');
-    mkdirSync(amDir, { recursive: true });
-    am = await startAlertmanager(amDir, alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token, ...DEMO.alertmanager }));
-    log(`alertmanager ready on ${am.url}`);
-
     const a = DEMO.actuator;
-    actuator = await startChild('actuator', process.execPath, {
+    let actuatorUrl: string;
+    ({ child: actuator, url: actuatorUrl } = await startActuator({
       args: [
-        BIN, 'actuator', '--port', String(actuatorPort), '--listen-host', '127.0.0.1', '--redis-url', redisServer.url,
+        '--redis-url', redisServer.url,
         '--token-file', join(dir, 'actuator-token'), '--state-dir', stateDir, '--targets-dir', targetsDir,
         '--subtree-size', String(a.subtreeSize), '--max-subtrees', String(a.maxSubtrees),
         '--scale-out-cooldown', a.scaleOutCooldown, '--scale-in-stabilisation', a.scaleInStabilisation,
         '--protect-new-subtree', a.protectNewSubtree, '--drain-timeout', a.drainTimeout, '--ready-timeout', a.readyTimeout,
         '--reconcile-interval', a.reconcileInterval, '--lock-ttl', a.lockTtl,
       ],
-      ready: () => httpOk(`${actuatorUrl}/readyz`),
-      readyTimeoutMs: 30_000,
-    });
+      // Its subtrees are detached (they outlive an actuator restart); this makes them go with the stack.
+      env: { CANOPY_EXIT_WITH_PID: String(process.pid) },
+    }));
+    const actuatorPort = Number(new URL(actuatorUrl).port);
+    const amDir = join(dir, 'alertmanager');
+    mkdirSync(amDir, { recursive: true });
+    am = await startAlertmanager(amDir, alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token, ...DEMO.alertmanager }));
+    log(`alertmanager ready on ${am.url}`);
     writeTargets(targetsDir, 'canopy-actuator', 'actuator', [{ targets: [`127.0.0.1:${actuatorPort}`] }]);
     log(`actuator ready on ${actuatorUrl}`);
 
