@@ -24,4 +24,11 @@ describe('canopy node', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(message);
   });
+
+  it.each(['abc', '0', '-1', '12 34'])('refuses CANOPY_EXIT_WITH_PID=%j before it reaches for Redis', async (value) => {
+    // Nothing listens on port 1: an app that got as far as Redis would retry, not exit.
+    const r = await runCanopy(['node', 'injection', '--node-id', 'injection-1', '--redis-url', 'redis://127.0.0.1:1'], 20_000, { CANOPY_EXIT_WITH_PID: value });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/CANOPY_EXIT_WITH_PID must be a process id/);
+  });
 });
