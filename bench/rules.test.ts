@@ -13,5 +13,6 @@ describe('canopy bench rules (small)', () => {
     expect(r.stdout).toMatch(/fleet: 20 egress nodes in 2 trees, \d+ series/);
     expect(r.stdout).toMatch(/head: the last 6 min through remote write/);
     expect(r.stdout).toMatch(/group media-tree\.scaling: \d+\.\d+ ms/);
+    expect(r.stdout).toMatch(/raw reads: the pack's \d+ distinct raw selectors/);
   }, 130_000);
 });
