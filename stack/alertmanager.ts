@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startChild, type Child } from './child.ts';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './ports.ts';
+import { onFreePort } from './ports.ts';
 import { httpOk } from './wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -53,7 +53,10 @@ export function alertmanagerConfig(dir: string, o: AlertmanagerConfigOptions): s
 
 /** Debian's Alertmanager 0.25 on a loopback port of its own, clustering off. */
 export async function startAlertmanager(dir: string, config: string, port?: number): Promise<RunningAlertmanager> {
-  const p = port ?? (await freePort());
+  return port === undefined ? onFreePort((p) => startAlertmanagerOn(dir, config, p)) : startAlertmanagerOn(dir, config, port);
+}
+
+async function startAlertmanagerOn(dir: string, config: string, p: number): Promise<RunningAlertmanager> {
   const url = `http://127.0.0.1:${p}`;
   mkdirSync(join(dir, 'data'), { recursive: true });
   writeFileSync(join(dir, 'alertmanager.yml'), config);
@@ -66,6 +69,7 @@ export async function startAlertmanager(dir: string, config: string, port?: numb
       '--cluster.listen-address=',
     ],
     ready: () => httpOk(`${url}/-/ready`),
+    port: p,
   });
   return { child, url };
 }

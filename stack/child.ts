@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { listensOn } from './ports.ts';
 import { waitUntil } from './wait.ts';
 
 export interface Child {
@@ -18,6 +19,8 @@ export interface StartOptions {
   /** Resolves true once the process serves; polled until `readyTimeoutMs`, given what it has written so far. */
   ready?: (output: () => string) => Promise<boolean> | boolean;
   readyTimeoutMs?: number;
+  /** The TCP port the process listens on: it is ready only once it holds that port itself. */
+  port?: number;
 }
 
 const OUTPUT_KEEP = 64 * 1024;
@@ -81,7 +84,8 @@ export async function startChild(name: string, command: string, options: StartOp
         async () => {
           if (spawnError) throw new Error(`cannot start ${command}: ${spawnError.message}`);
           if (proc.exitCode !== null) throw new Error(`${name} exited with code ${proc.exitCode}`);
-          return ready(() => out);
+          if (!(await ready(() => out))) return false;
+          return options.port === undefined || listensOn(proc.pid!, options.port);
         },
         { timeoutMs: options.readyTimeoutMs ?? 20_000 },
       );

@@ -1,5 +1,5 @@
 import { startChild, type Child } from './child.ts';
-import { freePort } from './ports.ts';
+import { onFreePort } from './ports.ts';
 import { httpOk } from './wait.ts';
 
 export interface RunningNodeExporter {
@@ -9,11 +9,15 @@ export interface RunningNodeExporter {
 
 /** Debian's prometheus-node-exporter on a loopback port of its own. */
 export async function startNodeExporter(port?: number): Promise<RunningNodeExporter> {
-  const p = port ?? (await freePort());
+  return port === undefined ? onFreePort(startOn) : startOn(port);
+}
+
+async function startOn(p: number): Promise<RunningNodeExporter> {
   const url = `http://127.0.0.1:${p}`;
   const child = await startChild('node_exporter', 'prometheus-node-exporter', {
     args: [`--web.listen-address=127.0.0.1:${p}`],
     ready: () => httpOk(`${url}/metrics`),
+    port: p,
   });
   return { child, url };
 }

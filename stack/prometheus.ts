@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startChild, type Child } from './child.ts';
-import { freePort } from './ports.ts';
+import { onFreePort } from './ports.ts';
 import { httpOk } from './wait.ts';
 
 export interface RunningPrometheus {
@@ -21,7 +21,10 @@ export interface PrometheusStart {
 
 /** Debian's Prometheus on a loopback port of its own, ready when /-/ready answers. */
 export async function startPrometheus(o: PrometheusStart): Promise<RunningPrometheus> {
-  const port = o.port ?? (await freePort());
+  return o.port === undefined ? onFreePort((port) => startOn(o, port)) : startOn(o, o.port);
+}
+
+async function startOn(o: PrometheusStart, port: number): Promise<RunningPrometheus> {
   const url = `http://127.0.0.1:${port}`;
   mkdirSync(o.dir, { recursive: true });
   writeFileSync(join(o.dir, 'prometheus.yml'), o.config);
@@ -36,6 +39,7 @@ export async function startPrometheus(o: PrometheusStart): Promise<RunningPromet
     ],
     ready: () => httpOk(`${url}/-/ready`),
     readyTimeoutMs: 60_000,
+    port,
   });
   return { child, url };
 }

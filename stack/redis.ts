@@ -3,7 +3,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChild, type Child } from './child.ts';
-import { freePort } from './ports.ts';
+import { onFreePort } from './ports.ts';
 
 export interface RunningRedis {
   child: Child;
@@ -14,14 +14,24 @@ export interface RunningRedis {
 
 /** Debian's redis-server on a free loopback port, no persistence, in a temp dir. */
 export async function startRedis(port?: number): Promise<RunningRedis> {
-  const p = port ?? (await freePort());
+  return port === undefined ? onFreePort(startRedisOn) : startRedisOn(port);
+}
+
+async function startRedisOn(p: number): Promise<RunningRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-redis-'));
-  const child = await startChild('redis-server', 'redis-server', {
-    args: ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'],
-    cwd: dir,
-    ready: () => pong(p),
-    readyTimeoutMs: 10_000,
-  });
+  let child: Child;
+  try {
+    child = await startChild('redis-server', 'redis-server', {
+      args: ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'],
+      cwd: dir,
+      ready: () => pong(p),
+      readyTimeoutMs: 10_000,
+      port: p,
+    });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     child,
     port: p,

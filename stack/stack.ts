@@ -163,7 +163,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       }
       args.push(...extra);
       const url = `http://127.0.0.1:${port}`;
-      const child = await startChild(id, process.execPath, { args, ready: () => httpOk(`${url}/readyz`), readyTimeoutMs: 30_000 });
+      // port: only this node's own answer counts (no retry on another port: the id is taken once registered).
+      const child = await startChild(id, process.execPath, { args, ready: () => httpOk(`${url}/readyz`), readyTimeoutMs: 30_000, port });
       const exporter = await startNodeExporter();
       exporters.push(exporter);
       const node = { id, type, url, port, child, exporter };
