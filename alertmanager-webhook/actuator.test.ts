@@ -72,14 +72,18 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
 
   it('one firing scale-out, sent by both Alertmanagers and repeated: exactly one subtree', async () => {
     for (const am of ams) await pushAlerts(am.url, [{ labels: scaleOut(TREE), startsAt }]);
-    // The file first, then the step: a file seen while the step still reads
-    // "provision" was written before any node was ready.
+    // A target in the file whose node does not answer /readyz yet was
+    // announced before that node was ready.
     let announcedWhileStarting = false;
     await waitUntil(
       'one subtree',
       async () => {
-        const files = existsSync(join(targetsDir(), 'media-tree-egress')) ? readdirSync(join(targetsDir(), 'media-tree-egress')) : [];
-        if (files.length && (await client.hget(actuatorKeys.inflight(TREE), 'step')) === 'provision') announcedWhileStarting = true;
+        const dir = join(targetsDir(), 'media-tree-egress');
+        for (const f of existsSync(dir) && !announcedWhileStarting ? readdirSync(dir) : []) {
+          const groups = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Array<{ targets: string[] }>;
+          const ready = await Promise.all(groups.flatMap((g) => g.targets).map((t) => fetch(`http://${t}/readyz`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false)));
+          if (ready.some((r) => !r)) announcedWhileStarting = true;
+        }
         return (await subtrees()).length === 1;
       },
       { timeoutMs: 60_000, intervalMs: 25 },

@@ -49,7 +49,11 @@ export async function writeOpenMetrics(path: string, series: FleetSeries[], firs
   const out = createWriteStream(path);
   let samples = 0;
   const byName = new Map<string, FleetSeries[]>();
-  for (const s of series) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+  for (const s of series) {
+    const list = byName.get(s.name);
+    if (list) list.push(s);
+    else byName.set(s.name, [s]);
+  }
   for (const [name, list] of byName) {
     let chunk = `# TYPE ${name} gauge\n`;
     for (const s of list) {

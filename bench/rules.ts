@@ -42,6 +42,7 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
   if (o.headMinutes >= o.minutes) throw new Error(`--head-minutes (${o.headMinutes}) must be below --minutes (${o.minutes})`);
   const dir = mkdtempSync(join(tmpdir(), 'canopy-bench-rules-'));
   let writer: NodeJS.Timeout | undefined;
+  let sending: Promise<void> | undefined;
   try {
     const now = Math.floor(Date.now() / 1000);
     const first = now - o.minutes * 60;
@@ -72,7 +73,8 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
     });
     try {
       t0 = Date.now();
-      await remoteWrite(prom.url, writeSeries(series, first, STEP_SECONDS, headFrom, steps));
+      // In batches of series, so a large fleet never makes one huge request.
+      for (let i = 0; i < series.length; i += 2_000) await remoteWrite(prom.url, writeSeries(series.slice(i, i + 2_000), first, STEP_SECONDS, headFrom, steps));
       // The head must hold the newest step, or the rules would read only blocks.
       const newest = await instantQuery(prom.url, 'max(timestamp(media_tree_egress_active_viewers))');
       if (Number(newest.result[0]?.value[1]) !== first + (steps - 1) * STEP_SECONDS) {
@@ -81,14 +83,12 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
       log(`head: the last ${o.headMinutes} min through remote write in ${((Date.now() - t0) / 1000).toFixed(1)} s, then one step every ${STEP_SECONDS} s`);
       // Live data: each step is sent once its time has come, as scrapes would add it.
       let next = steps;
-      let sending = false;
       writer = setInterval(() => {
         if (sending || (first + next * STEP_SECONDS) * 1000 > Date.now()) return;
-        sending = true;
         const k = next++;
-        remoteWrite(prom.url, writeSeries(series, first, STEP_SECONDS, k, k + 1))
+        sending = remoteWrite(prom.url, writeSeries(series, first, STEP_SECONDS, k, k + 1))
           .catch((err: Error) => log(`remote write of step ${k} failed: ${err.message}`))
-          .finally(() => (sending = false));
+          .finally(() => (sending = undefined));
       }, 500);
 
       const rulesCost = await ruleGroupCost(prom.url, o.evaluations, o.intervalSeconds, log);
@@ -138,7 +138,8 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
         let seconds = 0;
         for (const sel of selectors) {
           const r = await instantQuery(prom.url, sel, { stats: 'all' });
-          const took = (r.stats as { timings: { evalTotalTime: number } }).timings.evalTotalTime;
+          const took = (r.stats as { timings?: { evalTotalTime?: number } } | undefined)?.timings?.evalTotalTime;
+          if (typeof took !== 'number') throw new Error(`no query stats for ${sel}`);
           seconds += took;
           if (round >= 2) perSelector.get(sel)!.push(took);
         }
@@ -159,6 +160,8 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
       return { ratio: rulesCost / seedWall };
     } finally {
       clearInterval(writer);
+      // A step still in flight reports before Prometheus goes, never after RATIO.
+      await sending;
       await prom.child.stop();
     }
   } finally {
@@ -166,9 +169,10 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
   }
 }
 
-/** Median over `n` evaluations (after two warm-ups) of the summed last durations of every rule group. */
+/** Median over `n` evaluations (after two warm-ups from the call on) of the summed last durations of every rule group. */
 async function ruleGroupCost(url: string, n: number, intervalSeconds: number, log: (l: string) => void): Promise<number> {
-  const seen = new Map<string, { iterations: number; durations: number[] }>();
+  // Counted from now, when the head holds the fleet: evaluations before it read no current data.
+  const seen = new Map<string, { start: number; iterations: number; durations: number[] }>();
   await waitUntil(
     `${n} evaluations of every rule group`,
     async () => {
@@ -176,8 +180,9 @@ async function ruleGroupCost(url: string, n: number, intervalSeconds: number, lo
       const iterations = metricByGroup(text, 'prometheus_rule_group_iterations_total');
       const durations = metricByGroup(text, 'prometheus_rule_group_last_duration_seconds');
       for (const [group, it] of iterations) {
-        const s = seen.get(group) ?? { iterations: 0, durations: [] };
-        if (it > s.iterations && it > 2) s.durations.push(durations.get(group) ?? 0);
+        const s = seen.get(group) ?? { start: it, iterations: it, durations: [] };
+        // Two warm-ups on the current data, then one duration per new evaluation.
+        if (it > s.iterations && it > s.start + 2) s.durations.push(durations.get(group) ?? 0);
         s.iterations = it;
         seen.set(group, s);
       }
@@ -207,7 +212,7 @@ async function logCostliestRules(url: string, log: (l: string) => void): Promise
   const body = (await res.json()) as { data: { groups: Array<{ rules: Array<{ name: string; evaluationTime: number; labels?: Record<string, string> }> }> } };
   const rules = body.data.groups.flatMap((g) => g.rules);
   rules.sort((a, b) => b.evaluationTime - a.evaluationTime);
-  for (const r of rules.slice(0, Number(process.env.TOPN ?? 5))) {
+  for (const r of rules.slice(0, 5)) {
     log(`  costliest: ${(r.evaluationTime * 1000).toFixed(2)} ms ${r.name}${r.labels?.reason ? ` (${r.labels.reason})` : ''}`);
   }
 }

@@ -1,3 +1,8 @@
+import { readFileSync } from 'node:fs';
+
+/** Linux's highest possible pid (pid_max can be raised to 2^22, no further). */
+const PID_MAX = 4_194_304;
+
 /**
  * CANOPY_EXIT_WITH_PID: the process whose end stops a node app. The local
  * stack sets it, so the actuator's subtrees (detached on purpose: they outlive
@@ -5,26 +10,35 @@
  */
 export function exitWithPid(value: string | undefined): number | null {
   if (value === undefined || value === '') return null;
-  if (!/^[1-9][0-9]{0,9}$/.test(value)) throw new Error(`CANOPY_EXIT_WITH_PID must be a process id, got ${JSON.stringify(value)}`);
-  return Number(value);
+  const pid = /^[1-9][0-9]{0,6}$/.test(value) ? Number(value) : NaN;
+  if (!(pid <= PID_MAX)) throw new Error(`CANOPY_EXIT_WITH_PID must be a process id (1..${PID_MAX}), got ${JSON.stringify(value)}`);
+  return pid;
 }
 
-/** Calls `gone` once `pid` no longer exists (checked every second; never keeps the process alive). */
+/**
+ * Calls `gone` once process `pid` has ended: no such process, a zombie nobody
+ * reaped, or its pid taken by a newer process (checked every second; the
+ * timer never keeps this process alive).
+ */
 export function whenGone(pid: number, gone: () => void): void {
+  const started = startTime(pid);
   const timer = setInterval(() => {
-    if (exists(pid)) return;
+    const now = startTime(pid);
+    if (now !== null && now === started) return;
     clearInterval(timer);
     gone();
   }, 1_000);
   timer.unref();
 }
 
-function exists(pid: number): boolean {
+/** The process's start time from /proc/<pid>/stat; null when it is gone or a zombie. */
+export function startTime(pid: number): string | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, under another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state is field 3, starttime field 22.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? null : (fields[19] ?? null);
+  } catch {
+    return null;
   }
 }

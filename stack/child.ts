@@ -78,21 +78,33 @@ export async function startChild(name: string, command: string, options: StartOp
 
   if (options.ready) {
     const ready = options.ready;
+    // An exit before ready is final: no waiting out the timeout (a server
+    // that lost its port is started again on another at once).
+    const ended = new Promise<never>((_, reject) => {
+      proc.once('exit', (code, signal) => reject(new Error(`${name} exited with ${code !== null ? `code ${code}` : signal}`)));
+      proc.once('error', (err) => reject(new Error(`cannot start ${command}: ${err.message}`)));
+    });
+    ended.catch(() => {});
+    let settled = false;
     try {
-      await waitUntil(
-        `${name} to become ready`,
-        async () => {
-          if (spawnError) throw new Error(`cannot start ${command}: ${spawnError.message}`);
-          if (proc.exitCode !== null) throw new Error(`${name} exited with code ${proc.exitCode}`);
-          if (!(await ready(() => out))) return false;
-          return options.port === undefined || listensOn(proc.pid!, options.port);
-        },
-        { timeoutMs: options.readyTimeoutMs ?? 20_000 },
-      );
+      await Promise.race([
+        waitUntil(
+          `${name} to become ready`,
+          async () => {
+            if (settled) return true;
+            if (!(await ready(() => out))) return false;
+            return options.port === undefined || listensOn(proc.pid!, options.port);
+          },
+          { timeoutMs: options.readyTimeoutMs ?? 20_000 },
+        ),
+        ended,
+      ]);
     } catch (err) {
       await child.stop(1_000);
       const tail = out.trim().split('\n').slice(-10).join('\n');
       throw new Error(`${(err as Error).message}${tail ? `\n--- ${name} output ---\n${tail}` : ''}`);
+    } finally {
+      settled = true;
     }
   }
   return child;

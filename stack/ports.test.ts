@@ -78,4 +78,10 @@ describe('ports', () => {
       await close(s);
     }
   });
+
+  it('a child that exits before it is ready fails at once, not at its timeout', async () => {
+    const started = Date.now();
+    await expect(startChild('quitter', 'sh', { args: ['-c', 'echo bind failed >&2; exit 3'], ready: () => false, readyTimeoutMs: 30_000 })).rejects.toThrow(/quitter exited with code 3[\s\S]*bind failed/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });

@@ -39,7 +39,7 @@ function udpFree(port: number): Promise<boolean> {
   });
 }
 
-/** Inodes of the loopback/any TCP sockets listening on `port` (this network namespace). */
+/** Inodes of the TCP sockets (IPv4 and IPv6, any local address) listening on `port` in this network namespace. */
 function listeningInodes(port: number): Set<string> {
   const inodes = new Set<string>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
