@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ForwarderClient } from '../forwarder/client.ts';
+import { procStat } from '../nodes/proc.ts';
 import { startChild, type Child } from '../stack/child.ts';
 import { buildForwarder, FORWARDER_BIN, RTP_BLAST_BIN, startForwarder } from '../stack/forwarder.ts';
 import { freePort } from '../stack/ports.ts';
@@ -127,8 +128,8 @@ async function stepAlone(name: string, blast: Blast, pid: number, audioPort: num
 
 /** User + system CPU seconds of a process so far, from /proc. */
 function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const f = procStat(pid);
+  if (!f) throw new Error(`process ${pid} is gone`);
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
 }
 const CLOCK_TICKS = 100; // USER_HZ on Linux

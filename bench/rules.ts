@@ -115,10 +115,7 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
             );
             for (const { name, r } of answers) {
               if (round === 0 && !stats) seriesSeen += r.result.length;
-              if (!stats) continue;
-              const timings = (r.stats as { timings?: { evalTotalTime?: number } } | undefined)?.timings;
-              if (typeof timings?.evalTotalTime !== 'number') throw new Error(`no query stats for ${name}`);
-              evalSeconds += timings.evalTotalTime;
+              if (stats) evalSeconds += evalTotalTime(r, name);
             }
           }
           // The first two rounds warm caches, as the rule groups' first evaluations do.
@@ -138,8 +135,7 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
         let seconds = 0;
         for (const sel of selectors) {
           const r = await instantQuery(prom.url, sel, { stats: 'all' });
-          const took = (r.stats as { timings?: { evalTotalTime?: number } } | undefined)?.timings?.evalTotalTime;
-          if (typeof took !== 'number') throw new Error(`no query stats for ${sel}`);
+          const took = evalTotalTime(r, sel);
           seconds += took;
           if (round >= 2) perSelector.get(sel)!.push(took);
         }
@@ -197,6 +193,13 @@ async function ruleGroupCost(url: string, n: number, intervalSeconds: number, lo
     total += m;
   }
   return total;
+}
+
+/** Prometheus' own evaluation time of a query asked with stats=all. */
+function evalTotalTime(r: { stats?: unknown }, what: string): number {
+  const took = (r.stats as { timings?: { evalTotalTime?: number } } | undefined)?.timings?.evalTotalTime;
+  if (typeof took !== 'number') throw new Error(`no query stats for ${what}`);
+  return took;
 }
 
 function metricByGroup(text: string, name: string): Map<string, number> {

@@ -92,15 +92,7 @@ async function oneRun(): Promise<Milestones> {
     await waitFor(async () => (await Promise.all(egress.map((n) => mountpoints(n.url)))).every((c) => c > 0), 30_000, 'mountpoints on the baseline');
     // The load is offered to a monitored tree: Prometheus discovers file_sd
     // targets seconds after it starts, and that start-up is not time to scale.
-    await waitFor(
-      async () => {
-        const up = await instantQuery(stack.urls.prometheus, `up{job="media-tree-egress"} == 1`);
-        const ids = new Set(up.result.map((r) => r.metric.node_id));
-        return egress.every((n) => ids.has(n.id));
-      },
-      30_000,
-      'the baseline egress targets up in Prometheus',
-    );
+    await waitFor(() => egressTargetsUp(stack, egress), 30_000, 'the baseline egress targets up in Prometheus');
     // Fill both pools past 85 %: the moment the last viewer lands is t0.
     const port = (udp.address() as { port: number }).port;
     const perNode = Math.ceil((DEMO.topology.egressPoolSize * 0.86) - 2);
@@ -125,11 +117,7 @@ async function oneRun(): Promise<Milestones> {
         newNodes = await subtreeNodes(stack);
       }
       if (newNodes.length && m.firstRtp === undefined && (await Promise.all(newNodes.map((n) => rtpReceived(n.url)))).some((c) => c > 0)) m.firstRtp = since();
-      if (newNodes.length && m.targetsUp === undefined) {
-        const up = await instantQuery(stack.urls.prometheus, `up{job="media-tree-egress"} == 1`);
-        const ids = new Set(up.result.map((r) => r.metric.node_id));
-        if (newNodes.every((n) => ids.has(n.id))) m.targetsUp = since();
-      }
+      if (newNodes.length && m.targetsUp === undefined && (await egressTargetsUp(stack, newNodes))) m.targetsUp = since();
       await new Promise((r) => setTimeout(r, 50));
     }
     return m as Milestones;
@@ -145,6 +133,13 @@ async function waitFor(check: () => Promise<boolean>, ms: number, what: string):
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** True when Prometheus scrapes every one of these egress nodes' apps successfully. */
+async function egressTargetsUp(stack: Stack, nodes: Array<{ id: string }>): Promise<boolean> {
+  const up = await instantQuery(stack.urls.prometheus, `up{job="media-tree-egress"} == 1`);
+  const ids = new Set(up.result.map((r) => r.metric.node_id));
+  return nodes.every((n) => ids.has(n.id));
 }
 
 async function metricsText(url: string): Promise<string> {

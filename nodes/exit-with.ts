@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { procStat } from './proc.ts';
 
 /** Linux's highest possible pid (pid_max can be raised to 2^22, no further). */
 const PID_MAX = 4_194_304;
@@ -33,12 +33,6 @@ export function whenGone(pid: number, gone: () => void): void {
 
 /** The process's start time from /proc/<pid>/stat; null when it is gone or a zombie. */
 export function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // After "pid (comm) ": state is field 3, starttime field 22.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' ? null : (fields[19] ?? null);
-  } catch {
-    return null;
-  }
+  const fields = procStat(pid);
+  return !fields || fields[0] === 'Z' ? null : (fields[19] ?? null);
 }

@@ -15,6 +15,7 @@ import { waitUntil } from './wait.ts';
 import { pushAlerts } from './alertmanager.ts';
 import { scaleOut } from '../alertmanager-webhook/fixtures.ts';
 import { processAlive } from '../alertmanager-webhook/provisioners/local.ts';
+import { procStat } from '../nodes/proc.ts';
 
 /** Processes whose command line mentions `needle` (pgrep -f), ours excluded. */
 function pgrep(needle: string): string[] {
@@ -292,14 +293,8 @@ function descendantsOf(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      // The parent pid is the second field after the parenthesised command name.
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
-    } catch {
-      /* gone meanwhile */
-    }
+    const ppid = Number(procStat(Number(d))?.[1]); // NaN when gone meanwhile
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
   }
   const out: number[] = [];
   const walk = (p: number) => {
