@@ -28,13 +28,27 @@ describe('real Alertmanager 0.25 -> POST /alerts', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'canopy-am-'));
     redis = await startRedis();
-    client = new Redis(redis.port, '127.0.0.1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
+    client = new Redis(redis.port, '127.0.0.1', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 1_000,
+    });
     if (client.status !== 'ready') await new Promise((r) => client.once('ready', r));
     const app = express();
-    app.use(webhookRouter({ token: TOKEN, inbox: new Inbox(client), bodyLimitBytes: 1 << 20, onResult: (r) => results.push(r) }));
+    app.use(
+      webhookRouter({
+        token: TOKEN,
+        inbox: new Inbox(client),
+        bodyLimitBytes: 1 << 20,
+        onResult: (r) => results.push(r),
+      }),
+    );
     const srv = await serve(app);
     close = srv.close;
-    am = await startAlertmanager(dir, alertmanagerConfig(dir, { actuatorUrl: `${srv.url}/alerts`, token: TOKEN, groupWait: '1s', groupInterval: '2s' }));
+    am = await startAlertmanager(
+      dir,
+      alertmanagerConfig(dir, { actuatorUrl: `${srv.url}/alerts`, token: TOKEN, groupWait: '1s', groupInterval: '2s' }),
+    );
   });
   afterAll(async () => {
     await am?.child.stop();
@@ -45,12 +59,22 @@ describe('real Alertmanager 0.25 -> POST /alerts', () => {
   });
 
   it('delivers a firing scale-out, with its bearer token, and it is recorded', async () => {
-    await pushAlerts(am.url, [{ labels: scaleOut('tree-7'), annotations: { summary: 'A media tree needs more egress capacity.' } }]);
-    await waitUntil('the notification in the inbox', async () => (await client.xlen(actuatorKeys.inbox)) >= 1, { timeoutMs: 20_000 });
+    await pushAlerts(am.url, [
+      { labels: scaleOut('tree-7'), annotations: { summary: 'A media tree needs more egress capacity.' } },
+    ]);
+    await waitUntil('the notification in the inbox', async () => (await client.xlen(actuatorKeys.inbox)) >= 1, {
+      timeoutMs: 20_000,
+    });
     const [entry] = await client.xrange(actuatorKeys.inbox, '-', '+');
     const recorded = JSON.parse(entry![1][1]!);
     expect(recorded.requests).toEqual([
-      expect.objectContaining({ kind: 'scale-out', tree: 'tree-7', status: 'firing', urgency: 'critical', reason: 'port_pool' }),
+      expect.objectContaining({
+        kind: 'scale-out',
+        tree: 'tree-7',
+        status: 'firing',
+        urgency: 'critical',
+        reason: 'port_pool',
+      }),
     ]);
     expect(recorded.requests[0].fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(results).not.toContain('invalid');
@@ -58,7 +82,9 @@ describe('real Alertmanager 0.25 -> POST /alerts', () => {
 
   it('a non-scaling alert goes to Slack, never to the actuator', async () => {
     const before = results.length;
-    await pushAlerts(am.url, [{ labels: { alertname: 'PacketLoss', component: 'network', tree_id: 'tree-7', severity: 'warning' } }]);
+    await pushAlerts(am.url, [
+      { labels: { alertname: 'PacketLoss', component: 'network', tree_id: 'tree-7', severity: 'warning' } },
+    ]);
     await new Promise((r) => setTimeout(r, 4_000));
     expect(results.slice(before)).not.toContain('ignored');
   });

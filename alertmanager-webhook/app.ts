@@ -13,7 +13,15 @@ import { Worker, type WorkerOptions } from './worker.ts';
 /** The worker's own settings, passed through as they are. */
 type WorkerSettings = Pick<
   WorkerOptions,
-  'provisioner' | 'policy' | 'subtreeSize' | 'dryRun' | 'owner' | 'lockTtlMs' | 'readyTimeoutMs' | 'drainTimeoutMs' | 'reconcileIntervalMs'
+  | 'provisioner'
+  | 'policy'
+  | 'subtreeSize'
+  | 'dryRun'
+  | 'owner'
+  | 'lockTtlMs'
+  | 'readyTimeoutMs'
+  | 'drainTimeoutMs'
+  | 'reconcileIntervalMs'
 >;
 
 export interface ActuatorConfig extends WorkerSettings {
@@ -37,7 +45,12 @@ export interface RunningActuator {
 export async function startActuator(c: ActuatorConfig): Promise<RunningActuator> {
   const log = pino({ level: c.logLevel, base: { component: 'actuator', owner: c.owner } }, pino.destination(2));
   // Fail fast while Redis is away, so the webhook answers 503 and Alertmanager retries.
-  const redis = new Redis(c.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, retryStrategy: (n) => Math.min(n * 200, 2_000) });
+  const redis = new Redis(c.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2_000,
+    retryStrategy: (n) => Math.min(n * 200, 2_000),
+  });
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis'));
   const metrics = createActuatorMetrics();
   // Present from the start at 0, so increase() sees the first rejection or outage.
@@ -60,7 +73,8 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
     log: (level, msg, detail) => log[level](detail ?? {}, msg),
     onAction: (e) => {
       const action = e.kind === 'scale-out' ? 'scale_out' : 'scale_in';
-      const outcome = e.result === 'done' ? 'succeeded' : e.result === 'failed' || e.result === 'rolled-back' ? 'failed' : 'skipped';
+      const outcome =
+        e.result === 'done' ? 'succeeded' : e.result === 'failed' || e.result === 'rolled-back' ? 'failed' : 'skipped';
       metrics.actions.inc({ tree_id: e.tree, action, outcome });
       if (outcome === 'failed') metrics.failures.inc({ tree_id: e.tree, action, reason: e.reason ?? 'other' });
       if (e.durationMs !== undefined) metrics.actionDuration.observe({ action, outcome }, e.durationMs / 1000);
@@ -79,7 +93,8 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
         // Every series a known tree can reach, present at 0: increase() then
         // sees the first action or failure (a counter born at 1 shows none).
         for (const action of ['scale_out', 'scale_in']) {
-          for (const outcome of ['succeeded', 'failed', 'skipped']) metrics.actions.inc({ tree_id: tree, action, outcome }, 0);
+          for (const outcome of ['succeeded', 'failed', 'skipped'])
+            metrics.actions.inc({ tree_id: tree, action, outcome }, 0);
           for (const reason of FAILURE_REASONS) metrics.failures.inc({ tree_id: tree, action, reason }, 0);
         }
         metrics.subtrees.set({ tree_id: tree }, (await store.subtrees(tree)).size);
@@ -90,19 +105,29 @@ export async function startActuator(c: ActuatorConfig): Promise<RunningActuator>
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(webhookRouter({
-    token: c.token,
-    inbox: new Inbox(redis),
-    bodyLimitBytes: c.bodyLimitBytes,
-    onResult: (result, detail) => {
-      const outcome = result === 'recorded' || result === 'ignored' ? 'accepted' : result === 'unavailable' ? 'unavailable' : 'rejected';
-      metrics.notifications.inc({ outcome });
-      if (result !== 'recorded' && result !== 'ignored') log.warn({ result, ...detail }, 'notification refused');
-    },
-  }));
+  app.use(
+    webhookRouter({
+      token: c.token,
+      inbox: new Inbox(redis),
+      bodyLimitBytes: c.bodyLimitBytes,
+      onResult: (result, detail) => {
+        const outcome =
+          result === 'recorded' || result === 'ignored'
+            ? 'accepted'
+            : result === 'unavailable'
+              ? 'unavailable'
+              : 'rejected';
+        metrics.notifications.inc({ outcome });
+        if (result !== 'recorded' && result !== 'ignored') log.warn({ result, ...detail }, 'notification refused');
+      },
+    }),
+  );
   app.use(metricsRouter(metrics.node));
   app.get('/readyz', async (_req, res) => {
-    const ok = await redis.ping().then(() => true, () => false);
+    const ok = await redis.ping().then(
+      () => true,
+      () => false,
+    );
     res.status(ok ? 200 : 503).json({ ready: ok, ...(ok ? {} : { reason: 'Redis does not answer' }) });
   });
   app.get('/actions', async (req, res) => {

@@ -17,7 +17,10 @@ const SLOTS = ['relay-1-s0', 'relay-1-s1'];
 /** Egress processes of a tree still running, by their command line. */
 function egressProcesses(tree: string): number {
   try {
-    return execFileSync('pgrep', ['-f', `node egress --tree-id ${tree} `], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+    return execFileSync('pgrep', ['-f', `node egress --tree-id ${tree} `], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean).length;
   } catch {
     return 0;
   }
@@ -50,7 +53,20 @@ describe('actuator crash at each step, then restart', () => {
       dir: join(dir, tree),
       redisUrl: redis.url,
       tokenFile: join(dir, 'token'),
-      args: ['--subtree-size', '2', '--scale-out-cooldown', '0s', '--scale-in-stabilisation', '0s', '--protect-new-subtree', '0s', '--drain-timeout', '1s', '--lock-ttl', '2s'],
+      args: [
+        '--subtree-size',
+        '2',
+        '--scale-out-cooldown',
+        '0s',
+        '--scale-in-stabilisation',
+        '0s',
+        '--protect-new-subtree',
+        '0s',
+        '--drain-timeout',
+        '1s',
+        '--lock-ttl',
+        '2s',
+      ],
       env: failpoint ? { CANOPY_FAILPOINT: failpoint } : {},
     });
   }
@@ -59,16 +75,22 @@ describe('actuator crash at each step, then restart', () => {
     const res = await fetch(`${url}/alerts`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(notification([{ labels, startsAt: new Date(Date.now() - (n++ * 1000)).toISOString() }])),
+      body: JSON.stringify(notification([{ labels, startsAt: new Date(Date.now() - n++ * 1000).toISOString() }])),
     });
     expect(res.status).toBe(202);
   }
 
-  const died = (c: Child) => waitUntil('the actuator to die at its failpoint', () => c.process.exitCode !== null || c.process.signalCode !== null, { timeoutMs: 60_000 });
+  const died = (c: Child) =>
+    waitUntil(
+      'the actuator to die at its failpoint',
+      () => c.process.exitCode !== null || c.process.signalCode !== null,
+      { timeoutMs: 60_000 },
+    );
   const settled = (tree: string) =>
     waitUntil(
       'the restarted actuator to settle',
-      async () => (await client.exists(actuatorKeys.inflight(tree))) === 0 && (await client.xlen(actuatorKeys.inbox)) === 0,
+      async () =>
+        (await client.exists(actuatorKeys.inflight(tree))) === 0 && (await client.xlen(actuatorKeys.inbox)) === 0,
       { timeoutMs: 60_000, intervalMs: 250 },
     );
 
@@ -89,9 +111,15 @@ describe('actuator crash at each step, then restart', () => {
       expect(await client.sismember(keys.availableSlots(tree), slot)).toBe(1);
       expect(await client.smembers(keys.children(slot))).toEqual([]);
     }
-    const targetFiles = existsSync(join(dir, tree, 'targets', 'media-tree-egress')) ? readdirSync(join(dir, tree, 'targets', 'media-tree-egress')) : [];
+    const targetFiles = existsSync(join(dir, tree, 'targets', 'media-tree-egress'))
+      ? readdirSync(join(dir, tree, 'targets', 'media-tree-egress'))
+      : [];
     expect(targetFiles).toHaveLength(subtreesExpected);
-    await waitUntil('only the recorded subtrees\' processes running', () => egressProcesses(tree) === 2 * subtreesExpected, { timeoutMs: 20_000 });
+    await waitUntil(
+      "only the recorded subtrees' processes running",
+      () => egressProcesses(tree) === 2 * subtreesExpected,
+      { timeoutMs: 20_000 },
+    );
     // No egress left registered beyond the running ones.
     expect(await client.scard(keys.nodes(tree, 'egress'))).toBe(2 * subtreesExpected);
   }
@@ -106,7 +134,13 @@ describe('actuator crash at each step, then restart', () => {
     await waitUntil('egress processes stopped', () => egressProcesses(tree) === 0, { timeoutMs: 20_000 });
   }
 
-  it.each(['scale-out:slot-taken', 'scale-out:created', 'scale-out:ready', 'scale-out:attached', 'scale-out:targets-written'])(
+  it.each([
+    'scale-out:slot-taken',
+    'scale-out:created',
+    'scale-out:ready',
+    'scale-out:attached',
+    'scale-out:targets-written',
+  ])(
     'killed at %s: after the restart, the subtree complete or rolled back, nothing dangling',
     async (failpoint) => {
       const tree = `t-${failpoint.split(':')[1]}`;
@@ -139,7 +173,9 @@ describe('actuator crash at each step, then restart', () => {
       await new Topology(client, tree).registerSlots('relay-1', SLOTS, true);
       const first = await actuator(tree);
       await post(first.url, scaleOut(tree));
-      await waitUntil('one subtree', async () => (await client.hlen(actuatorKeys.subtrees(tree))) === 1, { timeoutMs: 60_000 });
+      await waitUntil('one subtree', async () => (await client.hlen(actuatorKeys.subtrees(tree))) === 1, {
+        timeoutMs: 60_000,
+      });
       await first.child.stop();
       const crashing = await actuator(tree, failpoint);
       await post(crashing.url, scaleIn(tree));

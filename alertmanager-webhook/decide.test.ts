@@ -13,10 +13,25 @@ const policy: Policy = {
   paused: false,
 };
 const out = (over: Partial<ScalingRequest> = {}): ScalingRequest => ({
-  kind: 'scale-out', tree: 'tree-1', status: 'firing', urgency: 'critical', reason: 'port_pool', fingerprint: '00000000000000aa', startsAt: '2026-11-25T10:00:00.000Z', ...over,
+  kind: 'scale-out',
+  tree: 'tree-1',
+  status: 'firing',
+  urgency: 'critical',
+  reason: 'port_pool',
+  fingerprint: '00000000000000aa',
+  startsAt: '2026-11-25T10:00:00.000Z',
+  ...over,
 });
-const inn = (over: Partial<ScalingRequest> = {}): ScalingRequest => out({ kind: 'scale-in', urgency: 'low', reason: 'low_usage', ...over });
-const tree = (over: Partial<TreeState> = {}): TreeState => ({ desired: 1, subtrees: [], lastScaleOutAt: null, lastScaleInAt: null, episodesActedOn: new Set(), ...over });
+const inn = (over: Partial<ScalingRequest> = {}): ScalingRequest =>
+  out({ kind: 'scale-in', urgency: 'low', reason: 'low_usage', ...over });
+const tree = (over: Partial<TreeState> = {}): TreeState => ({
+  desired: 1,
+  subtrees: [],
+  lastScaleOutAt: null,
+  lastScaleInAt: null,
+  episodesActedOn: new Set(),
+  ...over,
+});
 const NOW = 1_000 * MIN;
 
 describe('decide', () => {
@@ -31,7 +46,9 @@ describe('decide', () => {
 
   it('a new episode of the same alert (new startsAt) may act again, after the cooldown', () => {
     const t = tree({ episodesActedOn: new Set([episodeOf(out())]), lastScaleOutAt: NOW - 6 * MIN });
-    expect(decide(out({ startsAt: '2026-11-25T11:00:00.000Z' }), t, 1, policy, NOW)).toMatchObject({ action: 'scale-out' });
+    expect(decide(out({ startsAt: '2026-11-25T11:00:00.000Z' }), t, 1, policy, NOW)).toMatchObject({
+      action: 'scale-out',
+    });
   });
 
   it('a resolved scale-out removes nothing', () => {
@@ -67,8 +84,16 @@ describe('decide', () => {
 
   it.each([
     ['the minimum', tree({ desired: 0 }), /minimum of 0/],
-    ['the stabilisation window after a scale-out', tree({ desired: 2, lastScaleOutAt: NOW - 14 * MIN }), /stabilisation \(60 s left\)/],
-    ['protected new subtrees', tree({ desired: 1, subtrees: [{ subtree: 'tree-1-st-1', createdAt: NOW - 29 * MIN, viewers: 0 }] }), /protected/],
+    [
+      'the stabilisation window after a scale-out',
+      tree({ desired: 2, lastScaleOutAt: NOW - 14 * MIN }),
+      /stabilisation \(60 s left\)/,
+    ],
+    [
+      'protected new subtrees',
+      tree({ desired: 1, subtrees: [{ subtree: 'tree-1-st-1', createdAt: NOW - 29 * MIN, viewers: 0 }] }),
+      /protected/,
+    ],
   ])('a scale-in stops at %s', (_what, t, why) => {
     const d = decide(inn(), t, t.desired, policy, NOW);
     expect(d.action).toBe('none');
@@ -78,7 +103,12 @@ describe('decide', () => {
 
 describe('byUrgency', () => {
   it('orders critical, high, low, keeping arrival order within each', () => {
-    const items = [inn({ tree: 'a' }), out({ tree: 'b', urgency: 'high' }), out({ tree: 'c' }), out({ tree: 'd', urgency: 'high' })].map((request) => ({ request }));
+    const items = [
+      inn({ tree: 'a' }),
+      out({ tree: 'b', urgency: 'high' }),
+      out({ tree: 'c' }),
+      out({ tree: 'd', urgency: 'high' }),
+    ].map((request) => ({ request }));
     expect(byUrgency(items).map((i) => i.request.tree)).toEqual(['c', 'b', 'd', 'a']);
   });
 });

@@ -47,31 +47,52 @@ export function episodeOf(r: ScalingRequest): string {
  * Requests refused for a reason that passes (cooldown, pause, a bound) leave
  * the episode unmarked, so Alertmanager's next repeat can still act on it.
  */
-export function decide(r: ScalingRequest, tree: TreeState, totalDesired: number, policy: Policy, now: number): Decision {
+export function decide(
+  r: ScalingRequest,
+  tree: TreeState,
+  totalDesired: number,
+  policy: Policy,
+  now: number,
+): Decision {
   if (r.status === 'resolved') return { action: 'none', why: `${r.kind} resolved: nothing to undo` };
-  if (tree.episodesActedOn.has(episodeOf(r))) return { action: 'none', why: 'episode already acted on', duplicate: true };
+  if (tree.episodesActedOn.has(episodeOf(r)))
+    return { action: 'none', why: 'episode already acted on', duplicate: true };
   if (policy.paused) return { action: 'none', why: 'paused' };
   const lastChange = Math.max(tree.lastScaleOutAt ?? -Infinity, tree.lastScaleInAt ?? -Infinity);
 
   if (r.kind === 'scale-out') {
-    if (tree.desired >= policy.maxSubtrees) return { action: 'none', why: `at the tree's maximum of ${policy.maxSubtrees} subtrees` };
-    if (totalDesired >= policy.globalMaxSubtrees) return { action: 'none', why: `at the global maximum of ${policy.globalMaxSubtrees} subtrees` };
+    if (tree.desired >= policy.maxSubtrees)
+      return { action: 'none', why: `at the tree's maximum of ${policy.maxSubtrees} subtrees` };
+    if (totalDesired >= policy.globalMaxSubtrees)
+      return { action: 'none', why: `at the global maximum of ${policy.globalMaxSubtrees} subtrees` };
     if (tree.lastScaleOutAt !== null && now - tree.lastScaleOutAt < policy.scaleOutCooldownMs) {
-      return { action: 'none', why: `scale-out cooldown (${Math.ceil((policy.scaleOutCooldownMs - (now - tree.lastScaleOutAt)) / 1000)} s left)` };
+      return {
+        action: 'none',
+        why: `scale-out cooldown (${Math.ceil((policy.scaleOutCooldownMs - (now - tree.lastScaleOutAt)) / 1000)} s left)`,
+      };
     }
     return { action: 'scale-out', desired: tree.desired + 1, why: `${r.reason} (${r.urgency})` };
   }
 
-  if (tree.desired <= policy.minSubtrees) return { action: 'none', why: `at the tree's minimum of ${policy.minSubtrees} subtrees` };
+  if (tree.desired <= policy.minSubtrees)
+    return { action: 'none', why: `at the tree's minimum of ${policy.minSubtrees} subtrees` };
   if (lastChange !== -Infinity && now - lastChange < policy.scaleInStabilisationMs) {
-    return { action: 'none', why: `scale-in stabilisation (${Math.ceil((policy.scaleInStabilisationMs - (now - lastChange)) / 1000)} s left)` };
+    return {
+      action: 'none',
+      why: `scale-in stabilisation (${Math.ceil((policy.scaleInStabilisationMs - (now - lastChange)) / 1000)} s left)`,
+    };
   }
   const candidates = tree.subtrees
     .filter((s) => now - s.createdAt >= policy.protectNewSubtreeMs)
     .sort((a, b) => a.viewers - b.viewers || a.createdAt - b.createdAt || a.subtree.localeCompare(b.subtree));
   const victim = candidates[0];
   if (!victim) return { action: 'none', why: 'every subtree is still protected' };
-  return { action: 'scale-in', desired: tree.desired - 1, subtree: victim.subtree, why: `low usage; ${victim.subtree} has ${victim.viewers} viewers` };
+  return {
+    action: 'scale-in',
+    desired: tree.desired - 1,
+    subtree: victim.subtree,
+    why: `low usage; ${victim.subtree} has ${victim.viewers} viewers`,
+  };
 }
 
 const URGENCY_ORDER = { critical: 0, high: 1, low: 2 } as const;

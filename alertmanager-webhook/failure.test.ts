@@ -66,18 +66,28 @@ describe('a failing scale-out', () => {
       body: JSON.stringify(notification([{ labels: scaleOut(TREE) }])),
     });
     expect(res.status).toBe(202);
-    await waitUntil('the failure in the journal', async () => {
-      const { actions } = (await (await fetch(`${url}/actions`)).json()) as { actions: Array<{ result: string }> };
-      return actions.some((a) => a.result === 'failed');
-    }, { timeoutMs: 30_000 });
-    const { actions } = (await (await fetch(`${url}/actions`)).json()) as { actions: Array<{ kind: string; result: string; reason: string; why: string }> };
+    await waitUntil(
+      'the failure in the journal',
+      async () => {
+        const { actions } = (await (await fetch(`${url}/actions`)).json()) as { actions: Array<{ result: string }> };
+        return actions.some((a) => a.result === 'failed');
+      },
+      { timeoutMs: 30_000 },
+    );
+    const { actions } = (await (await fetch(`${url}/actions`)).json()) as {
+      actions: Array<{ kind: string; result: string; reason: string; why: string }>;
+    };
     expect(actions[0]).toMatchObject({ kind: 'scale-out', result: 'failed', reason: 'timeout' });
     expect(actions[0]!.why).toMatch(/not ready after 1 ms.*rolled back/);
     expect(await client.smembers(keys.availableSlots(TREE))).toEqual(['relay-1-s0']);
     expect(await client.smembers(keys.children('relay-1-s0'))).toEqual([]);
     expect(await client.hlen(actuatorKeys.subtrees(TREE))).toBe(0);
     expect(await client.exists(actuatorKeys.inflight(TREE))).toBe(0);
-    expect(existsSync(join(dir, 'targets', 'media-tree-egress')) ? readdirSync(join(dir, 'targets', 'media-tree-egress')) : []).toEqual([]);
+    expect(
+      existsSync(join(dir, 'targets', 'media-tree-egress'))
+        ? readdirSync(join(dir, 'targets', 'media-tree-egress'))
+        : [],
+    ).toEqual([]);
     expect(readdirSync(join(dir, 'subtrees')).filter((f) => f.endsWith('.json'))).toEqual([]);
     let left = '';
     try {
@@ -91,7 +101,9 @@ describe('a failing scale-out', () => {
     expect(slackPosts.map((p) => p.status)).toEqual([500, 200]);
     expect(slackPosts[1]!.text).toMatch(/^❌ Scale-out of tree-f failed: .*not ready after 1 ms/);
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/canopy_actuator_action_failures_total\{tree_id="tree-f",action="scale_out",reason="timeout"\} 1/);
+    expect(metrics).toMatch(
+      /canopy_actuator_action_failures_total\{tree_id="tree-f",action="scale_out",reason="timeout"\} 1/,
+    );
   }, 60_000);
 });
 

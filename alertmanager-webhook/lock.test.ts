@@ -40,7 +40,12 @@ describe('TreeLock against a real Redis', () => {
     // The old holder wakes up and tries to write: refused, nothing written.
     expect(await fencedWrite(client, la, [['HSET', 'actuator:tree:tree-1', 'desired', 9]])).toBe(false);
     expect(await client.hget('actuator:tree:tree-1', 'desired')).toBeNull();
-    expect(await fencedWrite(client, lb, [['HSET', 'actuator:tree:tree-1', 'desired', 2], ['SADD', 'actuator:trees', 'tree-1']])).toBe(true);
+    expect(
+      await fencedWrite(client, lb, [
+        ['HSET', 'actuator:tree:tree-1', 'desired', 2],
+        ['SADD', 'actuator:trees', 'tree-1'],
+      ]),
+    ).toBe(true);
     expect(await client.hget('actuator:tree:tree-1', 'desired')).toBe('2');
     // Nor can it extend or release the new holder's lock.
     expect(await a.extend(la)).toBe(false);

@@ -35,12 +35,22 @@ export class TreeLock {
   ) {}
 
   async acquire(tree: string): Promise<Lease | null> {
-    const token = (await this.redis.eval(ACQUIRE, 2, actuatorKeys.lock(tree), actuatorKeys.fence(tree), this.owner, this.ttlMs)) as number;
+    const token = (await this.redis.eval(
+      ACQUIRE,
+      2,
+      actuatorKeys.lock(tree),
+      actuatorKeys.fence(tree),
+      this.owner,
+      this.ttlMs,
+    )) as number;
     return token === 0 ? null : { tree, token, owner: this.owner };
   }
 
   async extend(lease: Lease): Promise<boolean> {
-    return (await this.redis.eval(EXTEND, 1, actuatorKeys.lock(lease.tree), `${lease.token}:${lease.owner}`, this.ttlMs)) === 1;
+    return (
+      (await this.redis.eval(EXTEND, 1, actuatorKeys.lock(lease.tree), `${lease.token}:${lease.owner}`, this.ttlMs)) ===
+      1
+    );
   }
 
   async release(lease: Lease): Promise<boolean> {

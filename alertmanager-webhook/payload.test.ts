@@ -6,10 +6,23 @@ const parse = (body: unknown) => scalingRequests(parseNotification(JSON.stringif
 
 describe('Alertmanager v4 notifications', () => {
   it('yields one request per scaling alert, with its firing episode', () => {
-    const r = parse(notification([{ labels: scaleOut('tree-1'), fingerprint: '00000000000000aa', startsAt: '2026-11-25T10:00:00Z' }, { labels: scaleIn('tree-2') }]));
+    const r = parse(
+      notification([
+        { labels: scaleOut('tree-1'), fingerprint: '00000000000000aa', startsAt: '2026-11-25T10:00:00Z' },
+        { labels: scaleIn('tree-2') },
+      ]),
+    );
     expect(r.ignored).toBe(0);
     expect(r.requests).toEqual([
-      { kind: 'scale-out', tree: 'tree-1', status: 'firing', urgency: 'critical', reason: 'port_pool', fingerprint: '00000000000000aa', startsAt: '2026-11-25T10:00:00.000Z' },
+      {
+        kind: 'scale-out',
+        tree: 'tree-1',
+        status: 'firing',
+        urgency: 'critical',
+        reason: 'port_pool',
+        fingerprint: '00000000000000aa',
+        startsAt: '2026-11-25T10:00:00.000Z',
+      },
       expect.objectContaining({ kind: 'scale-in', tree: 'tree-2', urgency: 'low' }),
     ]);
   });
@@ -35,7 +48,11 @@ describe('Alertmanager v4 notifications', () => {
   it.each([
     ['malformed JSON', '{"version": "4",', /not JSON/],
     ['a wrong version', JSON.stringify({ ...notification([{ labels: scaleOut() }]), version: '3' }), /version/],
-    ['an unknown field', JSON.stringify({ ...notification([{ labels: scaleOut() }]), extra: 1 }), /extra|Unrecognized/i],
+    [
+      'an unknown field',
+      JSON.stringify({ ...notification([{ labels: scaleOut() }]), extra: 1 }),
+      /extra|Unrecognized/i,
+    ],
     ['a bad fingerprint', JSON.stringify(notification([{ labels: scaleOut(), fingerprint: 'zz' }])), /fingerprint/],
     ['a bad startsAt', JSON.stringify(notification([{ labels: scaleOut(), startsAt: 'yesterday' }])), /startsAt/],
     ['a missing alerts array', JSON.stringify({ ...notification([]), alerts: undefined }), /alerts/],
@@ -48,9 +65,28 @@ describe('Alertmanager v4 notifications', () => {
 describe('fuzz: random and mutated payloads', () => {
   // A small deterministic PRNG, so a failure reproduces.
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
-  const junk = () => pick<unknown>([null, 0, -1, 1e308, '', 'x'.repeat(2000), '\r\n', '\u0000', [], {}, true, 'tree-1', '0000000000000000', { a: [1] }]);
+  const junk = () =>
+    pick<unknown>([
+      null,
+      0,
+      -1,
+      1e308,
+      '',
+      'x'.repeat(2000),
+      '\r\n',
+      '\u0000',
+      [],
+      {},
+      true,
+      'tree-1',
+      '0000000000000000',
+      { a: [1] },
+    ]);
 
   function mutate(v: unknown, depth = 0): unknown {
     if (depth > 6 || rand() < 0.08) return junk();
@@ -71,7 +107,10 @@ describe('fuzz: random and mutated payloads', () => {
     const base = notification([{ labels: scaleOut('tree-1') }, { labels: scaleIn('tree-2') }]);
     let accepted = 0;
     for (let i = 0; i < 5000; i++) {
-      const body = i % 10 === 0 ? String.fromCharCode(...Array.from({ length: 64 }, () => Math.floor(rand() * 256))) : JSON.stringify(mutate(base));
+      const body =
+        i % 10 === 0
+          ? String.fromCharCode(...Array.from({ length: 64 }, () => Math.floor(rand() * 256)))
+          : JSON.stringify(mutate(base));
       try {
         const r = scalingRequests(parseNotification(body));
         accepted++;

@@ -5,8 +5,17 @@ import { ID_PATTERN } from '../topology/index.ts';
  * Alertmanager 0.25's webhook payload, version "4", checked strictly: unknown
  * fields, a wrong version or a malformed alert refuse the whole notification.
  */
-const labelSet = z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/).max(128), z.string().max(1024));
-const time = z.string().max(64).refine((s) => !Number.isNaN(Date.parse(s)), 'not a timestamp');
+const labelSet = z.record(
+  z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/)
+    .max(128),
+  z.string().max(1024),
+);
+const time = z
+  .string()
+  .max(64)
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'not a timestamp');
 
 const alertSchema = z
   .object({
@@ -88,7 +97,9 @@ export function scalingRequests(n: Notification): { requests: ScalingRequest[]; 
     }
     const tree = parsed.data.tree_id;
     if (!ID_PATTERN.test(tree)) {
-      throw new PayloadError(`alerts[${i}] (${name}): bad tree_id ${JSON.stringify(tree.slice(0, 80))}: expected 1..63 of a-z, 0-9, '-'`);
+      throw new PayloadError(
+        `alerts[${i}] (${name}): bad tree_id ${JSON.stringify(tree.slice(0, 80))}: expected 1..63 of a-z, 0-9, '-'`,
+      );
     }
     requests.push({
       kind: name === SCALE_OUT ? 'scale-out' : 'scale-in',

@@ -44,21 +44,41 @@ describe('reconcile', () => {
     const topo = new Topology(client, TREE);
     await client.srem(keys.availableSlots(TREE), 'relay-1-s1');
     await topo.attachChildren('relay-1-s1', ['tree-r-st-8-0']);
-    await client.hset(actuatorKeys.subtrees(TREE), 'tree-r-st-8', JSON.stringify({ slot: 'relay-1-s1', createdAt: 1, nodes: ['tree-r-st-8-0'] }));
+    await client.hset(
+      actuatorKeys.subtrees(TREE),
+      'tree-r-st-8',
+      JSON.stringify({ slot: 'relay-1-s1', createdAt: 1, nodes: ['tree-r-st-8-0'] }),
+    );
     await client.hset(actuatorKeys.tree(TREE), 'desired', 1);
     await client.sadd(actuatorKeys.trees, TREE);
 
     writeFileSync(join(dir, 'token'), 'reconcile-token-0123456789\n');
-    const started = await startActuatorProcess({ dir, redisUrl: redis.url, tokenFile: join(dir, 'token'), args: ['--reconcile-interval', '1s'] });
+    const started = await startActuatorProcess({
+      dir,
+      redisUrl: redis.url,
+      tokenFile: join(dir, 'token'),
+      args: ['--reconcile-interval', '1s'],
+    });
     actuator = started.child;
     const url = started.url;
 
-    await waitUntil('both mended', async () => (await provisioner.list(TREE)).length === 0 && (await client.hlen(actuatorKeys.subtrees(TREE))) === 0, { timeoutMs: 30_000 });
+    await waitUntil(
+      'both mended',
+      async () => (await provisioner.list(TREE)).length === 0 && (await client.hlen(actuatorKeys.subtrees(TREE))) === 0,
+      { timeoutMs: 30_000 },
+    );
     expect(existsSync(join(dir, 'subtrees', 'tree-r-st-7.json'))).toBe(false);
     expect((await client.smembers(keys.availableSlots(TREE))).sort()).toEqual(['relay-1-s0', 'relay-1-s1']);
     expect(await client.smembers(keys.children('relay-1-s1'))).toEqual([]);
     expect(await client.hget(actuatorKeys.tree(TREE), 'desired')).toBe('0');
-    const { actions } = (await (await fetch(`${url}/actions`)).json()) as { actions: Array<{ kind: string; subtree: string }> };
-    expect(actions.filter((a) => a.kind === 'reconcile').map((a) => a.subtree).sort()).toEqual(['tree-r-st-7', 'tree-r-st-8']);
+    const { actions } = (await (await fetch(`${url}/actions`)).json()) as {
+      actions: Array<{ kind: string; subtree: string }>;
+    };
+    expect(
+      actions
+        .filter((a) => a.kind === 'reconcile')
+        .map((a) => a.subtree)
+        .sort(),
+    ).toEqual(['tree-r-st-7', 'tree-r-st-8']);
   }, 60_000);
 });

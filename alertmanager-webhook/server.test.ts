@@ -20,11 +20,23 @@ describe('POST /alerts against a real Redis', () => {
   beforeAll(async () => {
     redis = await startRedis();
     // Fail fast when Redis is gone: the webhook must answer 503, not hang.
-    client = new Redis(redis.port, '127.0.0.1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000, lazyConnect: false });
+    client = new Redis(redis.port, '127.0.0.1', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 1_000,
+      lazyConnect: false,
+    });
     client.on('error', () => {});
     if (client.status !== 'ready') await new Promise((r) => client.once('ready', r));
     const app = express();
-    app.use(webhookRouter({ token: TOKEN, inbox: new Inbox(client), bodyLimitBytes: 64 * 1024, onResult: (r) => results.push(r) }));
+    app.use(
+      webhookRouter({
+        token: TOKEN,
+        inbox: new Inbox(client),
+        bodyLimitBytes: 64 * 1024,
+        onResult: (r) => results.push(r),
+      }),
+    );
     ({ url, close } = await serve(app));
   });
   afterAll(async () => {
@@ -40,7 +52,11 @@ describe('POST /alerts against a real Redis', () => {
   const post = (body: string | object, token: string | null = TOKEN, headers: Record<string, string> = {}) =>
     fetch(`${url}/alerts`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...headers,
+      },
       body: typeof body === 'string' ? body : JSON.stringify(body),
       signal: AbortSignal.timeout(5_000),
     });
@@ -53,7 +69,10 @@ describe('POST /alerts against a real Redis', () => {
     const entries = await client.xrange(actuatorKeys.inbox, '-', '+');
     expect(entries).toHaveLength(1);
     const entry = JSON.parse(entries[0]![1][1]!);
-    expect(entry.requests.map((r: { tree: string; kind: string }) => `${r.kind}:${r.tree}`)).toEqual(['scale-out:tree-1', 'scale-in:tree-2']);
+    expect(entry.requests.map((r: { tree: string; kind: string }) => `${r.kind}:${r.tree}`)).toEqual([
+      'scale-out:tree-1',
+      'scale-in:tree-2',
+    ]);
   });
 
   it('answers 200 and records nothing when no alert asks for scaling', async () => {
@@ -76,10 +95,20 @@ describe('POST /alerts against a real Redis', () => {
   it.each([
     ['malformed JSON', '{"version":"4",', 400, /not JSON/],
     ['a wrong version', { ...notification([{ labels: scaleOut() }]), version: '3' }, 400, /version/],
-    ['missing labels', notification([{ labels: { alertname: 'MediaTreeScaleOut' } }]), 400, /component|tree_id|urgency/],
+    [
+      'missing labels',
+      notification([{ labels: { alertname: 'MediaTreeScaleOut' } }]),
+      400,
+      /component|tree_id|urgency/,
+    ],
     ['a tree_id with CR/LF', notification([{ labels: scaleOut('tree-1\r\nFLUSHALL') }]), 400, /bad tree_id/],
     ['a tree_id with shell characters', notification([{ labels: scaleOut('$(reboot)') }]), 400, /bad tree_id/],
-    ['an oversized body', { ...notification([{ labels: scaleOut() }]), groupKey: 'x'.repeat(70 * 1024) }, 413, /larger than/],
+    [
+      'an oversized body',
+      { ...notification([{ labels: scaleOut() }]), groupKey: 'x'.repeat(70 * 1024) },
+      413,
+      /larger than/,
+    ],
   ])('refuses %s with a clear error and records nothing', async (_what, body, status, message) => {
     const res = await post(body as object);
     expect(res.status).toBe(status);

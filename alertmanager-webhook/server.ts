@@ -38,17 +38,15 @@ export function webhookRouter(o: WebhookOptions): express.Router {
     },
     express.raw({ type: () => true, limit: o.bodyLimitBytes }),
     async (req: Request, res: Response) => {
-      let requests;
-      let ignored;
-      let groupKey;
+      let parsed: ReturnType<typeof scalingRequests> & { groupKey: string };
       try {
         const n = parseNotification(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
-        ({ requests, ignored } = scalingRequests(n));
-        groupKey = n.groupKey;
+        parsed = { ...scalingRequests(n), groupKey: n.groupKey };
       } catch (err) {
         if (err instanceof PayloadError) return answer(res, 400, 'invalid', { error: err.message });
         throw err;
       }
+      const { requests, ignored, groupKey } = parsed;
       if (requests.length === 0) return answer(res, 200, 'ignored', { recorded: 0, ignored });
       try {
         const id = await o.inbox.record({ receivedAt: new Date().toISOString(), groupKey, requests });
@@ -60,9 +58,14 @@ export function webhookRouter(o: WebhookOptions): express.Router {
   );
 
   // Body-parser errors (oversized, aborted) as JSON, never an HTML page.
-  router.use((err: { status?: number; type?: string; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err.type === 'entity.too.large') return answer(res, 413, 'too_large', { error: `body larger than ${o.bodyLimitBytes} bytes` });
-    return answer(res, err.status && err.status < 500 ? err.status : 400, 'invalid', { error: err.message ?? 'bad request' });
-  });
+  router.use(
+    (err: { status?: number; type?: string; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
+      if (err.type === 'entity.too.large')
+        return answer(res, 413, 'too_large', { error: `body larger than ${o.bodyLimitBytes} bytes` });
+      return answer(res, err.status && err.status < 500 ? err.status : 400, 'invalid', {
+        error: err.message ?? 'bad request',
+      });
+    },
+  );
   return router;
 }

@@ -19,7 +19,8 @@ export class SlackNotifier {
 
   constructor(private readonly o: SlackOptions) {
     const u = new URL(o.url);
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`Slack webhook URL must be http(s), got ${u.protocol}`);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:')
+      throw new Error(`Slack webhook URL must be http(s), got ${u.protocol}`);
   }
 
   notify(text: string): void {
@@ -68,13 +69,21 @@ export class SlackNotifier {
 }
 
 /** The seed's wording: "Scaled out: tree-1 → +16 egress nodes". */
-export function actionMessage(e: { tree: string; kind: 'scale-out' | 'scale-in'; result: string; subtree?: string; why: string; nodes?: number }): string | null {
+export function actionMessage(e: {
+  tree: string;
+  kind: 'scale-out' | 'scale-in';
+  result: string;
+  subtree?: string;
+  why: string;
+  nodes?: number;
+}): string | null {
   const nodes = e.nodes ?? 0;
   if (e.result === 'done') {
     return e.kind === 'scale-out'
       ? `✅ Scaled out: ${e.tree} → +${nodes} egress nodes (${e.subtree}; ${e.why})`
       : `✅ Scaled in: ${e.tree} → -${nodes} egress nodes (${e.subtree}; ${e.why})`;
   }
-  if (e.result === 'failed' || e.result === 'rolled-back') return `❌ ${e.kind === 'scale-out' ? 'Scale-out' : 'Scale-in'} of ${e.tree} failed: ${e.why}`;
+  if (e.result === 'failed' || e.result === 'rolled-back')
+    return `❌ ${e.kind === 'scale-out' ? 'Scale-out' : 'Scale-in'} of ${e.tree} failed: ${e.why}`;
   return null;
 }

@@ -67,14 +67,19 @@ export class ActuatorStore {
       lastScaleInAt: num(h.lastScaleInAt),
       episodesActedOn: new Set(episodes),
       subtrees: await Promise.all(
-        [...subtrees].map(async ([subtree, r]) => ({ subtree, createdAt: r.createdAt, viewers: await viewersOf(r.nodes) })),
+        [...subtrees].map(async ([subtree, r]) => ({
+          subtree,
+          createdAt: r.createdAt,
+          viewers: await viewersOf(r.nodes),
+        })),
       ),
     };
   }
 
   async totalDesired(): Promise<number> {
     let total = 0;
-    for (const tree of await this.trees()) total += Number((await this.redis.hget(actuatorKeys.tree(tree), 'desired')) ?? 0);
+    for (const tree of await this.trees())
+      total += Number((await this.redis.hget(actuatorKeys.tree(tree), 'desired')) ?? 0);
     return total;
   }
 

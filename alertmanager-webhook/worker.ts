@@ -62,9 +62,11 @@ export class Worker {
         try {
           // Redis may come later than the actuator: set up, recover, then read.
           if (!ready) {
-            await this.o.redis.xgroup('CREATE', actuatorKeys.inbox, actuatorKeys.inboxGroup, '0', 'MKSTREAM').catch((err: Error) => {
-              if (!/BUSYGROUP/.test(err.message)) throw err;
-            });
+            await this.o.redis
+              .xgroup('CREATE', actuatorKeys.inbox, actuatorKeys.inboxGroup, '0', 'MKSTREAM')
+              .catch((err: Error) => {
+                if (!/BUSYGROUP/.test(err.message)) throw err;
+              });
             await this.recoverAll();
             ready = true;
           }
@@ -96,13 +98,24 @@ export class Worker {
    * once idle longer than a lock TTL, when that actuator can no longer be acting.
    */
   private async claimAbandoned(): Promise<void> {
-    await this.o.redis.call('XAUTOCLAIM', actuatorKeys.inbox, actuatorKeys.inboxGroup, this.o.owner, this.o.lockTtlMs, '0-0', 'COUNT', 100);
+    await this.o.redis.call(
+      'XAUTOCLAIM',
+      actuatorKeys.inbox,
+      actuatorKeys.inboxGroup,
+      this.o.owner,
+      this.o.lockTtlMs,
+      '0-0',
+      'COUNT',
+      100,
+    );
   }
 
   private async read(reader: Redis, from: '0' | '>', blockMs: number): Promise<Array<[string, InboxEntry | null]>> {
     const args: Array<string | number> = ['GROUP', actuatorKeys.inboxGroup, this.o.owner, 'COUNT', 10];
     if (blockMs > 0) args.push('BLOCK', blockMs);
-    const res = (await reader.call('XREADGROUP', ...args, 'STREAMS', actuatorKeys.inbox, from)) as Array<[string, Array<[string, string[]]>]> | null;
+    const res = (await reader.call('XREADGROUP', ...args, 'STREAMS', actuatorKeys.inbox, from)) as Array<
+      [string, Array<[string, string[]]>]
+    > | null;
     const rows = res?.[0]?.[1] ?? [];
     return rows.map(([id, fields]) => [id, parseEntry(fields[1])]);
   }
@@ -133,7 +146,13 @@ export class Worker {
       }
       if (this.o.dryRun) {
         await fencedWrite(this.o.redis, lease, [['SADD', actuatorKeys.episodes(r.tree), episodeOf(r)]]);
-        await this.journal({ tree: r.tree, kind: d.action, result: 'dry-run', why: d.why, subtree: d.action === 'scale-in' ? d.subtree : undefined });
+        await this.journal({
+          tree: r.tree,
+          kind: d.action,
+          result: 'dry-run',
+          why: d.why,
+          subtree: d.action === 'scale-in' ? d.subtree : undefined,
+        });
         return d;
       }
       if (d.action === 'scale-out') await this.scaleOut(lease, r, d.desired, d.why);
@@ -180,13 +199,34 @@ export class Worker {
     // 3a: take a relay slot atomically.
     const slot = await this.o.redis.spop(keys.availableSlots(tree));
     if (!slot) {
-      await this.journal({ tree, kind: 'scale-out', result: 'failed', reason: 'other', why: `no free relay slot in relay-slots:${tree}:available` });
+      await this.journal({
+        tree,
+        kind: 'scale-out',
+        result: 'failed',
+        reason: 'other',
+        why: `no free relay slot in relay-slots:${tree}:available`,
+      });
       return;
     }
     const subtree = assertId('slot', `${tree}-st-${await this.o.redis.incr(actuatorKeys.subtreeSeq(tree))}`);
     await this.write(lease, [
       ['SADD', actuatorKeys.trees, tree],
-      ['HSET', actuatorKeys.inflight(tree), 'kind', 'scale-out', 'subtree', subtree, 'slot', slot, 'step', 'provision', 'episode', episodeOf(r), 'startedAt', started],
+      [
+        'HSET',
+        actuatorKeys.inflight(tree),
+        'kind',
+        'scale-out',
+        'subtree',
+        subtree,
+        'slot',
+        slot,
+        'step',
+        'provision',
+        'episode',
+        episodeOf(r),
+        'startedAt',
+        started,
+      ],
     ]);
     let nodes: SubtreeNode[] = [];
     let step: FailureReason = 'provision';
@@ -214,7 +254,10 @@ export class Worker {
       }
       // 3d-3e: parent links, children and the children-added event in one MULTI.
       await this.write(lease, [['HSET', actuatorKeys.inflight(tree), 'step', 'attach']]);
-      await topo.attachChildren(slot, nodes.map((n) => n.id));
+      await topo.attachChildren(
+        slot,
+        nodes.map((n) => n.id),
+      );
       failpoint('scale-out:attached');
       this.o.targets.write(tree, subtree, targets);
       failpoint('scale-out:targets-written');
@@ -225,10 +268,26 @@ export class Worker {
         ['SADD', actuatorKeys.episodes(tree), episodeOf(r)],
         ['DEL', actuatorKeys.inflight(tree)],
       ]);
-      await this.journal({ tree, kind: 'scale-out', result: 'done', subtree, nodes: nodes.length, why, durationMs: this.now() - started });
+      await this.journal({
+        tree,
+        kind: 'scale-out',
+        result: 'done',
+        subtree,
+        nodes: nodes.length,
+        why,
+        durationMs: this.now() - started,
+      });
     } catch (err) {
       await this.rollbackScaleOut(lease, tree, subtree, slot);
-      await this.journal({ tree, kind: 'scale-out', result: 'failed', reason: step, subtree, why: `${(err as Error).message}; rolled back`, durationMs: this.now() - started });
+      await this.journal({
+        tree,
+        kind: 'scale-out',
+        result: 'failed',
+        reason: step,
+        subtree,
+        why: `${(err as Error).message}; rolled back`,
+        durationMs: this.now() - started,
+      });
     }
   }
 
@@ -248,7 +307,13 @@ export class Worker {
 
   // ---- scale-in ------------------------------------------------------------
 
-  private async scaleIn(lease: Lease, r: ScalingRequest | null, subtree: string, desired: number | null, why: string): Promise<void> {
+  private async scaleIn(
+    lease: Lease,
+    r: ScalingRequest | null,
+    subtree: string,
+    desired: number | null,
+    why: string,
+  ): Promise<void> {
     const started = this.now();
     const tree = lease.tree;
     const record = (await this.store.subtrees(tree)).get(subtree);
@@ -257,7 +322,21 @@ export class Worker {
       return;
     }
     await this.write(lease, [
-      ['HSET', actuatorKeys.inflight(tree), 'kind', 'scale-in', 'subtree', subtree, 'slot', record.slot, 'step', 'drain', 'startedAt', started, ...(r ? ['episode', episodeOf(r)] : [])] as Command,
+      [
+        'HSET',
+        actuatorKeys.inflight(tree),
+        'kind',
+        'scale-in',
+        'subtree',
+        subtree,
+        'slot',
+        record.slot,
+        'step',
+        'drain',
+        'startedAt',
+        started,
+        ...(r ? ['episode', episodeOf(r)] : []),
+      ] as Command,
     ]);
     const topo = new Topology(this.o.redis, tree);
     // Drain: no new viewers on its nodes; wait for zero viewers or the deadline.
@@ -283,7 +362,15 @@ export class Worker {
       ...(r ? [['SADD', actuatorKeys.episodes(tree), episodeOf(r)] as Command] : []),
       ['DEL', actuatorKeys.inflight(tree)],
     ]);
-    await this.journal({ tree, kind: 'scale-in', result: 'done', subtree, nodes: record.nodes.length, why: `${why}; ${left} viewers left at removal`, durationMs: this.now() - started });
+    await this.journal({
+      tree,
+      kind: 'scale-in',
+      result: 'done',
+      subtree,
+      nodes: record.nodes.length,
+      why: `${why}; ${left} viewers left at removal`,
+      durationMs: this.now() - started,
+    });
   }
 
   // ---- reconcile -----------------------------------------------------------
@@ -308,7 +395,13 @@ export class Worker {
           if (known.has(subtree)) continue;
           await this.o.provisioner.delete(tree, subtree);
           this.o.targets.remove(subtree);
-          await this.journal({ tree, kind: 'reconcile', result: 'done', subtree, why: 'running but not recorded: deleted' });
+          await this.journal({
+            tree,
+            kind: 'reconcile',
+            result: 'done',
+            subtree,
+            why: 'running but not recorded: deleted',
+          });
         }
         for (const [subtree, record] of known) {
           if (live.has(subtree)) continue;
@@ -322,7 +415,13 @@ export class Worker {
             ['HSET', actuatorKeys.tree(tree), 'desired', known.size - 1],
           ]);
           known.delete(subtree);
-          await this.journal({ tree, kind: 'reconcile', result: 'done', subtree, why: 'recorded but not running: removed from the topology, slot returned' });
+          await this.journal({
+            tree,
+            kind: 'reconcile',
+            result: 'done',
+            subtree,
+            why: 'recorded but not running: removed from the topology, slot returned',
+          });
         }
       } catch (err) {
         this.o.log('warn', 'reconcile of a tree failed', { tree, err: (err as Error).message });
@@ -352,7 +451,14 @@ export class Worker {
     if (!f) return;
     if (f.kind === 'scale-out') {
       await this.rollbackScaleOut(lease, tree, f.subtree, f.slot);
-      await this.journal({ tree, kind: 'scale-out', result: 'rolled-back', reason: 'other', subtree: f.subtree, why: `interrupted at step ${f.step} (actuator restart): rolled back` });
+      await this.journal({
+        tree,
+        kind: 'scale-out',
+        result: 'rolled-back',
+        reason: 'other',
+        subtree: f.subtree,
+        why: `interrupted at step ${f.step} (actuator restart): rolled back`,
+      });
     } else {
       await this.scaleIn(lease, null, f.subtree, null, `scale-in interrupted at step ${f.step}, finished`);
     }

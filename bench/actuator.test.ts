@@ -16,7 +16,9 @@ describe('bench actuator workload', () => {
     expect(new Set(w.episodes.map((e) => `${e.fingerprint}@${e.startsAt}`)).size).toBe(100);
     expect(new Set(w.episodes.map((e) => e.tree)).size).toBe(5);
     // Same seed, same bytes: both servers get the same requests.
-    expect(workload(1000, 90, { seed: 7, treePrefix: 'bench', fingerprintBase: 0x100, trees: 5 }).bodies.map(String)).toEqual(w.bodies.map(String));
+    expect(
+      workload(1000, 90, { seed: 7, treePrefix: 'bench', fingerprintBase: 0x100, trees: 5 }).bodies.map(String),
+    ).toEqual(w.bodies.map(String));
   });
 });
 

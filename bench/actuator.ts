@@ -44,7 +44,11 @@ interface Workload {
  * distinct firing episodes (fingerprint + startsAt) over `trees` trees, the
  * rest byte-for-byte repeats of a recent one. Deterministic: `seed` fixes it.
  */
-export function workload(n: number, duplicatesPercent: number, o: { seed: number; treePrefix: string; fingerprintBase: number; trees: number }): Workload {
+export function workload(
+  n: number,
+  duplicatesPercent: number,
+  o: { seed: number; treePrefix: string; fingerprintBase: number; trees: number },
+): Workload {
   const distinct = Math.max(1, Math.round((n * (100 - duplicatesPercent)) / 100));
   const rand = mulberry32(o.seed);
   // Which positions open a new episode: the first, and distinct-1 others chosen at random.
@@ -65,7 +69,11 @@ export function workload(n: number, duplicatesPercent: number, o: { seed: number
     if (fresh[i]) {
       const k = episodes.length;
       const tree = `${o.treePrefix}-${k % o.trees}`;
-      const e = { tree, fingerprint: (o.fingerprintBase + k).toString(16).padStart(16, '0'), startsAt: new Date(base + k * 1000).toISOString() };
+      const e = {
+        tree,
+        fingerprint: (o.fingerprintBase + k).toString(16).padStart(16, '0'),
+        startsAt: new Date(base + k * 1000).toISOString(),
+      };
       episodes.push(e);
       const body = {
         ...notification([{ labels: scaleOut(tree), fingerprint: e.fingerprint, startsAt: e.startsAt }]),
@@ -148,13 +156,21 @@ function requireAll(name: string, r: RunFigures, sent: number, want: number): vo
   const ok = r.statuses.get(want) ?? 0;
   if (ok !== sent) {
     const seen = [...r.statuses].map(([s, c]) => `${s === 0 ? 'error' : s}: ${c}`).join(', ');
-    throw new Error(`${name}: ${ok} of ${sent} answered ${want} (${seen})${r.errors.length ? `; ${r.errors.join('; ')}` : ''}`);
+    throw new Error(
+      `${name}: ${ok} of ${sent} answered ${want} (${seen})${r.errors.length ? `; ${r.errors.join('; ')}` : ''}`,
+    );
   }
 }
 
 function summary(r: RunFigures): { p50: number; p90: number; p99: number; max: number; rps: number } {
   const xs = r.latenciesMs;
-  return { p50: median(xs), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs), rps: xs.length / (r.wallMs / 1000) };
+  return {
+    p50: median(xs),
+    p90: percentile(xs, 90),
+    p99: percentile(xs, 99),
+    max: Math.max(...xs),
+    rps: xs.length / (r.wallMs / 1000),
+  };
 }
 
 /**
@@ -166,11 +182,23 @@ function summary(r: RunFigures): { p50: number; p90: number; p99: number; max: n
  */
 export async function benchActuator(o: ActuatorBenchOptions, log: (line: string) => void): Promise<BenchResult> {
   const warmupCount = Math.min(2_000, Math.max(200, Math.round(o.notifications / 10)));
-  const main = workload(o.notifications, o.duplicatesPercent, { seed: 0x5eed, treePrefix: 'bench', fingerprintBase: 0x10_0000_0000, trees: TREES });
-  const warm = workload(warmupCount, o.duplicatesPercent, { seed: 0xa11, treePrefix: 'warmup', fingerprintBase: 0xf0_0000_0000, trees: 4 });
+  const main = workload(o.notifications, o.duplicatesPercent, {
+    seed: 0x5eed,
+    treePrefix: 'bench',
+    fingerprintBase: 0x10_0000_0000,
+    trees: TREES,
+  });
+  const warm = workload(warmupCount, o.duplicatesPercent, {
+    seed: 0xa11,
+    treePrefix: 'warmup',
+    fingerprintBase: 0xf0_0000_0000,
+    trees: 4,
+  });
   const expected = [...warm.episodes, ...main.episodes];
   if (expected.length > MAX_EPISODES) {
-    throw new Error(`${expected.length} distinct episodes: the exactly-once check reads the journal, which holds about 10,000 entries; use at most ${MAX_EPISODES} (fewer notifications or more duplicates)`);
+    throw new Error(
+      `${expected.length} distinct episodes: the exactly-once check reads the journal, which holds about 10,000 entries; use at most ${MAX_EPISODES} (fewer notifications or more duplicates)`,
+    );
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'canopy-bench-actuator-'));
@@ -189,9 +217,25 @@ export async function benchActuator(o: ActuatorBenchOptions, log: (line: string)
     // Every distinct episode is a decision: no cooldown, bounds far away; dry-run journals it and provisions nothing.
     ours = await startChild('canopy actuator', process.execPath, {
       args: [
-        BIN, 'actuator', '--dry-run', '--port', String(oursPort), '--redis-url', redis.url, '--token-file', join(dir, 'token'),
-        '--state-dir', join(dir, 'subtrees'), '--targets-dir', join(dir, 'targets'),
-        '--scale-out-cooldown', '0s', '--max-subtrees', '1000', '--global-max-subtrees', '100000',
+        BIN,
+        'actuator',
+        '--dry-run',
+        '--port',
+        String(oursPort),
+        '--redis-url',
+        redis.url,
+        '--token-file',
+        join(dir, 'token'),
+        '--state-dir',
+        join(dir, 'subtrees'),
+        '--targets-dir',
+        join(dir, 'targets'),
+        '--scale-out-cooldown',
+        '0s',
+        '--max-subtrees',
+        '1000',
+        '--global-max-subtrees',
+        '100000',
       ],
       ready: () => httpOk(`${oursUrl}/readyz`),
       readyTimeoutMs: 30_000,
@@ -207,7 +251,11 @@ export async function benchActuator(o: ActuatorBenchOptions, log: (line: string)
 
     const inboxLength = () => client!.xlen(actuatorKeys.inbox);
     const drainTimeoutMs = 120_000 + o.notifications * 10;
-    const drained = () => waitUntil('the actuator worker to drain its inbox', async () => (await inboxLength()) === 0, { timeoutMs: drainTimeoutMs, intervalMs: 50 });
+    const drained = () =>
+      waitUntil('the actuator worker to drain its inbox', async () => (await inboxLength()) === 0, {
+        timeoutMs: drainTimeoutMs,
+        intervalMs: 50,
+      });
 
     // Warm-up: the JIT, the connections, Redis; then let our worker finish so the baseline runs on a quiet machine.
     requireAll('baseline warm-up', await drive(baseUrl, warm.bodies, o.clients), warm.bodies.length, 202);
@@ -230,7 +278,8 @@ export async function benchActuator(o: ActuatorBenchOptions, log: (line: string)
     const journalPerTree = new Map<string, number>();
     for (const a of actions) {
       byResult.set(`${a.kind} ${a.result}`, (byResult.get(`${a.kind} ${a.result}`) ?? 0) + 1);
-      if (a.kind === 'scale-out' && a.result === 'dry-run') journalPerTree.set(a.tree, (journalPerTree.get(a.tree) ?? 0) + 1);
+      if (a.kind === 'scale-out' && a.result === 'dry-run')
+        journalPerTree.set(a.tree, (journalPerTree.get(a.tree) ?? 0) + 1);
     }
     const expectedPerTree = new Map<string, Set<string>>();
     for (const e of expected) {
@@ -240,7 +289,8 @@ export async function benchActuator(o: ActuatorBenchOptions, log: (line: string)
     }
     const problems: string[] = [];
     const otherResults = [...byResult].filter(([k]) => k !== 'scale-out dry-run');
-    if (otherResults.length) problems.push(`journal holds other entries: ${otherResults.map(([k, c]) => `${k} x${c}`).join(', ')}`);
+    if (otherResults.length)
+      problems.push(`journal holds other entries: ${otherResults.map(([k, c]) => `${k} x${c}`).join(', ')}`);
     for (const tree of new Set([...expectedPerTree.keys(), ...journalPerTree.keys()])) {
       const want = expectedPerTree.get(tree) ?? new Set<string>();
       const got = journalPerTree.get(tree) ?? 0;
@@ -251,19 +301,32 @@ export async function benchActuator(o: ActuatorBenchOptions, log: (line: string)
       if (missing || extra) problems.push(`tree ${tree}: episode set ${missing} missing, ${extra} unexpected`);
     }
     const metrics = await (await fetch(`${oursUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-    const suppressed = Number(/^canopy_actuator_duplicates_suppressed_total(?:\{\})? (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+    const suppressed = Number(
+      /^canopy_actuator_duplicates_suppressed_total(?:\{\})? (\S+)$/m.exec(metrics)?.[1] ?? NaN,
+    );
     const sent = warm.bodies.length + main.bodies.length;
-    if (suppressed !== sent - expected.length) problems.push(`${suppressed} duplicates suppressed, expected ${sent - expected.length}`);
+    if (suppressed !== sent - expected.length)
+      problems.push(`${suppressed} duplicates suppressed, expected ${sent - expected.length}`);
 
     const b = summary(base);
     const m = summary(mine);
     const f = (x: number) => x.toFixed(3);
-    log(`workload: ${o.notifications} Alertmanager v4 notifications, ${main.episodes.length} distinct firing episodes over ${TREES} trees, ${o.duplicatesPercent}% exact repeats; ${o.clients} keep-alive clients; warm-up ${warmupCount} each`);
-    log(`baseline (express, JSON.parse, 202): p50 ${f(b.p50)} ms, p90 ${f(b.p90)} ms, p99 ${f(b.p99)} ms, max ${f(b.max)} ms, ${b.rps.toFixed(0)} req/s`);
-    log(`ours (canopy actuator --dry-run, Redis inbox): p50 ${f(m.p50)} ms, p90 ${f(m.p90)} ms, p99 ${f(m.p99)} ms, max ${f(m.max)} ms, ${m.rps.toFixed(0)} req/s`);
-    log(`p99 ours/baseline ${(m.p99 / b.p99).toFixed(2)}x (target <= 2x); throughput ours/baseline ${(m.rps / b.rps).toFixed(2)}`);
+    log(
+      `workload: ${o.notifications} Alertmanager v4 notifications, ${main.episodes.length} distinct firing episodes over ${TREES} trees, ${o.duplicatesPercent}% exact repeats; ${o.clients} keep-alive clients; warm-up ${warmupCount} each`,
+    );
+    log(
+      `baseline (express, JSON.parse, 202): p50 ${f(b.p50)} ms, p90 ${f(b.p90)} ms, p99 ${f(b.p99)} ms, max ${f(b.max)} ms, ${b.rps.toFixed(0)} req/s`,
+    );
+    log(
+      `ours (canopy actuator --dry-run, Redis inbox): p50 ${f(m.p50)} ms, p90 ${f(m.p90)} ms, p99 ${f(m.p99)} ms, max ${f(m.max)} ms, ${m.rps.toFixed(0)} req/s`,
+    );
+    log(
+      `p99 ours/baseline ${(m.p99 / b.p99).toFixed(2)}x (target <= 2x); throughput ours/baseline ${(m.rps / b.rps).toFixed(2)}`,
+    );
     log(`worker: inbox drained ${(drainMs / 1000).toFixed(1)} s after the last ack`);
-    log(`exactly once: ${journalPerTree.size ? [...journalPerTree.values()].reduce((a, c) => a + c, 0) : 0} dry-run actions in the journal for ${expected.length} distinct episodes (incl. ${warm.episodes.length} of the warm-up), ${suppressed} duplicates suppressed of ${sent} notifications: ${problems.length ? 'FAILED' : 'ok'}`);
+    log(
+      `exactly once: ${journalPerTree.size ? [...journalPerTree.values()].reduce((a, c) => a + c, 0) : 0} dry-run actions in the journal for ${expected.length} distinct episodes (incl. ${warm.episodes.length} of the warm-up), ${suppressed} duplicates suppressed of ${sent} notifications: ${problems.length ? 'FAILED' : 'ok'}`,
+    );
     if (problems.length) throw new Error(`exactly-once check failed: ${problems.slice(0, 10).join('; ')}`);
     return { ratio: m.p99 / b.p99 };
   } finally {

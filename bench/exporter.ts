@@ -69,12 +69,16 @@ export async function benchExporter(o: ExporterBenchOptions, log: (line: string)
 
     log(`egress exposition: ${o.sessions} sessions, ${oursSeries} series`);
     log(`node_exporter exposition: ${theirsSeries} series`);
-    log(`scrape median: ours ${median(oursMs).toFixed(3)} ms, node_exporter ${median(theirsMs).toFixed(3)} ms (${o.scrapes} scrapes each)`);
+    log(
+      `scrape median: ours ${median(oursMs).toFixed(3)} ms, node_exporter ${median(theirsMs).toFixed(3)} ms (${o.scrapes} scrapes each)`,
+    );
     log(`per series: ours ${oursPer.toFixed(3)} us, node_exporter ${theirsPer.toFixed(3)} us (target: ours <= 2x)`);
     const appBefore = countSeries(oursBody, APP_PREFIX);
     const appAfter = countSeries(afterBody, APP_PREFIX);
     log(`churn: ${o.churnCycles} session start/stop cycles, media_tree_* series ${appBefore} -> ${appAfter}`);
-    log(`RSS: ${mib(before.rss)} MiB before churn, ${mib(after.rss)} MiB after (${((after.rss / before.rss - 1) * 100).toFixed(1)}%, target within 10%); heap ${mib(before.heapUsed)} -> ${mib(after.heapUsed)} MiB`);
+    log(
+      `RSS: ${mib(before.rss)} MiB before churn, ${mib(after.rss)} MiB after (${((after.rss / before.rss - 1) * 100).toFixed(1)}%, target within 10%); heap ${mib(before.heapUsed)} -> ${mib(after.heapUsed)} MiB`,
+    );
     if (appAfter !== appBefore) throw new Error(`churn left ${appAfter - appBefore} extra media_tree_* series`);
     return { ratio: oursPer / theirsPer };
   } finally {

@@ -6,7 +6,20 @@ import { runCanopy } from '../test/canopy.ts';
 describe('canopy bench forwarder (small)', () => {
   it('measures ours and the gst-launch baseline and ends with a RATIO line', async () => {
     const r = await runCanopy(
-      ['bench', 'forwarder', '--destinations', '2', '--step-ms', '200', '--start-rate', '200', '--max-rate', '400', '--bisections', '1'],
+      [
+        'bench',
+        'forwarder',
+        '--destinations',
+        '2',
+        '--step-ms',
+        '200',
+        '--start-rate',
+        '200',
+        '--max-rate',
+        '400',
+        '--bisections',
+        '1',
+      ],
       60_000,
     );
     expect(r.stderr).toBe('');

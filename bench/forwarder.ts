@@ -30,8 +30,13 @@ export async function benchForwarder(o: ForwarderBenchOptions, log: (line: strin
   if (!existsSync(FORWARDER_BIN) || !existsSync(RTP_BLAST_BIN)) buildForwarder();
   const blast = await Blast.start(o.destinations * 2);
   try {
-    const dests = Array.from({ length: o.destinations }, (_, i) => ({ audio: blast.ports[2 * i]!, video: blast.ports[2 * i + 1]! }));
-    log(`forwarder bench: ${o.destinations} destinations, RTP 1 in 5 audio (160 B) else video (1200 B), ${o.stepMs} ms per step, loss limit ${LOSS_LIMIT * 100}%`);
+    const dests = Array.from({ length: o.destinations }, (_, i) => ({
+      audio: blast.ports[2 * i]!,
+      video: blast.ports[2 * i + 1]!,
+    }));
+    log(
+      `forwarder bench: ${o.destinations} destinations, RTP 1 in 5 audio (160 B) else video (1200 B), ${o.stepMs} ms per step, loss limit ${LOSS_LIMIT * 100}%`,
+    );
 
     const ours = await startForwarder({ mode: 'fanout' });
     let base: Awaited<ReturnType<typeof startBaseline>> | undefined;
@@ -40,7 +45,8 @@ export async function benchForwarder(o: ForwarderBenchOptions, log: (line: strin
     try {
       const client = new ForwarderClient({ socketPath: ours.socketPath });
       try {
-        for (const [i, d] of dests.entries()) await client.add({ id: `bench-${i}`, host: '127.0.0.1', audioPort: d.audio, videoPort: d.video });
+        for (const [i, d] of dests.entries())
+          await client.add({ id: `bench-${i}`, host: '127.0.0.1', audioPort: d.audio, videoPort: d.video });
       } finally {
         client.close();
       }
@@ -74,7 +80,15 @@ interface Best {
 }
 
 /** Doubling from startRate until a step loses too much, then bisection. */
-async function search(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<Best> {
+async function search(
+  name: string,
+  blast: Blast,
+  pid: number,
+  audioPort: number,
+  videoPort: number,
+  o: ForwarderBenchOptions,
+  log: (l: string) => void,
+): Promise<Best> {
   const warm = blast.turn();
   await warm.ready;
   await blast.run(audioPort, videoPort, 200, 300).finally(warm.done); // warm-up: caches, lazy sockets
@@ -101,7 +115,16 @@ async function search(name: string, blast: Blast, pid: number, audioPort: number
 }
 
 /** One step at `rate`: its CPU share when it passed, undefined when it failed. */
-async function step(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, rate: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<number | undefined> {
+async function step(
+  name: string,
+  blast: Blast,
+  pid: number,
+  audioPort: number,
+  videoPort: number,
+  rate: number,
+  o: ForwarderBenchOptions,
+  log: (l: string) => void,
+): Promise<number | undefined> {
   const turn = blast.turn();
   await turn.ready;
   try {
@@ -111,7 +134,16 @@ async function step(name: string, blast: Blast, pid: number, audioPort: number, 
   }
 }
 
-async function stepAlone(name: string, blast: Blast, pid: number, audioPort: number, videoPort: number, rate: number, o: ForwarderBenchOptions, log: (l: string) => void): Promise<number | undefined> {
+async function stepAlone(
+  name: string,
+  blast: Blast,
+  pid: number,
+  audioPort: number,
+  videoPort: number,
+  rate: number,
+  o: ForwarderBenchOptions,
+  log: (l: string) => void,
+): Promise<number | undefined> {
   const cpu0 = cpuSeconds(pid);
   const r = await blast.run(audioPort, videoPort, rate, o.stepMs);
   // All the step's work (its tail drains after the sending window) over the sending window.
@@ -122,7 +154,9 @@ async function stepAlone(name: string, blast: Blast, pid: number, audioPort: num
   // A sender that fell behind did not offer the rate asked for.
   const offered = sent / (o.stepMs / 1000);
   const ok = loss < LOSS_LIMIT && offered >= rate * 0.95;
-  log(`  ${name.padEnd(8)} ${String(rate).padStart(7)} pkt/s in: sent ${sent}, received ${r.received} of ${expected}, loss ${(Math.max(loss, 0) * 100).toFixed(3)}%, cpu ${(cpu * 100).toFixed(0)}%${offered < rate * 0.95 ? ' (sender behind)' : ''} ${ok ? 'ok' : 'FAIL'}`);
+  log(
+    `  ${name.padEnd(8)} ${String(rate).padStart(7)} pkt/s in: sent ${sent}, received ${r.received} of ${expected}, loss ${(Math.max(loss, 0) * 100).toFixed(3)}%, cpu ${(cpu * 100).toFixed(0)}%${offered < rate * 0.95 ? ' (sender behind)' : ''} ${ok ? 'ok' : 'FAIL'}`,
+  );
   return ok ? cpu : undefined;
 }
 
@@ -144,7 +178,10 @@ interface RunResult {
 class Blast {
   private readonly replies: Array<(line: string) => void> = [];
   private last: Promise<void> = Promise.resolve();
-  private constructor(private readonly proc: ChildProcess, readonly ports: number[]) {}
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly ports: number[],
+  ) {}
 
   static async start(receivers: number): Promise<Blast> {
     const proc = spawn(RTP_BLAST_BIN, ['--receivers', String(receivers)], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -174,7 +211,8 @@ class Blast {
       this.replies.push((line) => {
         clearTimeout(timer);
         const r = JSON.parse(line) as Partial<RunResult> & { error?: string };
-        if (typeof r.sentAudio !== 'number' || typeof r.sentVideo !== 'number' || typeof r.received !== 'number') reject(new Error(`rtp-blast: ${line}`));
+        if (typeof r.sentAudio !== 'number' || typeof r.sentVideo !== 'number' || typeof r.received !== 'number')
+          reject(new Error(`rtp-blast: ${line}`));
         else resolve(r as RunResult);
       });
       this.proc.stdin!.write(`RUN ${audioPort} ${videoPort} ${rate} ${ms}\n`);
@@ -188,15 +226,27 @@ class Blast {
 }
 
 /** The baseline: one gst-launch-1.0 with both plain pipelines. */
-async function startBaseline(dests: Array<{ audio: number; video: number }>): Promise<{ child: Child; audioPort: number; videoPort: number }> {
+async function startBaseline(
+  dests: Array<{ audio: number; video: number }>,
+): Promise<{ child: Child; audioPort: number; videoPort: number }> {
   const audioPort = await freePort();
   let videoPort = await freePort();
   while (videoPort === audioPort) videoPort = await freePort();
   const clients = (k: 'audio' | 'video') => dests.map((d) => `127.0.0.1:${d[k]}`).join(',');
   const child = await startChild('gst-launch-1.0', 'gst-launch-1.0', {
     args: [
-      'udpsrc', 'address=127.0.0.1', `port=${audioPort}`, '!', 'multiudpsink', `clients=${clients('audio')}`,
-      'udpsrc', 'address=127.0.0.1', `port=${videoPort}`, '!', 'multiudpsink', `clients=${clients('video')}`,
+      'udpsrc',
+      'address=127.0.0.1',
+      `port=${audioPort}`,
+      '!',
+      'multiudpsink',
+      `clients=${clients('audio')}`,
+      'udpsrc',
+      'address=127.0.0.1',
+      `port=${videoPort}`,
+      '!',
+      'multiudpsink',
+      `clients=${clients('video')}`,
     ],
     ready: () => udpBound(audioPort) && udpBound(videoPort),
     readyTimeoutMs: 5_000,
@@ -207,5 +257,7 @@ async function startBaseline(dests: Array<{ audio: number; video: number }>): Pr
 /** gst-launch prints no readiness line: ready once its UDP port shows in /proc/net/udp. */
 function udpBound(port: number): boolean {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
-  return readFileSync('/proc/net/udp', 'utf8').split('\n').some((l) => l.trim().split(/\s+/)[1]?.endsWith(hex.trim()));
+  return readFileSync('/proc/net/udp', 'utf8')
+    .split('\n')
+    .some((l) => l.trim().split(/\s+/)[1]?.endsWith(hex.trim()));
 }

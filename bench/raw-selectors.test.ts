@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { rawSelectors } from './raw-selectors.ts';
 
-const file = (...exprs: string[]) => stringify({ groups: [{ name: 'g', rules: exprs.map((expr, i) => ({ record: `r${i}`, expr })) }] });
+const file = (...exprs: string[]) =>
+  stringify({ groups: [{ name: 'g', rules: exprs.map((expr, i) => ({ record: `r${i}`, expr })) }] });
 
 describe('rawSelectors', () => {
   it('keeps raw selectors once, ranges whole, and leaves out recorded series and ALERTS', () => {

@@ -68,7 +68,8 @@ export function encodeWriteRequest(series: WriteSeries[]): Uint8Array {
   const req = new Pb();
   for (const s of series) {
     const ts = new Pb();
-    for (const name of Object.keys(s.labels).sort()) ts.bytes(1, new Pb().string(1, name).string(2, s.labels[name]!).finish());
+    for (const name of Object.keys(s.labels).sort())
+      ts.bytes(1, new Pb().string(1, name).string(2, s.labels[name]!).finish());
     for (const x of s.samples) ts.bytes(2, new Pb().double(1, x.value).int64(2, x.timestampMs).finish());
     req.bytes(1, ts.finish());
   }
@@ -89,7 +90,9 @@ export function snappyLiterals(data: Uint8Array): Uint8Array {
   for (let o = 0; o < data.length; o += 65_536) {
     const lit = data.subarray(o, Math.min(o + 65_536, data.length));
     const m = lit.length - 1;
-    out.push(m < 60 ? Uint8Array.of(m << 2) : m < 256 ? Uint8Array.of(60 << 2, m) : Uint8Array.of(61 << 2, m & 0xff, m >> 8));
+    out.push(
+      m < 60 ? Uint8Array.of(m << 2) : m < 256 ? Uint8Array.of(60 << 2, m) : Uint8Array.of(61 << 2, m & 0xff, m >> 8),
+    );
     out.push(lit);
   }
   const total = out.reduce((a, b) => a + b.length, 0);
@@ -106,7 +109,11 @@ export function snappyLiterals(data: Uint8Array): Uint8Array {
 export async function remoteWrite(prometheusUrl: string, series: WriteSeries[]): Promise<void> {
   const res = await fetch(`${prometheusUrl}/api/v1/write`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' },
+    headers: {
+      'content-type': 'application/x-protobuf',
+      'content-encoding': 'snappy',
+      'x-prometheus-remote-write-version': '0.1.0',
+    },
     body: Buffer.from(snappyLiterals(encodeWriteRequest(series))),
     signal: AbortSignal.timeout(30_000),
   });

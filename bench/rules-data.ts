@@ -15,11 +15,16 @@ export interface FleetSeries {
  */
 export function fleet(trees: number, nodesPerTree: number, stepSeconds: number): FleetSeries[] {
   const out: FleetSeries[] = [];
-  const add = (name: string, labels: Record<string, string>, value: (k: number) => number) => out.push({ name, labels, value });
+  const add = (name: string, labels: Record<string, string>, value: (k: number) => number) =>
+    out.push({ name, labels, value });
   for (let t = 0; t < trees; t++) {
     const tree = `tree-${t}`;
     const inj = { tree_id: tree, node_id: `${tree}-injection`, node_type: 'injection' };
-    add('media_tree_injection_active_sessions', { job: 'media-tree-injection', instance: `${tree}-injection:7070`, ...inj, room_id: 'all' }, () => 4);
+    add(
+      'media_tree_injection_active_sessions',
+      { job: 'media-tree-injection', instance: `${tree}-injection:7070`, ...inj, room_id: 'all' },
+      () => 4,
+    );
     for (let i = 0; i < nodesPerTree; i++) {
       const id = `${tree}-egress-${i}`;
       const target = { tree_id: tree, node_id: id, node_type: 'egress' };
@@ -45,7 +50,14 @@ export function fleet(trees: number, nodesPerTree: number, stepSeconds: number):
  * create-blocks-from openmetrics`; step k is at firstSeconds + k * stepSeconds.
  * Returns the number of samples.
  */
-export async function writeOpenMetrics(path: string, series: FleetSeries[], firstSeconds: number, stepSeconds: number, from: number, to: number): Promise<number> {
+export async function writeOpenMetrics(
+  path: string,
+  series: FleetSeries[],
+  firstSeconds: number,
+  stepSeconds: number,
+  from: number,
+  to: number,
+): Promise<number> {
   const out = createWriteStream(path);
   let samples = 0;
   const byName = new Map<string, FleetSeries[]>();
@@ -57,7 +69,9 @@ export async function writeOpenMetrics(path: string, series: FleetSeries[], firs
   for (const [name, list] of byName) {
     let chunk = `# TYPE ${name} gauge\n`;
     for (const s of list) {
-      const head = `${name}{${Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(',')}} `;
+      const head = `${name}{${Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(',')}} `;
       for (let k = from; k < to; k++) {
         chunk += `${head}${s.value(k)} ${firstSeconds + k * stepSeconds}\n`;
         samples++;
@@ -75,9 +89,18 @@ export async function writeOpenMetrics(path: string, series: FleetSeries[], firs
 }
 
 /** Steps [from, to) of the fleet as remote-write series. */
-export function writeSeries(series: FleetSeries[], firstSeconds: number, stepSeconds: number, from: number, to: number): WriteSeries[] {
+export function writeSeries(
+  series: FleetSeries[],
+  firstSeconds: number,
+  stepSeconds: number,
+  from: number,
+  to: number,
+): WriteSeries[] {
   return series.map((s) => ({
     labels: { __name__: s.name, ...s.labels },
-    samples: Array.from({ length: to - from }, (_, j) => ({ value: s.value(from + j), timestampMs: (firstSeconds + (from + j) * stepSeconds) * 1000 })),
+    samples: Array.from({ length: to - from }, (_, j) => ({
+      value: s.value(from + j),
+      timestampMs: (firstSeconds + (from + j) * stepSeconds) * 1000,
+    })),
   }));
 }

@@ -5,7 +5,25 @@ import { runCanopy } from '../test/canopy.ts';
 // target is judged by the full run, never here.
 describe('canopy bench rules (small)', () => {
   it('backfills, times both sides and ends with a RATIO line', async () => {
-    const r = await runCanopy(['bench', 'rules', '--nodes', '20', '--trees', '2', '--minutes', '10', '--head-minutes', '6', '--evaluations', '1', '--interval', '1'], 120_000);
+    const r = await runCanopy(
+      [
+        'bench',
+        'rules',
+        '--nodes',
+        '20',
+        '--trees',
+        '2',
+        '--minutes',
+        '10',
+        '--head-minutes',
+        '6',
+        '--evaluations',
+        '1',
+        '--interval',
+        '1',
+      ],
+      120_000,
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');

@@ -39,7 +39,8 @@ const STEP_SECONDS = 15;
  * made earlier runs depend on the time of day.
  */
 export async function benchRules(o: RulesBenchOptions, log: (line: string) => void): Promise<BenchResult> {
-  if (o.headMinutes >= o.minutes) throw new Error(`--head-minutes (${o.headMinutes}) must be below --minutes (${o.minutes})`);
+  if (o.headMinutes >= o.minutes)
+    throw new Error(`--head-minutes (${o.headMinutes}) must be below --minutes (${o.minutes})`);
   const dir = mkdtempSync(join(tmpdir(), 'canopy-bench-rules-'));
   let writer: NodeJS.Timeout | undefined;
   let sending: Promise<void> | undefined;
@@ -52,9 +53,13 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
     const om = join(dir, 'fleet.om');
     let t0 = Date.now();
     const samples = await writeOpenMetrics(om, series, first, STEP_SECONDS, 0, headFrom);
-    log(`fleet: ${o.nodes} egress nodes in ${o.trees} trees, ${series.length} series; ${o.minutes} min of history at ${STEP_SECONDS} s, the first ${o.minutes - o.headMinutes} min (${samples} samples) written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(
+      `fleet: ${o.nodes} egress nodes in ${o.trees} trees, ${series.length} series; ${o.minutes} min of history at ${STEP_SECONDS} s, the first ${o.minutes - o.headMinutes} min (${samples} samples) written in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
     t0 = Date.now();
-    execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', om, join(dir, 'data')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', om, join(dir, 'data')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     rmSync(om);
     log(`backfill: promtool tsdb create-blocks-from openmetrics in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -74,13 +79,18 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
     try {
       t0 = Date.now();
       // In batches of series, so a large fleet never makes one huge request.
-      for (let i = 0; i < series.length; i += 2_000) await remoteWrite(prom.url, writeSeries(series.slice(i, i + 2_000), first, STEP_SECONDS, headFrom, steps));
+      for (let i = 0; i < series.length; i += 2_000)
+        await remoteWrite(prom.url, writeSeries(series.slice(i, i + 2_000), first, STEP_SECONDS, headFrom, steps));
       // The head must hold the newest step, or the rules would read only blocks.
       const newest = await instantQuery(prom.url, 'max(timestamp(media_tree_egress_active_viewers))');
       if (Number(newest.result[0]?.value[1]) !== first + (steps - 1) * STEP_SECONDS) {
-        throw new Error(`the remote-written head is not visible: newest sample at ${newest.result[0]?.value[1] ?? 'none'}`);
+        throw new Error(
+          `the remote-written head is not visible: newest sample at ${newest.result[0]?.value[1] ?? 'none'}`,
+        );
       }
-      log(`head: the last ${o.headMinutes} min through remote write in ${((Date.now() - t0) / 1000).toFixed(1)} s, then one step every ${STEP_SECONDS} s`);
+      log(
+        `head: the last ${o.headMinutes} min through remote write in ${((Date.now() - t0) / 1000).toFixed(1)} s, then one step every ${STEP_SECONDS} s`,
+      );
       // Live data: each step is sent once its time has come, as scrapes would add it.
       let next = steps;
       writer = setInterval(() => {
@@ -96,7 +106,9 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
       // The recorded series must exist, or the groups were timed doing nothing.
       const recorded = await instantQuery(prom.url, 'tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg5m');
       if (recorded.result.length !== o.trees) {
-        throw new Error(`the rule pack recorded ${recorded.result.length} trees of ${o.trees}: its results were not stored`);
+        throw new Error(
+          `the rule pack recorded ${recorded.result.length} trees of ${o.trees}: its results were not stored`,
+        );
       }
 
       // Wall time without query stats (the seed asked for none), then
@@ -111,7 +123,10 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
           for (let t = 0; t < o.trees; t++) {
             // As DecisionEngine.evaluate(): the six queries of a tree at once, trees in turn.
             const answers = await Promise.all(
-              Object.entries(seedDecisionQueries(`tree-${t}`)).map(async ([name, q]) => ({ name, r: await instantQuery(prom.url, q, stats ? { stats: 'all' } : {}) })),
+              Object.entries(seedDecisionQueries(`tree-${t}`)).map(async ([name, q]) => ({
+                name,
+                r: await instantQuery(prom.url, q, stats ? { stats: 'all' } : {}),
+              })),
             );
             for (const { name, r } of answers) {
               if (round === 0 && !stats) seriesSeen += r.result.length;
@@ -147,11 +162,17 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
       const rawReads = median(reads);
       const ms = (s: number) => `${(s * 1000).toFixed(2)} ms`;
       log(`rule pack: ${ms(rulesCost)} per evaluation of every group (median of ${o.evaluations})`);
-      log(`seed queries: ${ms(seedWall)} per round of ${6 * o.trees} queries through the HTTP API, the seed's way (median of ${wall.length}); ${ms(seedEval)} of Prometheus evaluation in a round with query stats`);
-      log(`raw reads: the pack's ${selectors.length} distinct raw selectors, each read once, ${ms(rawReads)} of evaluation (${(rawReads / seedWall).toFixed(3)}x the seed's round), before any rule computes or writes`);
+      log(
+        `seed queries: ${ms(seedWall)} per round of ${6 * o.trees} queries through the HTTP API, the seed's way (median of ${wall.length}); ${ms(seedEval)} of Prometheus evaluation in a round with query stats`,
+      );
+      log(
+        `raw reads: the pack's ${selectors.length} distinct raw selectors, each read once, ${ms(rawReads)} of evaluation (${(rawReads / seedWall).toFixed(3)}x the seed's round), before any rule computes or writes`,
+      );
       const costliest = [...perSelector].map(([sel, t]) => [sel, median(t)] as const).sort((a, b) => b[1] - a[1]);
       for (const [sel, t] of costliest.slice(0, 5)) log(`  raw read: ${ms(t)} ${sel}`);
-      log(`rule pack / seed queries: ${(rulesCost / seedWall).toFixed(3)} against HTTP API time (the RATIO), ${(rulesCost / seedEval).toFixed(3)} against evaluation time alone`);
+      log(
+        `rule pack / seed queries: ${(rulesCost / seedWall).toFixed(3)} against HTTP API time (the RATIO), ${(rulesCost / seedEval).toFixed(3)} against evaluation time alone`,
+      );
       log(`target: rule pack <= 0.2x the seed's queries`);
       return { ratio: rulesCost / seedWall };
     } finally {
@@ -166,7 +187,12 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
 }
 
 /** Median over `n` evaluations (after two warm-ups from the call on) of the summed last durations of every rule group. */
-async function ruleGroupCost(url: string, n: number, intervalSeconds: number, log: (l: string) => void): Promise<number> {
+async function ruleGroupCost(
+  url: string,
+  n: number,
+  intervalSeconds: number,
+  log: (l: string) => void,
+): Promise<number> {
   // Counted from now, when the head holds the fleet: evaluations before it read no current data.
   const seen = new Map<string, { start: number; iterations: number; durations: number[] }>();
   await waitUntil(
@@ -212,10 +238,16 @@ function metricByGroup(text: string, name: string): Map<string, number> {
 /** Where the pack's time goes: the five costliest rules of the last evaluation. */
 async function logCostliestRules(url: string, log: (l: string) => void): Promise<void> {
   const res = await fetch(`${url}/api/v1/rules`, { signal: AbortSignal.timeout(5_000) });
-  const body = (await res.json()) as { data: { groups: Array<{ rules: Array<{ name: string; evaluationTime: number; labels?: Record<string, string> }> }> } };
+  const body = (await res.json()) as {
+    data: {
+      groups: Array<{ rules: Array<{ name: string; evaluationTime: number; labels?: Record<string, string> }> }>;
+    };
+  };
   const rules = body.data.groups.flatMap((g) => g.rules);
   rules.sort((a, b) => b.evaluationTime - a.evaluationTime);
   for (const r of rules.slice(0, 5)) {
-    log(`  costliest: ${(r.evaluationTime * 1000).toFixed(2)} ms ${r.name}${r.labels?.reason ? ` (${r.labels.reason})` : ''}`);
+    log(
+      `  costliest: ${(r.evaluationTime * 1000).toFixed(2)} ms ${r.name}${r.labels?.reason ? ` (${r.labels.reason})` : ''}`,
+    );
   }
 }

@@ -39,8 +39,14 @@ interface Milestones {
 export async function benchTimeToScale(o: TimeToScaleOptions, log: (l: string) => void): Promise<BenchResult> {
   const provisioning = await provisioningAlone();
   const floor =
-    seconds(DEMO.scrapeInterval) + seconds(DEMO.evaluationInterval) + seconds(DEMO.rules.forDurations.scaleOut) + seconds(DEMO.alertmanager.groupWait) + provisioning;
-  log(`floor: scrape ${DEMO.scrapeInterval} + evaluation ${DEMO.evaluationInterval} + for ${DEMO.rules.forDurations.scaleOut} + group_wait ${DEMO.alertmanager.groupWait} + provisioning alone ${provisioning.toFixed(2)} s = ${floor.toFixed(2)} s`);
+    seconds(DEMO.scrapeInterval) +
+    seconds(DEMO.evaluationInterval) +
+    seconds(DEMO.rules.forDurations.scaleOut) +
+    seconds(DEMO.alertmanager.groupWait) +
+    provisioning;
+  log(
+    `floor: scrape ${DEMO.scrapeInterval} + evaluation ${DEMO.evaluationInterval} + for ${DEMO.rules.forDurations.scaleOut} + group_wait ${DEMO.alertmanager.groupWait} + provisioning alone ${provisioning.toFixed(2)} s = ${floor.toFixed(2)} s`,
+  );
   const totals: number[] = [];
   for (let i = 0; i < o.runs; i++) {
     const m = await oneRun();
@@ -51,7 +57,9 @@ export async function benchTimeToScale(o: TimeToScaleOptions, log: (l: string) =
     totals.push(Math.max(m.targetsUp, m.firstRtp));
   }
   const end = median(totals);
-  log(`end-to-end (median of ${o.runs}, to the later of first RTP and targets up): ${end.toFixed(2)} s; floor ${floor.toFixed(2)} s; target <= 1.25x`);
+  log(
+    `end-to-end (median of ${o.runs}, to the later of first RTP and targets up): ${end.toFixed(2)} s; floor ${floor.toFixed(2)} s; target <= 1.25x`,
+  );
   return { ratio: end / floor };
 }
 
@@ -60,8 +68,17 @@ async function provisioningAlone(): Promise<number> {
   const stack = await startStack();
   const dir = mkdtempSync(join(tmpdir(), 'canopy-tts-prov-'));
   try {
-    const p = new LocalProvisioner({ stateDir: dir, redisUrl: stack.urls.redis, portBase: 50_000 + Math.floor(Math.random() * 50) * 100 });
-    const spec = { tree: 'tts-floor', subtree: 'tts-floor-st-1', slot: 'tts-floor-slot', size: DEMO.actuator.subtreeSize };
+    const p = new LocalProvisioner({
+      stateDir: dir,
+      redisUrl: stack.urls.redis,
+      portBase: 50_000 + Math.floor(Math.random() * 50) * 100,
+    });
+    const spec = {
+      tree: 'tts-floor',
+      subtree: 'tts-floor-st-1',
+      slot: 'tts-floor-slot',
+      size: DEMO.actuator.subtreeSize,
+    };
     const t0 = performance.now();
     await p.create(spec);
     await p.waitReady(spec, 60_000);
@@ -89,17 +106,25 @@ async function oneRun(): Promise<Milestones> {
       body: JSON.stringify({ sessionId: 'tts-1', audioSsrc: 4242, videoSsrc: 4243 }),
     });
     if (res.status !== 201) throw new Error(`session: ${res.status}`);
-    await waitFor(async () => (await Promise.all(egress.map((n) => mountpoints(n.url)))).every((c) => c > 0), 30_000, 'mountpoints on the baseline');
+    await waitFor(
+      async () => (await Promise.all(egress.map((n) => mountpoints(n.url)))).every((c) => c > 0),
+      30_000,
+      'mountpoints on the baseline',
+    );
     // The load is offered to a monitored tree: Prometheus discovers file_sd
     // targets seconds after it starts, and that start-up is not time to scale.
     await waitFor(() => egressTargetsUp(stack, egress), 30_000, 'the baseline egress targets up in Prometheus');
     // Fill both pools past 85 %: the moment the last viewer lands is t0.
     const port = (udp.address() as { port: number }).port;
-    const perNode = Math.ceil((DEMO.topology.egressPoolSize * 0.86) - 2);
+    const perNode = Math.ceil(DEMO.topology.egressPoolSize * 0.86 - 2);
     let t0 = 0;
     for (let i = 0; i < perNode; i++) {
       for (const n of egress) {
-        const r = await fetch(`${n.url}/whep/tts-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: '127.0.0.1', audioPort: port, videoPort: port }) });
+        const r = await fetch(`${n.url}/whep/tts-1`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ host: '127.0.0.1', audioPort: port, videoPort: port }),
+        });
         if (r.status !== 201) throw new Error(`viewer on ${n.url}: ${r.status} ${await r.text()}`);
         t0 = performance.now();
       }
@@ -110,14 +135,25 @@ async function oneRun(): Promise<Milestones> {
     let newNodes: Array<{ id: string; url: string }> = [];
     while (Object.keys(m).length < 5) {
       if (Date.now() > deadline) throw new Error(`milestones not reached: ${JSON.stringify(m)}`);
-      if (m.alertFiring === undefined && (await instantQuery(stack.urls.prometheus, 'ALERTS{alertname="MediaTreeScaleOut", alertstate="firing"}')).result.length) m.alertFiring = since();
+      if (
+        m.alertFiring === undefined &&
+        (await instantQuery(stack.urls.prometheus, 'ALERTS{alertname="MediaTreeScaleOut", alertstate="firing"}')).result
+          .length
+      )
+        m.alertFiring = since();
       if (m.webhookReceived === undefined && (await acceptedNotifications(stack)) > 0) m.webhookReceived = since();
       if (m.subtreeReady === undefined && (await stack.redis.hlen(actuatorKeys.subtrees(stack.tree))) > 0) {
         m.subtreeReady = since();
         newNodes = await subtreeNodes(stack);
       }
-      if (newNodes.length && m.firstRtp === undefined && (await Promise.all(newNodes.map((n) => rtpReceived(n.url)))).some((c) => c > 0)) m.firstRtp = since();
-      if (newNodes.length && m.targetsUp === undefined && (await egressTargetsUp(stack, newNodes))) m.targetsUp = since();
+      if (
+        newNodes.length &&
+        m.firstRtp === undefined &&
+        (await Promise.all(newNodes.map((n) => rtpReceived(n.url)))).some((c) => c > 0)
+      )
+        m.firstRtp = since();
+      if (newNodes.length && m.targetsUp === undefined && (await egressTargetsUp(stack, newNodes)))
+        m.targetsUp = since();
       await new Promise((r) => setTimeout(r, 50));
     }
     return m as Milestones;
@@ -146,9 +182,13 @@ async function metricsText(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
 }
 const sumOf = (text: string, name: string) =>
-  text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(name))
+    .reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
 const mountpoints = async (url: string) => sumOf(await metricsText(url), 'media_tree_egress_active_mountpoints');
-const rtpReceived = async (url: string) => sumOf(await metricsText(url).catch(() => ''), 'media_tree_egress_rtp_packets_received_total');
+const rtpReceived = async (url: string) =>
+  sumOf(await metricsText(url).catch(() => ''), 'media_tree_egress_rtp_packets_received_total');
 async function acceptedNotifications(stack: Stack): Promise<number> {
   const text = await metricsText(stack.urls.actuator);
   return sumOf(text, 'canopy_actuator_notifications_total{outcome="accepted"}');

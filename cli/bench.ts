@@ -21,52 +21,128 @@ export function benchCommand(): Command {
 
   bench
     .command('exporter')
-    .description('egress exposition time per series against node_exporter, and RSS across a session churn (ratio: ours/node_exporter per series, lower is better)')
-    .addOption(intOption('--sessions <n>', 'live sessions in the egress exposition', 'CANOPY_BENCH_SESSIONS', 2000, 1, 100_000))
+    .description(
+      'egress exposition time per series against node_exporter, and RSS across a session churn (ratio: ours/node_exporter per series, lower is better)',
+    )
+    .addOption(
+      intOption('--sessions <n>', 'live sessions in the egress exposition', 'CANOPY_BENCH_SESSIONS', 2000, 1, 100_000),
+    )
     .addOption(intOption('--scrapes <n>', 'timed scrapes of each exporter', 'CANOPY_BENCH_SCRAPES', 200, 5, 100_000))
-    .addOption(intOption('--churn <n>', 'session start/stop cycles for the RSS check', 'CANOPY_BENCH_CHURN', 100_000, 0, 10_000_000))
+    .addOption(
+      intOption(
+        '--churn <n>',
+        'session start/stop cycles for the RSS check',
+        'CANOPY_BENCH_CHURN',
+        100_000,
+        0,
+        10_000_000,
+      ),
+    )
     .action(async (o: { sessions: number; scrapes: number; churn: number }) => {
       await report((log) => benchExporter({ sessions: o.sessions, scrapes: o.scrapes, churnCycles: o.churn }, log));
     });
 
   bench
     .command('forwarder')
-    .description('highest loss-free (<0.1%) RTP rate through our forwarder against plain gst-launch udpsrc ! multiudpsink, same destinations (ratio: ours/baseline, higher is better)')
-    .addOption(intOption('--destinations <n>', 'destinations (each an audio and a video port)', 'CANOPY_BENCH_DESTINATIONS', 16, 1, 128))
+    .description(
+      'highest loss-free (<0.1%) RTP rate through our forwarder against plain gst-launch udpsrc ! multiudpsink, same destinations (ratio: ours/baseline, higher is better)',
+    )
+    .addOption(
+      intOption(
+        '--destinations <n>',
+        'destinations (each an audio and a video port)',
+        'CANOPY_BENCH_DESTINATIONS',
+        16,
+        1,
+        128,
+      ),
+    )
     .addOption(intOption('--step-ms <n>', 'sending time of each rate step', 'CANOPY_BENCH_STEP_MS', 2500, 100, 60_000))
-    .addOption(intOption('--start-rate <n>', 'first rate tried, packets/s in', 'CANOPY_BENCH_START_RATE', 5000, 10, 10_000_000))
-    .addOption(intOption('--max-rate <n>', 'highest rate tried, packets/s in', 'CANOPY_BENCH_MAX_RATE', 400_000, 10, 10_000_000))
+    .addOption(
+      intOption('--start-rate <n>', 'first rate tried, packets/s in', 'CANOPY_BENCH_START_RATE', 5000, 10, 10_000_000),
+    )
+    .addOption(
+      intOption('--max-rate <n>', 'highest rate tried, packets/s in', 'CANOPY_BENCH_MAX_RATE', 400_000, 10, 10_000_000),
+    )
     .addOption(intOption('--bisections <n>', 'bisection steps after the doubling', 'CANOPY_BENCH_BISECTIONS', 5, 0, 20))
-    .action(async (o: { destinations: number; stepMs: number; startRate: number; maxRate: number; bisections: number }) => {
-      await report((log) => benchForwarder(o, log));
-    });
+    .action(
+      async (o: { destinations: number; stepMs: number; startRate: number; maxRate: number; bisections: number }) => {
+        await report((log) => benchForwarder(o, log));
+      },
+    );
 
   bench
     .command('rules')
-    .description("rule pack evaluation cost against the seed's DecisionEngine queries on one backfilled TSDB (ratio: rule pack/seed, lower is better)")
-    .addOption(intOption('--nodes <n>', 'egress nodes in the backfilled fleet', 'CANOPY_BENCH_NODES', 1000, 10, 100_000))
+    .description(
+      "rule pack evaluation cost against the seed's DecisionEngine queries on one backfilled TSDB (ratio: rule pack/seed, lower is better)",
+    )
+    .addOption(
+      intOption('--nodes <n>', 'egress nodes in the backfilled fleet', 'CANOPY_BENCH_NODES', 1000, 10, 100_000),
+    )
     .addOption(intOption('--trees <n>', 'trees the nodes are spread over', 'CANOPY_BENCH_TREES', 10, 1, 1000))
     .addOption(intOption('--minutes <n>', 'minutes of history', 'CANOPY_BENCH_MINUTES', 60, 10, 24 * 60))
-    .addOption(intOption('--head-minutes <n>', 'newest minutes of that history sent to the head instead of the blocks', 'CANOPY_BENCH_HEAD_MINUTES', 10, 6, 60))
+    .addOption(
+      intOption(
+        '--head-minutes <n>',
+        'newest minutes of that history sent to the head instead of the blocks',
+        'CANOPY_BENCH_HEAD_MINUTES',
+        10,
+        6,
+        60,
+      ),
+    )
     .addOption(intOption('--evaluations <n>', 'evaluations measured on each side', 'CANOPY_BENCH_EVALUATIONS', 6, 1, 8))
-    .addOption(intOption('--interval <s>', 'rule group interval during the run, seconds', 'CANOPY_BENCH_INTERVAL', 3, 1, 5))
-    .action(async (o: { nodes: number; trees: number; minutes: number; headMinutes: number; evaluations: number; interval: number }) => {
-      await report((log) => benchRules({ ...o, intervalSeconds: o.interval }, log));
-    });
+    .addOption(
+      intOption('--interval <s>', 'rule group interval during the run, seconds', 'CANOPY_BENCH_INTERVAL', 3, 1, 5),
+    )
+    .action(
+      async (o: {
+        nodes: number;
+        trees: number;
+        minutes: number;
+        headMinutes: number;
+        evaluations: number;
+        interval: number;
+      }) => {
+        await report((log) => benchRules({ ...o, intervalSeconds: o.interval }, log));
+      },
+    );
 
   bench
     .command('actuator')
-    .description('ack latency of `canopy actuator --dry-run` (real Redis) under mostly duplicate notifications from concurrent keep-alive clients, against an express handler that only parses the JSON and answers 202; checks one decision per distinct firing episode (ratio: our p99/baseline p99, lower is better)')
-    .addOption(intOption('--notifications <n>', 'notifications sent to each server', 'CANOPY_BENCH_NOTIFICATIONS', 20_000, 10, 1_000_000))
+    .description(
+      'ack latency of `canopy actuator --dry-run` (real Redis) under mostly duplicate notifications from concurrent keep-alive clients, against an express handler that only parses the JSON and answers 202; checks one decision per distinct firing episode (ratio: our p99/baseline p99, lower is better)',
+    )
+    .addOption(
+      intOption(
+        '--notifications <n>',
+        'notifications sent to each server',
+        'CANOPY_BENCH_NOTIFICATIONS',
+        20_000,
+        10,
+        1_000_000,
+      ),
+    )
     .addOption(intOption('--clients <n>', 'concurrent keep-alive clients', 'CANOPY_BENCH_CLIENTS', 50, 1, 1000))
-    .addOption(intOption('--duplicates-percent <n>', 'share of notifications that repeat an episode already sent', 'CANOPY_BENCH_DUPLICATES_PERCENT', 90, 0, 100))
+    .addOption(
+      intOption(
+        '--duplicates-percent <n>',
+        'share of notifications that repeat an episode already sent',
+        'CANOPY_BENCH_DUPLICATES_PERCENT',
+        90,
+        0,
+        100,
+      ),
+    )
     .action(async (o: { notifications: number; clients: number; duplicatesPercent: number }) => {
       await report((log) => benchActuator(o, log));
     });
 
   bench
     .command('time-to-scale')
-    .description('the local stack, several runs: from the load crossing the scale-out threshold to alert, webhook, subtree ready, first RTP on a new node, targets up; against the floor those allow (ratio: end-to-end/floor, lower is better)')
+    .description(
+      'the local stack, several runs: from the load crossing the scale-out threshold to alert, webhook, subtree ready, first RTP on a new node, targets up; against the floor those allow (ratio: end-to-end/floor, lower is better)',
+    )
     .addOption(intOption('--runs <n>', 'scale-outs measured, each on a fresh stack', 'CANOPY_BENCH_RUNS', 3, 1, 20))
     .action(async (o: { runs: number }) => {
       await report((log) => benchTimeToScale(o, log));

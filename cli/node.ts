@@ -8,86 +8,214 @@ import { intOption } from './options.ts';
 
 function idOption(flags: string, description: string, env: string, def?: string): Option {
   const o = new Option(flags, description).env(env).argParser((raw: string) => {
-    if (!ID_PATTERN.test(raw)) throw new InvalidArgumentError(`expected 1..63 of a-z, 0-9, '-' (not starting with '-'), got ${JSON.stringify(raw)}`);
+    if (!ID_PATTERN.test(raw))
+      throw new InvalidArgumentError(
+        `expected 1..63 of a-z, 0-9, '-' (not starting with '-'), got ${JSON.stringify(raw)}`,
+      );
     return raw;
   });
   return def === undefined ? o : o.default(def);
 }
 
 function hostOption(flags: string, description: string, env: string, def: string, literalOnly = false): Option {
-  return new Option(flags, description).env(env).default(def).argParser((raw: string) => {
-    const name = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(raw);
-    if (isIP(raw) === 0 && (literalOnly || !name)) throw new InvalidArgumentError(`expected ${literalOnly ? 'an IP address' : 'an IP address or host name'}, got ${JSON.stringify(raw)}`);
-    return raw;
-  });
+  return new Option(flags, description)
+    .env(env)
+    .default(def)
+    .argParser((raw: string) => {
+      const name =
+        /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(
+          raw,
+        );
+      if (isIP(raw) === 0 && (literalOnly || !name))
+        throw new InvalidArgumentError(
+          `expected ${literalOnly ? 'an IP address' : 'an IP address or host name'}, got ${JSON.stringify(raw)}`,
+        );
+      return raw;
+    });
 }
 
 function common(cmd: Command, defaultPort: number): Command {
   return cmd
     .addOption(idOption('--tree-id <id>', 'tree this node belongs to', 'CANOPY_TREE_ID', 'tree-1'))
-    .addOption(idOption('--node-id <id>', 'this node\'s id (also its Prometheus node_id)', 'CANOPY_NODE_ID').makeOptionMandatory())
-    .addOption(new Option('--redis-url <url>', 'Redis holding the topology').env('CANOPY_REDIS_URL').default('redis://127.0.0.1:6379').argParser((raw: string) => {
-      let u: URL;
-      try {
-        u = new URL(raw);
-      } catch {
-        throw new InvalidArgumentError(`expected a redis:// URL, got ${JSON.stringify(raw)}`);
-      }
-      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new InvalidArgumentError(`expected a redis:// or rediss:// URL, got ${JSON.stringify(raw)}`);
-      return raw;
-    }))
-    .addOption(intOption('--port <n>', 'HTTP port (/metrics, /healthz, /readyz, API)', 'CANOPY_HTTP_PORT', defaultPort, 1, 65535))
-    .addOption(hostOption('--listen-host <addr>', 'address the HTTP server listens on', 'CANOPY_LISTEN_HOST', '0.0.0.0', true))
-    .addOption(hostOption('--advertise-host <host>', 'address other nodes use to reach this one (recorded in Redis)', 'CANOPY_ADVERTISE_HOST', '127.0.0.1'))
-    .addOption(new Option('--log-level <level>', 'log level').env('CANOPY_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']));
+    .addOption(
+      idOption(
+        '--node-id <id>',
+        "this node's id (also its Prometheus node_id)",
+        'CANOPY_NODE_ID',
+      ).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--redis-url <url>', 'Redis holding the topology')
+        .env('CANOPY_REDIS_URL')
+        .default('redis://127.0.0.1:6379')
+        .argParser((raw: string) => {
+          let u: URL;
+          try {
+            u = new URL(raw);
+          } catch {
+            throw new InvalidArgumentError(`expected a redis:// URL, got ${JSON.stringify(raw)}`);
+          }
+          if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+            throw new InvalidArgumentError(`expected a redis:// or rediss:// URL, got ${JSON.stringify(raw)}`);
+          return raw;
+        }),
+    )
+    .addOption(
+      intOption(
+        '--port <n>',
+        'HTTP port (/metrics, /healthz, /readyz, API)',
+        'CANOPY_HTTP_PORT',
+        defaultPort,
+        1,
+        65535,
+      ),
+    )
+    .addOption(
+      hostOption('--listen-host <addr>', 'address the HTTP server listens on', 'CANOPY_LISTEN_HOST', '0.0.0.0', true),
+    )
+    .addOption(
+      hostOption(
+        '--advertise-host <host>',
+        'address other nodes use to reach this one (recorded in Redis)',
+        'CANOPY_ADVERTISE_HOST',
+        '127.0.0.1',
+      ),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .env('CANOPY_LOG_LEVEL')
+        .default('info')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+    );
 }
 
 function forwarderOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--forwarder-bin <path>', 'media-tree-forwarder binary (default: forwarder/build/media-tree-forwarder)').env('CANOPY_FORWARDER_BIN'))
-    .addOption(intOption('--forwarder-audio-port <n>', 'UDP port the forwarder receives audio RTP on', 'CANOPY_FORWARDER_AUDIO_PORT', 5002, 1, 65535))
-    .addOption(intOption('--forwarder-video-port <n>', 'UDP port the forwarder receives video RTP on', 'CANOPY_FORWARDER_VIDEO_PORT', 5004, 1, 65535))
-    .addOption(hostOption('--forwarder-bind <addr>', 'address the forwarder receives RTP on', 'CANOPY_FORWARDER_BIND', '127.0.0.1', true))
-    .addOption(new Option('--control-socket <path>', 'forwarder control socket (default: in a fresh temp dir)').env('CANOPY_CONTROL_SOCKET'))
-    .addOption(idOption('--parent-slot <slot>', 'slot to attach to at start (e.g. injection-1-s0, relay-1-s0)', 'CANOPY_PARENT_SLOT'));
+    .addOption(
+      new Option(
+        '--forwarder-bin <path>',
+        'media-tree-forwarder binary (default: forwarder/build/media-tree-forwarder)',
+      ).env('CANOPY_FORWARDER_BIN'),
+    )
+    .addOption(
+      intOption(
+        '--forwarder-audio-port <n>',
+        'UDP port the forwarder receives audio RTP on',
+        'CANOPY_FORWARDER_AUDIO_PORT',
+        5002,
+        1,
+        65535,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--forwarder-video-port <n>',
+        'UDP port the forwarder receives video RTP on',
+        'CANOPY_FORWARDER_VIDEO_PORT',
+        5004,
+        1,
+        65535,
+      ),
+    )
+    .addOption(
+      hostOption(
+        '--forwarder-bind <addr>',
+        'address the forwarder receives RTP on',
+        'CANOPY_FORWARDER_BIND',
+        '127.0.0.1',
+        true,
+      ),
+    )
+    .addOption(
+      new Option('--control-socket <path>', 'forwarder control socket (default: in a fresh temp dir)').env(
+        'CANOPY_CONTROL_SOCKET',
+      ),
+    )
+    .addOption(
+      idOption(
+        '--parent-slot <slot>',
+        'slot to attach to at start (e.g. injection-1-s0, relay-1-s0)',
+        'CANOPY_PARENT_SLOT',
+      ),
+    );
 }
 
 function portRange(raw: string): [number, number] {
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw.trim());
   const [a, b] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-  if (!m || a < 1 || b > 65535 || a > b) throw new InvalidArgumentError(`expected MIN-MAX within 1-65535, got ${JSON.stringify(raw)}`);
+  if (!m || a < 1 || b > 65535 || a > b)
+    throw new InvalidArgumentError(`expected MIN-MAX within 1-65535, got ${JSON.stringify(raw)}`);
   return [a, b];
 }
 
 function checkPorts(o: { port: number; forwarderAudioPort: number; forwarderVideoPort: number }): void {
-  if (o.forwarderAudioPort === o.forwarderVideoPort) throw new Error('--forwarder-audio-port and --forwarder-video-port must differ');
+  if (o.forwarderAudioPort === o.forwarderVideoPort)
+    throw new Error('--forwarder-audio-port and --forwarder-video-port must differ');
 }
 
 export function nodeCommand(): Command {
-  const node = new Command('node').description('run a reference node app (injection, relay, egress)').showHelpAfterError();
+  const node = new Command('node')
+    .description('run a reference node app (injection, relay, egress)')
+    .showHelpAfterError();
   // Checked before the app touches Redis: a bad value changes nothing.
   node.hook('preAction', () => void exitWithPid(process.env.CANOPY_EXIT_WITH_PID));
 
-  common(node.command('injection').description('takes broadcast sessions, generates their RTP, sends it to its relays'), 7070)
+  common(
+    node.command('injection').description('takes broadcast sessions, generates their RTP, sends it to its relays'),
+    7070,
+  )
     .addOption(intOption('--slots <n>', 'slots relays attach to ({node-id}-s0 ...)', 'CANOPY_SLOTS', 1, 1, 64))
-    .addOption(intOption('--audio-pps <n>', 'built-in source: audio packets per second', 'CANOPY_AUDIO_PPS', 50, 1, 10_000))
-    .addOption(intOption('--video-pps <n>', 'built-in source: video packets per second', 'CANOPY_VIDEO_PPS', 250, 1, 50_000))
+    .addOption(
+      intOption('--audio-pps <n>', 'built-in source: audio packets per second', 'CANOPY_AUDIO_PPS', 50, 1, 10_000),
+    )
+    .addOption(
+      intOption('--video-pps <n>', 'built-in source: video packets per second', 'CANOPY_VIDEO_PPS', 250, 1, 50_000),
+    )
     .action(async (o) => {
       const { mainInjection } = await import('../nodes/injection.ts');
       await mainInjection(o);
     });
 
-  forwarderOptions(common(node.command('relay').description('fans RTP out to the egress nodes attached to its slots'), 7071))
-    .addOption(intOption('--slots <n>', 'relay slots offered in relay-slots:{tree}:available ({node-id}-s0 ...)', 'CANOPY_SLOTS', 4, 1, 256))
+  forwarderOptions(
+    common(node.command('relay').description('fans RTP out to the egress nodes attached to its slots'), 7071),
+  )
+    .addOption(
+      intOption(
+        '--slots <n>',
+        'relay slots offered in relay-slots:{tree}:available ({node-id}-s0 ...)',
+        'CANOPY_SLOTS',
+        4,
+        1,
+        256,
+      ),
+    )
     .action(async (o) => {
       checkPorts(o);
       const { mainRelay } = await import('../nodes/relay.ts');
       await mainRelay(o);
     });
 
-  forwarderOptions(common(node.command('egress').description('mountpoints for the live sessions, viewers through a WHEP-shaped API'), 7073))
-    .addOption(new Option('--port-range <min-max>', 'UDP port pool: 2 ports per mountpoint, 1 per viewer').env('CANOPY_PORT_RANGE').default([20000, 20199], '20000-20199').argParser(portRange))
-    .addOption(hostOption('--mountpoint-host <addr>', 'address the built-in mountpoints bind', 'CANOPY_MOUNTPOINT_HOST', '127.0.0.1', true))
+  forwarderOptions(
+    common(
+      node.command('egress').description('mountpoints for the live sessions, viewers through a WHEP-shaped API'),
+      7073,
+    ),
+  )
+    .addOption(
+      new Option('--port-range <min-max>', 'UDP port pool: 2 ports per mountpoint, 1 per viewer')
+        .env('CANOPY_PORT_RANGE')
+        .default([20000, 20199], '20000-20199')
+        .argParser(portRange),
+    )
+    .addOption(
+      hostOption(
+        '--mountpoint-host <addr>',
+        'address the built-in mountpoints bind',
+        'CANOPY_MOUNTPOINT_HOST',
+        '127.0.0.1',
+        true,
+      ),
+    )
     .action(async (o) => {
       checkPorts(o);
       const [portMin, portMax] = o.portRange as [number, number];

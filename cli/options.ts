@@ -1,7 +1,14 @@
 import { InvalidArgumentError, Option } from 'commander';
 
 /** An integer flag in [min, max], refused with a message that names the bounds. */
-export function intOption(flags: string, description: string, env: string, def: number, min: number, max: number): Option {
+export function intOption(
+  flags: string,
+  description: string,
+  env: string,
+  def: number,
+  min: number,
+  max: number,
+): Option {
   return new Option(flags, description)
     .env(env)
     .default(def)

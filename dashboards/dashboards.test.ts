@@ -60,13 +60,20 @@ const Panel = z.object({
         links: z.array(Link).optional(),
       })
       .passthrough(),
-    overrides: z.array(z.object({ matcher: z.object({ id: z.string(), options: z.unknown() }), properties: z.array(z.object({ id: z.string(), value: z.unknown() })) })),
+    overrides: z.array(
+      z.object({
+        matcher: z.object({ id: z.string(), options: z.unknown() }),
+        properties: z.array(z.object({ id: z.string(), value: z.unknown() })),
+      }),
+    ),
   }),
   options: z.record(z.string(), z.unknown()),
   links: z.array(Link),
 });
 const Variable = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('datasource'), name: z.string(), query: z.literal('prometheus'), current: z.object({}) }).passthrough(),
+  z
+    .object({ type: z.literal('datasource'), name: z.string(), query: z.literal('prometheus'), current: z.object({}) })
+    .passthrough(),
   z
     .object({
       type: z.literal('query'),
@@ -122,15 +129,22 @@ const load = (dir: string, f: string) => JSON.parse(read(join(dir, f))) as Dashb
 const provisioned = files.map((f) => [f, load(PROVISIONED, f)] as const);
 const panelsOf = (d: Dashboard) => d.panels.filter((p): p is Panel => p.type !== 'row');
 const allPanels = provisioned.flatMap(([f, d]) => panelsOf(d).map((p) => [`${f}: ${p.title}`, p] as const));
-const allTargets = allPanels.flatMap(([n, p]) => p.targets.map((t) => [`${n} ${t.refId}`, t.expr, t.legendFormat] as const));
-const allAnnotations = provisioned.flatMap(([f, d]) => d.annotations.list.map((a) => [`${f}: ${a.name}`, a.expr] as const));
+const allTargets = allPanels.flatMap(([n, p]) =>
+  p.targets.map((t) => [`${n} ${t.refId}`, t.expr, t.legendFormat] as const),
+);
+const allAnnotations = provisioned.flatMap(([f, d]) =>
+  d.annotations.list.map((a) => [`${f}: ${a.name}`, a.expr] as const),
+);
 
 // Grafana's variables replaced by sample values, so the result is plain PromQL.
 function substitute(expr: string): string {
   return expr
     .replaceAll('$__rate_interval', '1m')
     .replaceAll('$__range', '1h')
-    .replace(/\$\{?(tree_id|node_type|node_id)\}?/g, (_m, v: string) => ({ tree_id: 'tree-1', node_type: 'egress', node_id: 'egress-1' })[v]!);
+    .replace(
+      /\$\{?(tree_id|node_type|node_id)\}?/g,
+      (_m, v: string) => ({ tree_id: 'tree-1', node_type: 'egress', node_id: 'egress-1' })[v]!,
+    );
 }
 
 /** Metric names in an expression: identifiers of vector selectors. */
@@ -148,7 +162,11 @@ describe('dashboards', () => {
   it('exist for every dashboard of the config, in both forms', () => {
     const want = ['actuator.json', 'node-detail.json', 'tree-overview.json'];
     expect(files.sort()).toEqual(want);
-    expect(readdirSync(join(ROOT, IMPORT)).filter((f) => f.endsWith('.json')).sort()).toEqual(want);
+    expect(
+      readdirSync(join(ROOT, IMPORT))
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+    ).toEqual(want);
   });
 
   it.each(provisioned)('%s matches the dashboard schema', (_f, d) => {
@@ -156,7 +174,7 @@ describe('dashboards', () => {
     expect(r.success, r.success ? '' : JSON.stringify(r.error.issues.slice(0, 5), null, 1)).toBe(true);
   });
 
-  it('uids are stable, unique, and the config\'s', () => {
+  it("uids are stable, unique, and the config's", () => {
     // Spelled out: alerts' dashboard_url, data links and bookmarks use them.
     expect(Object.fromEntries(provisioned.map(([f, d]) => [f, d.uid]))).toEqual({
       'actuator.json': '2ef6f1a3d7b13565',
@@ -164,7 +182,11 @@ describe('dashboards', () => {
       'tree-overview.json': 'f4b4cbe434e6e83d',
     });
     expect(new Set(provisioned.map(([, d]) => d.uid)).size).toBe(provisioned.length);
-    expect(provisioned.map(([, d]) => d.uid).sort()).toEqual(Object.values(config.dashboards).map((x) => x.uid).sort());
+    expect(provisioned.map(([, d]) => d.uid).sort()).toEqual(
+      Object.values(config.dashboards)
+        .map((x) => x.uid)
+        .sort(),
+    );
     expect(new Set(provisioned.map(([, d]) => d.title)).size).toBe(provisioned.length);
   });
 
@@ -191,7 +213,11 @@ describe('dashboards', () => {
     for (const [i, a] of laid.entries()) {
       expect(a.gridPos.x + a.gridPos.w).toBeLessThanOrEqual(24);
       for (const b of laid.slice(i + 1)) {
-        const o = a.gridPos.x < b.gridPos.x + b.gridPos.w && b.gridPos.x < a.gridPos.x + a.gridPos.w && a.gridPos.y < b.gridPos.y + b.gridPos.h && b.gridPos.y < a.gridPos.y + a.gridPos.h;
+        const o =
+          a.gridPos.x < b.gridPos.x + b.gridPos.w &&
+          b.gridPos.x < a.gridPos.x + a.gridPos.w &&
+          a.gridPos.y < b.gridPos.y + b.gridPos.h &&
+          b.gridPos.y < a.gridPos.y + a.gridPos.h;
         expect(o).toBe(false);
       }
     }
@@ -211,7 +237,8 @@ describe('dashboards', () => {
     const ds = d.templating.list.filter((v) => v.type === 'datasource');
     expect(ds).toHaveLength(1);
     expect(ds[0]!.name).toBe('datasource');
-    for (const v of d.templating.list.filter((x) => x.type === 'query')) expect(v.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
+    for (const v of d.templating.list.filter((x) => x.type === 'query'))
+      expect(v.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
     for (const a of d.annotations.list) expect(a.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
   });
 
@@ -238,23 +265,29 @@ describe('dashboards', () => {
     }
   });
 
-  it.each([...allTargets.map(([n, e]) => [n, e] as const), ...allAnnotations])('%s: counters go through $__rate_interval (or $__range)', (_n, expr) => {
-    // Every range in rate()/irate()/increase() of a raw counter.
-    for (const m of expr.matchAll(/\b(rate|irate|increase)\(([^()]*)\)/g)) {
-      expect(m[2], m[0]).toMatch(/\[\$__(rate_interval|range)\]$/);
-    }
-    expect(expr).not.toMatch(/\[\d+[smhd]\]/);
-  });
+  it.each([...allTargets.map(([n, e]) => [n, e] as const), ...allAnnotations])(
+    '%s: counters go through $__rate_interval (or $__range)',
+    (_n, expr) => {
+      // Every range in rate()/irate()/increase() of a raw counter.
+      for (const m of expr.matchAll(/\b(rate|irate|increase)\(([^()]*)\)/g)) {
+        expect(m[2], m[0]).toMatch(/\[\$__(rate_interval|range)\]$/);
+      }
+      expect(expr).not.toMatch(/\[\d+[smhd]\]/);
+    },
+  );
 
   it.each(provisioned)('%s: every template variable is used', (_f, d) => {
     const body = JSON.stringify({ panels: d.panels, annotations: d.annotations, links: d.links });
     for (const v of d.templating.list) {
       const others = JSON.stringify(d.templating.list.filter((x) => x !== v));
-      expect(body.includes(`$${v.name}`) || body.includes(`\${${v.name}}`) || others.includes(`$${v.name}`), v.name).toBe(true);
+      expect(
+        body.includes(`$${v.name}`) || body.includes(`\${${v.name}}`) || others.includes(`$${v.name}`),
+        v.name,
+      ).toBe(true);
     }
   });
 
-  it('the port-pool panels use the config\'s thresholds: green, yellow from 70, red above 85', () => {
+  it("the port-pool panels use the config's thresholds: green, yellow from 70, red above 85", () => {
     const pool = allPanels.filter(([n]) => /port.pool/i.test(n));
     expect(pool.length).toBeGreaterThanOrEqual(3);
     for (const [n, p] of pool) {
@@ -292,7 +325,8 @@ describe('dashboards', () => {
       const anchor = l.url.split('#')[1];
       if (anchor !== undefined) expect(anchors.has(anchor), l.url).toBe(true);
     }
-    for (const [, d] of provisioned) expect(d.links.some((l) => l.title === 'Runbook' && l.url === config.runbookURL)).toBe(true);
+    for (const [, d] of provisioned)
+      expect(d.links.some((l) => l.title === 'Runbook' && l.url === config.runbookURL)).toBe(true);
   });
 
   it('data links open dashboards that exist, with variables they define', () => {
@@ -304,13 +338,19 @@ describe('dashboards', () => {
       expect(m, l.url).not.toBeNull();
       const target = byUid.get(m![1]!);
       expect(target, l.url).toBeDefined();
-      for (const v of m![2]!.matchAll(/var-([a-z_]+)=/g)) expect(target!.templating.list.map((x) => x.name)).toContain(v[1]);
+      for (const v of m![2]!.matchAll(/var-([a-z_]+)=/g))
+        expect(target!.templating.list.map((x) => x.name)).toContain(v[1]);
     }
   });
 });
 
 describe('metric names', () => {
-  const names = jsonnet<{ app: Record<string, Record<string, string>>; recorded: Record<string, string>; ne: Record<string, string>; actuator: Record<string, { name: string; type: string } | string> }>(
+  const names = jsonnet<{
+    app: Record<string, Record<string, string>>;
+    recorded: Record<string, string>;
+    ne: Record<string, string>;
+    actuator: Record<string, { name: string; type: string } | string>;
+  }>(
     `{
       app: import 'rules/metrics.libsonnet',
       recorded: (import 'dashboards/jsonnet/mixin.libsonnet').recorded,
@@ -318,12 +358,16 @@ describe('metric names', () => {
       actuator: import 'dashboards/jsonnet/actuator-metrics.libsonnet',
     }`,
   );
-  const contract = Object.values(names.actuator).filter((x): x is { name: string; type: string } => typeof x === 'object');
+  const contract = Object.values(names.actuator).filter(
+    (x): x is { name: string; type: string } => typeof x === 'object',
+  );
   const known = new Set<string>([
     ...Object.values(names.app).flatMap((t) => Object.values(t)),
     ...Object.values(names.recorded),
     ...Object.values(names.ne),
-    ...contract.flatMap((m) => (m.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name])),
+    ...contract.flatMap((m) =>
+      m.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name],
+    ),
     'ALERTS',
     'up',
   ]);
@@ -350,7 +394,9 @@ describe('metric names', () => {
   it('series that keep node_id are labelled by it ({{node_id}})', () => {
     // Per-node inputs: the apps', node_exporter's, the node_id: recordings, node targets' up.
     // The node apps' families; the actuator is not a tree node.
-    const nodeApps = Object.entries(names.app).filter(([k]) => k !== 'actuator').map(([, t]) => t);
+    const nodeApps = Object.entries(names.app)
+      .filter(([k]) => k !== 'actuator')
+      .map(([, t]) => t);
     const perNode = new Set([...nodeApps.flatMap((t) => Object.values(t)), ...Object.values(names.ne), 'up']);
     for (const v of Object.values(names.recorded)) if (v.startsWith('node_id:')) perNode.add(v);
     let checked = 0;
@@ -391,14 +437,18 @@ describe('the UI-import form', () => {
     const text = read(join(IMPORT, f));
     expect(text).not.toContain('${datasource}');
     expect(d.templating.list.some((v) => v.type === 'datasource')).toBe(false);
-    expect(d.__inputs).toEqual([expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' })]);
+    expect(d.__inputs).toEqual([
+      expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' }),
+    ]);
     const requires = d.__requires as Array<{ type: string; id: string }>;
-    for (const t of new Set(panelsOf(d).map((p) => p.type))) expect(requires).toContainEqual(expect.objectContaining({ type: 'panel', id: t }));
+    for (const t of new Set(panelsOf(d).map((p) => p.type)))
+      expect(requires).toContainEqual(expect.objectContaining({ type: 'panel', id: t }));
     expect(requires).toContainEqual(expect.objectContaining({ type: 'datasource', id: 'prometheus' }));
   });
 
-  it.each(imported)('%s is the provisioned dashboard otherwise', (f, d) => {
-    const back = JSON.parse(read(join(IMPORT, f)).replaceAll('${DS_PROMETHEUS}', '${datasource}')) as Dashboard & Record<string, unknown>;
+  it.each(imported)('%s is the provisioned dashboard otherwise', (f, _d) => {
+    const back = JSON.parse(read(join(IMPORT, f)).replaceAll('${DS_PROMETHEUS}', '${datasource}')) as Dashboard &
+      Record<string, unknown>;
     const p = load(PROVISIONED, f);
     const { __inputs: _i, __requires: _r, ...rest } = back;
     expect(rest.panels).toEqual(p.panels);
@@ -424,7 +474,9 @@ describe('Grafana provisioning files', () => {
       datasources: Array<{ type: string; isDefault: boolean; url: string }>;
     };
     expect(ds.apiVersion).toBe(1);
-    expect(ds.datasources).toEqual([expect.objectContaining({ type: 'prometheus', isDefault: true, url: 'http://localhost:9090' })]);
+    expect(ds.datasources).toEqual([
+      expect.objectContaining({ type: 'prometheus', isDefault: true, url: 'http://localhost:9090' }),
+    ]);
   });
 });
 
@@ -440,26 +492,44 @@ describe("alerts' dashboard_url", () => {
     .filter((r) => r.alert);
   const byUid = new Map(provisioned.map(([, d]) => [d.uid, d]));
 
-  it.each(alerts.map((a, i) => [`${a.alert}#${i}`, a] as const))('%s opens a dashboard that exists, on its tree', (_n, a) => {
-    const url = a.annotations?.dashboard_url ?? '';
-    const prefix = config.dashboardURLPattern.replace('%s', '');
-    expect(url.startsWith(prefix), url).toBe(true);
-    const [uid, query] = url.slice(prefix.length).split('?');
-    const d = byUid.get(uid!);
-    expect(d, url).toBeDefined();
-    const component = a.labels?.component ?? '';
-    const actuator = config.actuatorAlertComponents.includes(component);
-    // The actuator's alerts may have no tree: all trees then.
-    expect(query).toContain(actuator ? 'var-tree_id={{ with $labels.tree_id }}{{ . }}{{ else }}$__all{{ end }}' : 'var-tree_id={{ $labels.tree_id }}');
-    for (const v of query!.matchAll(/var-([a-z_]+)=/g)) expect(d!.templating.list.map((x) => x.name)).toContain(v[1]);
-    const tree = ['scaling', 'cleanup'].includes(component);
-    expect(uid).toBe(tree ? config.dashboards.treeOverview!.uid : actuator ? config.dashboards.actuator!.uid : config.dashboards.nodeDetail!.uid);
-  });
+  it.each(alerts.map((a, i) => [`${a.alert}#${i}`, a] as const))(
+    '%s opens a dashboard that exists, on its tree',
+    (_n, a) => {
+      const url = a.annotations?.dashboard_url ?? '';
+      const prefix = config.dashboardURLPattern.replace('%s', '');
+      expect(url.startsWith(prefix), url).toBe(true);
+      const [uid, query] = url.slice(prefix.length).split('?');
+      const d = byUid.get(uid!);
+      expect(d, url).toBeDefined();
+      const component = a.labels?.component ?? '';
+      const actuator = config.actuatorAlertComponents.includes(component);
+      // The actuator's alerts may have no tree: all trees then.
+      expect(query).toContain(
+        actuator
+          ? 'var-tree_id={{ with $labels.tree_id }}{{ . }}{{ else }}$__all{{ end }}'
+          : 'var-tree_id={{ $labels.tree_id }}',
+      );
+      for (const v of query!.matchAll(/var-([a-z_]+)=/g)) expect(d!.templating.list.map((x) => x.name)).toContain(v[1]);
+      const tree = ['scaling', 'cleanup'].includes(component);
+      expect(uid).toBe(
+        tree
+          ? config.dashboards.treeOverview!.uid
+          : actuator
+            ? config.dashboards.actuator!.uid
+            : config.dashboards.nodeDetail!.uid,
+      );
+    },
+  );
 
   it('the actuator alerts open the Actuator dashboard; the lists of components do not overlap', () => {
     expect(config.actuatorAlertComponents).toEqual(['actuator']);
     expect(config.treeAlertComponents.filter((c) => config.actuatorAlertComponents.includes(c))).toEqual([]);
-    expect(alerts.filter((a) => a.labels?.component === 'actuator').map((a) => a.alert).sort()).toEqual([
+    expect(
+      alerts
+        .filter((a) => a.labels?.component === 'actuator')
+        .map((a) => a.alert)
+        .sort(),
+    ).toEqual([
       'CanopyActuatorActionsFailing',
       'CanopyActuatorDown',
       'CanopyActuatorRejectingNotifications',

@@ -72,7 +72,8 @@ describe('dashboard queries on a real Prometheus with the rule pack', () => {
     // Two scrapes for rate(), then one evaluation of the recordings built on them.
     await waitUntil(
       'the per-node recordings',
-      async () => (await instantQuery(prom.url, 'node_id:media_tree_node_network_receive_drop:sum_rate5m')).result.length > 0,
+      async () =>
+        (await instantQuery(prom.url, 'node_id:media_tree_node_network_receive_drop:sum_rate5m')).result.length > 0,
       { timeoutMs: 30_000 },
     );
   }, 60_000);
@@ -103,7 +104,15 @@ describe('dashboard queries on a real Prometheus with the rule pack', () => {
   });
 
   // Everything Node detail draws from node_exporter (and the recordings on it).
-  const nodeExporterPanels = ['CPU', 'Memory', 'Network receive / transmit', 'Received packets dropped', 'Disk space used', 'Disk read / write', 'Scrape targets'];
+  const nodeExporterPanels = [
+    'CPU',
+    'Memory',
+    'Network receive / transmit',
+    'Received packets dropped',
+    'Disk space used',
+    'Disk read / write',
+    'Scrape targets',
+  ];
   it.each(nodeExporterPanels)('Node detail "%s" shows the node', async (title) => {
     const panel = dashboards.find(([f]) => f === 'node-detail.json')![1].panels.find((p) => p.title === title)!;
     expect(panel, title).toBeDefined();

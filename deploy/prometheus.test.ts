@@ -37,7 +37,10 @@ describe('deploy/prometheus.yml with file_sd (real Prometheus)', () => {
     };
     targets('node-exporter', [
       // Every label given: kept as given.
-      { targets: [ne.url.replace('http://', '')], labels: { tree_id: 'tree-1', node_id: 'egress-7', node_type: 'egress' } },
+      {
+        targets: [ne.url.replace('http://', '')],
+        labels: { tree_id: 'tree-1', node_id: 'egress-7', node_type: 'egress' },
+      },
       // Only the tree: node_id from the host, node_type from node_id's prefix (the seed's scheme).
       { targets: ['relay-3:9100'], labels: { tree_id: 'tree-1' } },
       // No tree: left out of every decision, so not scraped at all.
@@ -59,13 +62,21 @@ describe('deploy/prometheus.yml with file_sd (real Prometheus)', () => {
     return ((await res.json()) as { data: Record<string, Target[]> }).data[kind] ?? [];
   }
 
-  const nodeTargets = async (kind: 'activeTargets' | 'droppedTargets') => (await targetsOf(kind)).filter((t) => t.labels.job !== 'canopy-actuator');
+  const nodeTargets = async (kind: 'activeTargets' | 'droppedTargets') =>
+    (await targetsOf(kind)).filter((t) => t.labels.job !== 'canopy-actuator');
 
   it('sets tree_id, node_id and node_type on every kept target, once', async () => {
-    await waitUntil('two active node targets', async () => (await nodeTargets('activeTargets')).length === 2, { timeoutMs: 20_000 });
+    await waitUntil('two active node targets', async () => (await nodeTargets('activeTargets')).length === 2, {
+      timeoutMs: 20_000,
+    });
     const byNode = Object.fromEntries((await nodeTargets('activeTargets')).map((t) => [t.labels.node_id, t.labels]));
     expect(byNode['egress-7']).toMatchObject({ job: 'node-exporter', tree_id: 'tree-1', node_type: 'egress' });
-    expect(byNode['relay-3']).toMatchObject({ job: 'node-exporter', tree_id: 'tree-1', node_type: 'relay', instance: 'relay-3:9100' });
+    expect(byNode['relay-3']).toMatchObject({
+      job: 'node-exporter',
+      tree_id: 'tree-1',
+      node_type: 'relay',
+      instance: 'relay-3:9100',
+    });
   });
 
   it("scrapes the actuator's target (job canopy-actuator) without a tree_id", async () => {
@@ -79,7 +90,9 @@ describe('deploy/prometheus.yml with file_sd (real Prometheus)', () => {
   });
 
   it('drops a target without a tree_id', async () => {
-    await waitUntil('a dropped target', async () => (await targetsOf('droppedTargets')).length > 0, { timeoutMs: 20_000 });
+    await waitUntil('a dropped target', async () => (await targetsOf('droppedTargets')).length > 0, {
+      timeoutMs: 20_000,
+    });
     const dropped = await targetsOf('droppedTargets');
     expect(dropped.map((t) => t.discoveredLabels.__address__)).toContain('egress-9:9100');
   });
@@ -87,14 +100,22 @@ describe('deploy/prometheus.yml with file_sd (real Prometheus)', () => {
   it("scraped series carry the target labels, not exported_* copies, and feed the pack's rules", async () => {
     await waitUntil(
       'node_exporter series with target labels',
-      async () => (await instantQuery(prom.url, 'node_memory_MemTotal_bytes{tree_id="tree-1", node_id="egress-7", node_type="egress"}')).result.length === 1,
+      async () =>
+        (
+          await instantQuery(
+            prom.url,
+            'node_memory_MemTotal_bytes{tree_id="tree-1", node_id="egress-7", node_type="egress"}',
+          )
+        ).result.length === 1,
       { timeoutMs: 20_000 },
     );
     const exported = await instantQuery(prom.url, '{__name__=~"node_.*", exported_tree_id!=""}');
     expect(exported.result).toEqual([]);
     await waitUntil(
       'the recording rules to evaluate',
-      async () => (await instantQuery(prom.url, 'node_id:media_tree_node_memory_utilisation:ratio{node_id="egress-7"}')).result.length === 1,
+      async () =>
+        (await instantQuery(prom.url, 'node_id:media_tree_node_memory_utilisation:ratio{node_id="egress-7"}')).result
+          .length === 1,
       { timeoutMs: 45_000, intervalMs: 1_000 },
     );
   }, 60_000);

@@ -31,18 +31,17 @@ const DEFAULT_TIMEOUT_MS = 5_000;
  * throws or times out is left out and counted in the failures counter, which
  * is rendered last so the scrape that saw the failure already shows it.
  */
-export async function renderExposition(
-  node: NodeRegistry,
-  options: ExpositionOptions = {},
-): Promise<string> {
+export async function renderExposition(node: NodeRegistry, options: ExpositionOptions = {}): Promise<string> {
   const timeoutMs = options.collectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const fail = (name: string) => node.collectFailures.inc({ collector: name });
 
   await Promise.all(
     node.collectors.map((c) =>
-      withTimeout(Promise.resolve().then(() => c.collect()), timeoutMs, c.name).catch(() =>
-        fail(c.name),
-      ),
+      withTimeout(
+        Promise.resolve().then(() => c.collect()),
+        timeoutMs,
+        c.name,
+      ).catch(() => fail(c.name)),
     ),
   );
 
@@ -53,14 +52,18 @@ export async function renderExposition(
     .filter((m) => m.name !== failuresName);
   const rendered = await Promise.all(
     families.map((m) =>
-      withTimeout(Promise.resolve().then(() => m.get()), timeoutMs, m.name).then(formatFamily, () => {
+      withTimeout(
+        Promise.resolve().then(() => m.get()),
+        timeoutMs,
+        m.name,
+      ).then(formatFamily, () => {
         fail(m.name);
         return '';
       }),
     ),
   );
   rendered.push(formatFamily(await (node.collectFailures as unknown as Readable).get()));
-  return rendered.filter((s) => s !== '').join('\n') + '\n';
+  return `${rendered.filter((s) => s !== '').join('\n')}\n`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -18,23 +18,83 @@ import { promtoolCheckMetrics } from '../test/promtool.ts';
  */
 const SEED: Record<string, Array<{ name: string; type: string; help: string; labels: string[] }>> = {
   injection: [
-    { name: 'media_tree_injection_active_sessions', type: 'gauge', help: 'Number of active broadcast sessions', labels: ['tree_id', 'room_id'] },
-    { name: 'media_tree_injection_rtp_packets_sent_total', type: 'counter', help: 'Total RTP packets forwarded to children', labels: ['stream_type', 'session_id', 'ssrc'] },
-    { name: 'media_tree_injection_rtp_bytes_sent_total', type: 'counter', help: 'Total RTP bytes forwarded', labels: ['stream_type', 'session_id'] },
+    {
+      name: 'media_tree_injection_active_sessions',
+      type: 'gauge',
+      help: 'Number of active broadcast sessions',
+      labels: ['tree_id', 'room_id'],
+    },
+    {
+      name: 'media_tree_injection_rtp_packets_sent_total',
+      type: 'counter',
+      help: 'Total RTP packets forwarded to children',
+      labels: ['stream_type', 'session_id', 'ssrc'],
+    },
+    {
+      name: 'media_tree_injection_rtp_bytes_sent_total',
+      type: 'counter',
+      help: 'Total RTP bytes forwarded',
+      labels: ['stream_type', 'session_id'],
+    },
     { name: 'media_tree_injection_children_count', type: 'gauge', help: 'Number of child nodes', labels: ['tree_id'] },
   ],
   relay: [
-    { name: 'media_tree_relay_destinations_count', type: 'gauge', help: 'Number of active destinations (children)', labels: ['tree_id', 'stream_type'] },
-    { name: 'media_tree_relay_rtp_packets_forwarded_total', type: 'counter', help: 'Total RTP packets forwarded', labels: ['stream_type'] },
-    { name: 'media_tree_relay_forwarder_state', type: 'gauge', help: 'Forwarder pipeline state (0=null, 1=ready, 2=paused, 3=playing)', labels: ['pipeline'] },
+    {
+      name: 'media_tree_relay_destinations_count',
+      type: 'gauge',
+      help: 'Number of active destinations (children)',
+      labels: ['tree_id', 'stream_type'],
+    },
+    {
+      name: 'media_tree_relay_rtp_packets_forwarded_total',
+      type: 'counter',
+      help: 'Total RTP packets forwarded',
+      labels: ['stream_type'],
+    },
+    {
+      name: 'media_tree_relay_forwarder_state',
+      type: 'gauge',
+      help: 'Forwarder pipeline state (0=null, 1=ready, 2=paused, 3=playing)',
+      labels: ['pipeline'],
+    },
   ],
   egress: [
-    { name: 'media_tree_egress_active_mountpoints', type: 'gauge', help: 'Number of active Janus streaming mountpoints', labels: ['tree_id', 'node_id'] },
-    { name: 'media_tree_egress_active_viewers', type: 'gauge', help: 'Number of active WHEP viewers', labels: ['session_id'] },
-    { name: 'media_tree_egress_port_pool_utilization_percent', type: 'gauge', help: 'Port pool utilization percentage', labels: ['node_id'] },
-    { name: 'media_tree_egress_port_pool_allocated', type: 'gauge', help: 'Number of allocated ports', labels: ['node_id'] },
-    { name: 'media_tree_egress_port_pool_available', type: 'gauge', help: 'Number of available ports', labels: ['node_id'] },
-    { name: 'media_tree_egress_rtp_packets_received_total', type: 'counter', help: 'Total RTP packets received from parent', labels: ['stream_type', 'ssrc'] },
+    {
+      name: 'media_tree_egress_active_mountpoints',
+      type: 'gauge',
+      help: 'Number of active Janus streaming mountpoints',
+      labels: ['tree_id', 'node_id'],
+    },
+    {
+      name: 'media_tree_egress_active_viewers',
+      type: 'gauge',
+      help: 'Number of active WHEP viewers',
+      labels: ['session_id'],
+    },
+    {
+      name: 'media_tree_egress_port_pool_utilization_percent',
+      type: 'gauge',
+      help: 'Port pool utilization percentage',
+      labels: ['node_id'],
+    },
+    {
+      name: 'media_tree_egress_port_pool_allocated',
+      type: 'gauge',
+      help: 'Number of allocated ports',
+      labels: ['node_id'],
+    },
+    {
+      name: 'media_tree_egress_port_pool_available',
+      type: 'gauge',
+      help: 'Number of available ports',
+      labels: ['node_id'],
+    },
+    {
+      name: 'media_tree_egress_rtp_packets_received_total',
+      type: 'counter',
+      help: 'Total RTP packets received from parent',
+      labels: ['stream_type', 'ssrc'],
+    },
   ],
 };
 
@@ -69,7 +129,10 @@ async function expositions(): Promise<Record<string, string>> {
   egress.activeMountpoints.set(1);
   egress.activeViewers.set({ session_id: session.sessionId }, 3);
   recordPortPool(egress, 10, 6);
-  for (const [st, ssrc] of [['audio', session.audioSsrc], ['video', session.videoSsrc]] as const) {
+  for (const [st, ssrc] of [
+    ['audio', session.audioSsrc],
+    ['video', session.videoSsrc],
+  ] as const) {
     egress.rtpPacketsReceived.inc({ stream_type: st, ssrc: String(ssrc) }, 10);
     egress.rtpBytesReceived.inc({ stream_type: st, ssrc: String(ssrc) }, 1000);
   }
@@ -162,11 +225,15 @@ describe('relay forwarder snapshot', () => {
     recordForwarderSnapshot(m, snap(100, 3));
     recordForwarderSnapshot(m, snap(250, 3));
     let f = await read();
-    const video = f.get('media_tree_relay_rtp_packets_forwarded_total')!.samples.find((s) => s.labels.stream_type === 'video');
+    const video = f
+      .get('media_tree_relay_rtp_packets_forwarded_total')!
+      .samples.find((s) => s.labels.stream_type === 'video');
     expect(video!.value).toBe(1250);
     recordForwarderSnapshot(m, snap(7, 0));
     f = await read();
-    const audio = f.get('media_tree_relay_rtp_packets_forwarded_total')!.samples.find((s) => s.labels.stream_type === 'audio');
+    const audio = f
+      .get('media_tree_relay_rtp_packets_forwarded_total')!
+      .samples.find((s) => s.labels.stream_type === 'audio');
     expect(audio!.value).toBe(7);
     expect(f.get('media_tree_relay_forwarder_state')!.samples.map((s) => s.value)).toEqual([0, 0]);
   });

@@ -9,18 +9,13 @@ export interface FamilySpec {
 }
 
 type LabelOf<S extends FamilySpec> = S['labelNames'][number];
-export type Family<S extends FamilySpec> = S['type'] extends 'gauge'
-  ? Gauge<LabelOf<S>>
-  : Counter<LabelOf<S>>;
+export type Family<S extends FamilySpec> = S['type'] extends 'gauge' ? Gauge<LabelOf<S>> : Counter<LabelOf<S>>;
 export type Families<T extends Record<string, FamilySpec>> = {
   -readonly [K in keyof T]: Family<T[K]>;
 };
 
 /** Registers every family of `specs` in `registry` and returns them by key. */
-export function createFamilies<T extends Record<string, FamilySpec>>(
-  specs: T,
-  registry: Registry,
-): Families<T> {
+export function createFamilies<T extends Record<string, FamilySpec>>(specs: T, registry: Registry): Families<T> {
   const out: Record<string, Gauge<string> | Counter<string>> = {};
   for (const [key, spec] of Object.entries(specs)) {
     const config = {

@@ -38,8 +38,18 @@ describe('GET /metrics', () => {
 
   it('answers 200 with what it has when a collector throws, and counts the failure', async () => {
     const m = createEgressMetrics({ defaultMetrics: false });
-    m.node.collectors.push({ name: 'forwarder_stats', collect: () => { throw new Error('socket closed'); } });
-    m.node.collectors.push({ name: 'pool', collect: () => { m.activeMountpoints.set(3); } });
+    m.node.collectors.push({
+      name: 'forwarder_stats',
+      collect: () => {
+        throw new Error('socket closed');
+      },
+    });
+    m.node.collectors.push({
+      name: 'pool',
+      collect: () => {
+        m.activeMountpoints.set(3);
+      },
+    });
     const first = await scrape(metricsRouter(m.node));
     expect(first.status).toBe(200);
     expect(parseExposition(first.text).get('media_tree_egress_active_mountpoints')!.samples[0]!.value).toBe(3);
@@ -65,7 +75,9 @@ describe('GET /metrics', () => {
       name: 'media_tree_test_broken',
       help: 'A family whose collect callback throws',
       registers: [m.node.registry],
-      collect() { throw new Error('boom'); },
+      collect() {
+        throw new Error('boom');
+      },
     });
     const r = await scrape(metricsRouter(m.node));
     expect(r.status).toBe(200);

@@ -64,7 +64,10 @@ describe(`series churn: ${CYCLES} session start/stop cycles`, () => {
     const live: number[] = [];
     for (let i = 0; i < CYCLES; i++) {
       const s = sessionAt(i);
-      for (const [st, ssrc] of [['audio', s.audioSsrc], ['video', s.videoSsrc]] as const) {
+      for (const [st, ssrc] of [
+        ['audio', s.audioSsrc],
+        ['video', s.videoSsrc],
+      ] as const) {
         m.rtpPacketsSent.inc({ stream_type: st, session_id: s.sessionId, ssrc: String(ssrc) }, 10);
         m.rtpBytesSent.inc({ stream_type: st, session_id: s.sessionId }, 1000);
       }

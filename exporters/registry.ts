@@ -28,10 +28,7 @@ export interface NodeRegistryOptions {
   defaultMetrics?: boolean;
 }
 
-export function createNodeRegistry(
-  nodeType: NodeType | 'actuator',
-  options: NodeRegistryOptions = {},
-): NodeRegistry {
+export function createNodeRegistry(nodeType: NodeType | 'actuator', options: NodeRegistryOptions = {}): NodeRegistry {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry });

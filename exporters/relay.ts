@@ -49,10 +49,7 @@ export interface PipelineSnapshot {
 }
 
 /** Copies one forwarder snapshot (both pipelines) into the relay families. */
-export function recordForwarderSnapshot(
-  m: RelayMetrics,
-  snapshot: Record<StreamType, PipelineSnapshot>,
-): void {
+export function recordForwarderSnapshot(m: RelayMetrics, snapshot: Record<StreamType, PipelineSnapshot>): void {
   for (const streamType of STREAM_TYPES) {
     const p = snapshot[streamType];
     m.forwarderState.set({ pipeline: streamType }, p.state);

@@ -19,7 +19,10 @@ export function parseExposition(text: string): Map<string, ParsedFamily> {
   const families = new Map<string, ParsedFamily>();
   const family = (name: string) => {
     let f = families.get(name);
-    if (!f) families.set(name, (f = { name, samples: [] }));
+    if (!f) {
+      f = { name, samples: [] };
+      families.set(name, f);
+    }
     return f;
   };
   for (const line of text.split('\n')) {
@@ -37,8 +40,7 @@ export function parseExposition(text: string): Map<string, ParsedFamily> {
     const labels: Record<string, string> = {};
     if (m[2]) {
       LABEL.lastIndex = 0;
-      let lm: RegExpExecArray | null;
-      while ((lm = LABEL.exec(m[2])) !== null) {
+      for (let lm = LABEL.exec(m[2]); lm !== null; lm = LABEL.exec(m[2])) {
         labels[lm[1]!] = lm[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
       }
     }

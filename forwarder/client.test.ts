@@ -34,17 +34,39 @@ describe('ForwarderClient', () => {
     const f = await forwarder({ mode: 'demux' });
     const c = client(f.socketPath);
     const adds = Array.from({ length: 40 }, (_, i) =>
-      c.add({ id: `egress-${i}`, host: '127.0.0.1', audioPort: 20000 + i, videoPort: 30000 + i, audioSsrc: i, videoSsrc: 1000 + i }),
+      c.add({
+        id: `egress-${i}`,
+        host: '127.0.0.1',
+        audioPort: 20000 + i,
+        videoPort: 30000 + i,
+        audioSsrc: i,
+        videoSsrc: 1000 + i,
+      }),
     );
     // Its rejection is caught at once: it may settle while the others are awaited.
-    const dup = c.add({ id: 'egress-3', host: '127.0.0.1', audioPort: 1, videoPort: 2 }).then(() => null, (err: unknown) => err);
+    const dup = c.add({ id: 'egress-3', host: '127.0.0.1', audioPort: 1, videoPort: 2 }).then(
+      () => null,
+      (err: unknown) => err,
+    );
     const [list, stats] = await Promise.all([c.list(), c.stats(), c.ping(), ...adds]);
     const dupError = await dup;
     expect(dupError).toBeInstanceOf(ForwarderError);
     expect((dupError as Error).message).toMatch('duplicate id');
     expect(list.map((d) => d.id)).toEqual(Array.from({ length: 40 }, (_, i) => `egress-${i}`));
-    expect(list[7]).toEqual({ id: 'egress-7', host: '127.0.0.1', audioPort: 20007, videoPort: 30007, audioSsrc: 7, videoSsrc: 1007 });
-    expect(stats).toMatchObject({ reachable: true, mode: 'demux', audio: { state: 3, destinations: 40 }, video: { state: 3, destinations: 40 } });
+    expect(list[7]).toEqual({
+      id: 'egress-7',
+      host: '127.0.0.1',
+      audioPort: 20007,
+      videoPort: 30007,
+      audioSsrc: 7,
+      videoSsrc: 1007,
+    });
+    expect(stats).toMatchObject({
+      reachable: true,
+      mode: 'demux',
+      audio: { state: 3, destinations: 40 },
+      video: { state: 3, destinations: 40 },
+    });
     await Promise.all(list.map((d) => c.remove(d.id)));
     expect(await c.list()).toEqual([]);
   });
@@ -52,10 +74,16 @@ describe('ForwarderClient', () => {
   it('refuses bad arguments before anything is sent', async () => {
     const f = await forwarder();
     const c = client(f.socketPath);
-    await expect(c.add({ id: 'a b', host: '127.0.0.1', audioPort: 1, videoPort: 2 })).rejects.toThrow(/bad destination id/);
-    await expect(c.add({ id: 'a', host: '127.0.0.1\nREMOVE x', audioPort: 1, videoPort: 2 })).rejects.toThrow(/bad host/);
+    await expect(c.add({ id: 'a b', host: '127.0.0.1', audioPort: 1, videoPort: 2 })).rejects.toThrow(
+      /bad destination id/,
+    );
+    await expect(c.add({ id: 'a', host: '127.0.0.1\nREMOVE x', audioPort: 1, videoPort: 2 })).rejects.toThrow(
+      /bad host/,
+    );
     await expect(c.add({ id: 'a', host: '127.0.0.1', audioPort: 70000, videoPort: 2 })).rejects.toThrow();
-    await expect(c.add({ id: 'a', host: '127.0.0.1', audioPort: 1, videoPort: 2, audioSsrc: 5 })).rejects.toThrow(/both SSRCs/);
+    await expect(c.add({ id: 'a', host: '127.0.0.1', audioPort: 1, videoPort: 2, audioSsrc: 5 })).rejects.toThrow(
+      /both SSRCs/,
+    );
     await expect(c.request('PING\nPING')).rejects.toThrow(/one line/);
     expect(await c.list()).toEqual([]);
   });
@@ -97,7 +125,10 @@ describe('ForwarderClient', () => {
     await f1.child.stop();
     expect((await c.stats()).reachable).toBe(false);
     const f2 = await forwarder({ socketPath: f1.socketPath });
-    await waitUntil('the client to reconnect', async () => (await c.stats()).reachable, { timeoutMs: 5_000, intervalMs: 50 });
+    await waitUntil('the client to reconnect', async () => (await c.stats()).reachable, {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+    });
     expect(await c.list()).toEqual([]); // a new process: the relay re-adds its children
     expect(reconnects).toBe(1);
     await c.add({ id: 'after', host: '::1', audioPort: 1000, videoPort: 1001 });

@@ -94,7 +94,14 @@ interface Pending {
 const MAX_REPLY = 4 * 1024 * 1024;
 
 const DOWN_PIPELINE: PipelineStats = {
-  state: 0, port: 0, packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, destinations: 0, ssrcs: 0,
+  state: 0,
+  port: 0,
+  packetsIn: 0,
+  bytesIn: 0,
+  packetsOut: 0,
+  bytesOut: 0,
+  destinations: 0,
+  ssrcs: 0,
 };
 
 export class ForwarderClient {
@@ -142,7 +149,9 @@ export class ForwarderClient {
         this.everConnected = true;
       });
       sock.on('data', (chunk: string) => this.onData(chunk));
-      sock.on('error', () => { /* 'close' follows and says what to do */ });
+      sock.on('error', () => {
+        /* 'close' follows and says what to do */
+      });
       sock.once('close', () => {
         const wasConnected = this.connected;
         this.connected = false;
@@ -215,11 +224,15 @@ export class ForwarderClient {
 
   /** Sends one raw line (validated: one line of printable text) and returns the reply line. */
   request(line: string): Promise<string> {
-    if (!/^[\x20-\x7e]{1,1024}$/.test(line)) return Promise.reject(new TypeError('a command is one line of printable ASCII, at most 1,024 bytes'));
+    if (!/^[\x20-\x7e]{1,1024}$/.test(line))
+      return Promise.reject(new TypeError('a command is one line of printable ASCII, at most 1,024 bytes'));
     if (this.closed) return Promise.reject(new ForwarderUnavailableError('client is closed'));
     return new Promise<string>((resolve, reject) => {
       const p: Pending = {
-        line, resolve, reject, abandoned: false,
+        line,
+        resolve,
+        reject,
+        abandoned: false,
         timer: setTimeout(() => {
           const q = this.queued.indexOf(p);
           if (q >= 0) this.queued.splice(q, 1);
@@ -231,7 +244,9 @@ export class ForwarderClient {
         this.send(p);
       } else {
         this.queued.push(p);
-        this.connect().catch(() => { /* queued requests were failed with the reason */ });
+        this.connect().catch(() => {
+          /* queued requests were failed with the reason */
+        });
       }
     });
   }
@@ -243,8 +258,7 @@ export class ForwarderClient {
 
   private onData(chunk: string): void {
     this.buffer += chunk;
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+    for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
       const line = this.buffer.slice(0, nl);
       this.buffer = this.buffer.slice(nl + 1);
       const p = this.inflight.shift();
@@ -272,7 +286,9 @@ export class ForwarderClient {
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.connect().catch(() => { /* the next close schedules the next try */ });
+      this.connect().catch(() => {
+        /* the next close schedules the next try */
+      });
     }, delay);
     this.reconnectTimer.unref();
   }
@@ -300,7 +316,11 @@ function parseJson<T>(reply: string, schema: z.ZodType<T>): T {
 /** The forwarder takes address literals only, so names are resolved here. */
 async function resolveHost(host: string): Promise<string> {
   if (isIP(host)) return host;
-  if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)) {
+  if (
+    !/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(
+      host,
+    )
+  ) {
     throw new TypeError(`bad host ${JSON.stringify(host)}`);
   }
   return (await lookup(host)).address;

@@ -34,12 +34,17 @@ async function session(f: RunningForwarder): Promise<LineSession> {
 }
 async function receivers(n: number): Promise<Receiver[]> {
   const rs = await Promise.all(Array.from({ length: n }, () => Receiver.open()));
-  cleanups.push(() => rs.forEach((r) => r.close()));
+  cleanups.push(() => {
+    for (const r of rs) r.close();
+  });
   return rs;
 }
 function senders(f: RunningForwarder): { audio: Sender; video: Sender } {
   const s = { audio: new Sender(f.audioPort), video: new Sender(f.videoPort) };
-  cleanups.push(() => (s.audio.close(), s.video.close()));
+  cleanups.push(() => {
+    s.audio.close();
+    s.video.close();
+  });
   return s;
 }
 async function stats(s: LineSession): Promise<any> {
@@ -61,11 +66,17 @@ describe('media-tree-forwarder command line', () => {
     [['--bogus'], /unknown or incomplete option --bogus/],
     [['--control', '/tmp/x.sock', '--audio-port', '0', '--video-port', '5004'], /--audio-port expects 1\.\.65535/],
     [['--control', '/tmp/x.sock', '--audio-port', '5002', '--video-port', 'abc'], /--video-port expects 1\.\.65535/],
-    [['--control', '/tmp/x.sock', '--audio-port', '5002', '--video-port', '5004', '--mode', 'mesh'], /--mode expects fanout or demux/],
+    [
+      ['--control', '/tmp/x.sock', '--audio-port', '5002', '--video-port', '5004', '--mode', 'mesh'],
+      /--mode expects fanout or demux/,
+    ],
     [['--audio-port', '5002', '--video-port', '5004'], /--control is required/],
     [['--control', '/tmp/x.sock', '--audio-port', '5002'], /--audio-port and --video-port are required/],
     [['--control', '/tmp/x.sock', '--audio-port', '5002', '--video-port', '5002'], /must differ/],
-    [['--control', '/tmp/x.sock', '--audio-port', '5002', '--video-port', '5004', '--bind', 'nowhere'], /--bind expects/],
+    [
+      ['--control', '/tmp/x.sock', '--audio-port', '5002', '--video-port', '5004', '--bind', 'nowhere'],
+      /--bind expects/,
+    ],
   ])('refuses %j with exit code 2', (args, message) => {
     const r = run(args);
     expect(r.status).toBe(2);
@@ -93,13 +104,19 @@ describe('fan-out', () => {
     const f = await forwarder('fanout');
     const s = await session(f);
     const rx = await receivers(6);
-    for (let d = 0; d < 3; d++) expect(await s.cmd(`ADD relay-${d} 127.0.0.1 ${rx[2 * d]!.port} ${rx[2 * d + 1]!.port}`)).toBe(`OK added relay-${d}`);
+    for (let d = 0; d < 3; d++)
+      expect(await s.cmd(`ADD relay-${d} 127.0.0.1 ${rx[2 * d]!.port} ${rx[2 * d + 1]!.port}`)).toBe(
+        `OK added relay-${d}`,
+      );
     const tx = senders(f);
     for (let i = 0; i < 50; i++) {
       await tx.audio.send(rtpPacket(1111, i, AUDIO, 111));
       await tx.video.send(rtpPacket(2222, i, VIDEO));
     }
-    await waitUntil('every destination to get 50 + 50 packets', () => rx.every((r) => r.count() === 50), { timeoutMs: 5_000, intervalMs: 20 });
+    await waitUntil('every destination to get 50 + 50 packets', () => rx.every((r) => r.count() === 50), {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
     for (let d = 0; d < 3; d++) {
       expect(rx[2 * d]!.packets.map((p) => p.seq)).toEqual([...Array(50).keys()]);
       expect(rx[2 * d]!.packets.every((p) => p.ssrc === 1111 && p.size === AUDIO)).toBe(true);
@@ -107,8 +124,26 @@ describe('fan-out', () => {
     }
     const st = await stats(s);
     expect(st.mode).toBe('fanout');
-    expect(st.audio).toEqual({ state: 3, port: f.audioPort, packetsIn: 50, bytesIn: 50 * AUDIO, packetsOut: 150, bytesOut: 150 * AUDIO, destinations: 3, ssrcs: 0 });
-    expect(st.video).toEqual({ state: 3, port: f.videoPort, packetsIn: 50, bytesIn: 50 * VIDEO, packetsOut: 150, bytesOut: 150 * VIDEO, destinations: 3, ssrcs: 0 });
+    expect(st.audio).toEqual({
+      state: 3,
+      port: f.audioPort,
+      packetsIn: 50,
+      bytesIn: 50 * AUDIO,
+      packetsOut: 150,
+      bytesOut: 150 * AUDIO,
+      destinations: 3,
+      ssrcs: 0,
+    });
+    expect(st.video).toEqual({
+      state: 3,
+      port: f.videoPort,
+      packetsIn: 50,
+      bytesIn: 50 * VIDEO,
+      packetsOut: 150,
+      bytesOut: 150 * VIDEO,
+      destinations: 3,
+      ssrcs: 0,
+    });
     await sleep(100);
     expect(rx.every((r) => r.count() === 50)).toBe(true); // and nothing more
   });
@@ -132,7 +167,10 @@ describe('fan-out', () => {
     try {
       await sleep(50);
       expect(await s.cmd(`ADD go 127.0.0.1 ${goA!.port} ${goV!.port}`)).toBe('OK added go');
-      await waitUntil('the new destination to receive', () => goA!.count() > 20 && goV!.count() > 20, { timeoutMs: 5_000, intervalMs: 10 });
+      await waitUntil('the new destination to receive', () => goA!.count() > 20 && goV!.count() > 20, {
+        timeoutMs: 5_000,
+        intervalMs: 10,
+      });
       // (packets still queued in the forwarder's socket at ADD time may reach it too: that is fine)
       const seqs = goV!.packets.map((p) => p.seq);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
@@ -142,7 +180,8 @@ describe('fan-out', () => {
       await sleep(200);
       expect(seq - 1).toBeGreaterThan(lastSentBeforeOk + 20); // packets kept flowing
       expect(keepV!.count()).toBeGreaterThan(keptBefore); // to the destination still there
-      for (const r of [goA!, goV!]) expect(Math.max(...r.packets.map((p) => p.seq))).toBeLessThanOrEqual(lastSentBeforeOk);
+      for (const r of [goA!, goV!])
+        expect(Math.max(...r.packets.map((p) => p.seq))).toBeLessThanOrEqual(lastSentBeforeOk);
     } finally {
       running = false;
       await pump;
@@ -160,16 +199,32 @@ describe('SSRC demux', () => {
     const tx = senders(f);
     // SSRC 3333/4444 first flows with nobody naming it, then sess-2 asks for it.
     for (let i = 0; i < 20; i++) {
-      for (const [ssrc, sz] of [[1111, AUDIO], [3333, AUDIO]] as const) await tx.audio.send(rtpPacket(ssrc, i, sz));
-      for (const [ssrc, sz] of [[2222, VIDEO], [4444, VIDEO]] as const) await tx.video.send(rtpPacket(ssrc, i, sz));
+      for (const [ssrc, sz] of [
+        [1111, AUDIO],
+        [3333, AUDIO],
+      ] as const)
+        await tx.audio.send(rtpPacket(ssrc, i, sz));
+      for (const [ssrc, sz] of [
+        [2222, VIDEO],
+        [4444, VIDEO],
+      ] as const)
+        await tx.video.send(rtpPacket(ssrc, i, sz));
     }
-    await waitUntil('first round', () => rx[0]!.count() === 40 && rx[1]!.count() === 40 && rx[2]!.count() === 20 && rx[3]!.count() === 20, { timeoutMs: 5_000, intervalMs: 20 });
+    await waitUntil(
+      'first round',
+      () => rx[0]!.count() === 40 && rx[1]!.count() === 40 && rx[2]!.count() === 20 && rx[3]!.count() === 20,
+      { timeoutMs: 5_000, intervalMs: 20 },
+    );
     expect(await s.cmd(`ADD sess-2 127.0.0.1 ${rx[4]!.port} ${rx[5]!.port} 3333 4444`)).toBe('OK added sess-2');
     for (let i = 20; i < 40; i++) {
       for (const ssrc of [1111, 3333]) await tx.audio.send(rtpPacket(ssrc, i, AUDIO));
       for (const ssrc of [2222, 4444]) await tx.video.send(rtpPacket(ssrc, i, VIDEO));
     }
-    await waitUntil('second round', () => rx[0]!.count() === 80 && rx[2]!.count() === 40 && rx[4]!.count() === 20 && rx[5]!.count() === 20, { timeoutMs: 5_000, intervalMs: 20 });
+    await waitUntil(
+      'second round',
+      () => rx[0]!.count() === 80 && rx[2]!.count() === 40 && rx[4]!.count() === 20 && rx[5]!.count() === 20,
+      { timeoutMs: 5_000, intervalMs: 20 },
+    );
     await sleep(100);
     expect([rx[2]!.count(1111), rx[2]!.count(), rx[3]!.count(2222), rx[3]!.count()]).toEqual([40, 40, 40, 40]);
     expect([rx[4]!.count(3333), rx[4]!.count(), rx[5]!.count(4444), rx[5]!.count()]).toEqual([20, 20, 20, 20]);
@@ -179,10 +234,26 @@ describe('SSRC demux', () => {
     const st = await stats(s);
     expect(st.mode).toBe('demux');
     // out: "all" got 80, sess-1 40, sess-2 20 per pipeline
-    expect(st.audio).toEqual({ state: 3, port: f.audioPort, packetsIn: 80, bytesIn: 80 * AUDIO, packetsOut: 140, bytesOut: 140 * AUDIO, destinations: 3, ssrcs: 2 });
+    expect(st.audio).toEqual({
+      state: 3,
+      port: f.audioPort,
+      packetsIn: 80,
+      bytesIn: 80 * AUDIO,
+      packetsOut: 140,
+      bytesOut: 140 * AUDIO,
+      destinations: 3,
+      ssrcs: 2,
+    });
     expect(st.video).toMatchObject({ state: 3, packetsIn: 80, packetsOut: 140, bytesOut: 140 * VIDEO, ssrcs: 2 });
     const list = JSON.parse(await s.cmd('LIST'));
-    expect(list.destinations[1]).toEqual({ id: 'sess-1', host: '127.0.0.1', audioPort: rx[2]!.port, videoPort: rx[3]!.port, audioSsrc: 1111, videoSsrc: 2222 });
+    expect(list.destinations[1]).toEqual({
+      id: 'sess-1',
+      host: '127.0.0.1',
+      audioPort: rx[2]!.port,
+      videoPort: rx[3]!.port,
+      audioSsrc: 1111,
+      videoSsrc: 2222,
+    });
     expect(list.destinations[0].audioSsrc).toBeNull();
     expect(await s.cmd('ADD x 127.0.0.1 1 2 1 4294967296')).toBe('ERR bad video SSRC: expected 0..4294967295');
 
@@ -245,7 +316,8 @@ describe('control protocol', () => {
         return [await c.next(), await c.next(), await c.next(), await c.next()];
       }),
     );
-    replies.forEach((r, i) => expect(r).toEqual(['OK pong', `OK added c-${i}`, 'ERR duplicate id', 'OK pong']));
+    for (const [i, r] of replies.entries())
+      expect(r).toEqual(['OK pong', `OK added c-${i}`, 'ERR duplicate id', 'OK pong']);
     const list = JSON.parse(await clients[0]!.cmd('LIST'));
     expect(list.destinations.map((d: { id: string }) => d.id).sort()).toEqual(clients.map((_, i) => `c-${i}`).sort());
     await Promise.all(clients.map(async (c, i) => expect(await c.cmd(`REMOVE c-${i}`)).toBe(`OK removed c-${i}`)));
@@ -266,21 +338,24 @@ describe('control protocol', () => {
 });
 
 describe('shutdown', () => {
-  it.each(['SIGTERM', 'SIGINT'] as const)('on %s sets the pipelines to NULL, removes the socket and exits 0', async (signal) => {
-    const f = await startForwarder();
-    try {
-      const s = await LineSession.open(f.socketPath);
-      expect(await s.cmd('PING')).toBe('OK pong');
-      const exited = new Promise<number | null>((r) => f.child.process.once('exit', (code) => r(code)));
-      f.child.process.kill(signal);
-      expect(await exited).toBe(0);
-      expect(existsSync(f.socketPath)).toBe(false);
-      expect(f.child.output()).toMatch(/stopped/);
-      s.close();
-    } finally {
-      await f.child.stop();
-    }
-  });
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'on %s sets the pipelines to NULL, removes the socket and exits 0',
+    async (signal) => {
+      const f = await startForwarder();
+      try {
+        const s = await LineSession.open(f.socketPath);
+        expect(await s.cmd('PING')).toBe('OK pong');
+        const exited = new Promise<number | null>((r) => f.child.process.once('exit', (code) => r(code)));
+        f.child.process.kill(signal);
+        expect(await exited).toBe(0);
+        expect(existsSync(f.socketPath)).toBe(false);
+        expect(f.child.output()).toMatch(/stopped/);
+        s.close();
+      } finally {
+        await f.child.stop();
+      }
+    },
+  );
 });
 
 describe('--die-with-parent', () => {
@@ -290,9 +365,29 @@ describe('--die-with-parent', () => {
     const [a, v] = [await freePort(), await freePort()];
     // sh is the parent; it prints the forwarder's pid and waits.
     const { spawn } = await import('node:child_process');
-    const sh = spawn('sh', ['-c', `"$0" --control "$1" --audio-port $2 --video-port $3 --die-with-parent & echo $!; wait`, FORWARDER_BIN, sock, String(a), String(v)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const pid = Number(await new Promise<string>((resolve) => sh.stdout!.once('data', (c: Buffer) => resolve(c.toString().trim()))));
-    const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    const sh = spawn(
+      'sh',
+      [
+        '-c',
+        `"$0" --control "$1" --audio-port $2 --video-port $3 --die-with-parent & echo $!; wait`,
+        FORWARDER_BIN,
+        sock,
+        String(a),
+        String(v),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const pid = Number(
+      await new Promise<string>((resolve) => sh.stdout!.once('data', (c: Buffer) => resolve(c.toString().trim()))),
+    );
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
     await waitUntil('the forwarder to listen', () => existsSync(sock), { timeoutMs: 5_000 });
     expect(alive()).toBe(true);
     sh.kill('SIGKILL');

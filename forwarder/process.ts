@@ -20,7 +20,13 @@ export interface ForwarderProcessOptions {
   mode: 'fanout' | 'demux';
   bind?: string;
   /** Told about starts, exits and the last output lines, for the app's logs. */
-  onEvent?: (event: { kind: 'started' | 'exited'; pid?: number; code?: number | null; signal?: string | null; output?: string }) => void;
+  onEvent?: (event: {
+    kind: 'started' | 'exited';
+    pid?: number;
+    code?: number | null;
+    signal?: string | null;
+    output?: string;
+  }) => void;
 }
 
 const KEEP = 8 * 1024;
@@ -47,11 +53,16 @@ export class ForwarderProcess {
   private spawnOnce(): void {
     if (this.stopping) return;
     const args = [
-      '--control', this.o.socketPath,
-      '--audio-port', String(this.o.audioPort),
-      '--video-port', String(this.o.videoPort),
-      '--mode', this.o.mode,
-      '--bind', this.o.bind ?? '127.0.0.1',
+      '--control',
+      this.o.socketPath,
+      '--audio-port',
+      String(this.o.audioPort),
+      '--video-port',
+      String(this.o.videoPort),
+      '--mode',
+      this.o.mode,
+      '--bind',
+      this.o.bind ?? '127.0.0.1',
       '--die-with-parent',
     ];
     const p = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -62,7 +73,9 @@ export class ForwarderProcess {
     };
     p.stdout?.on('data', keep);
     p.stderr?.on('data', keep);
-    p.once('error', () => { /* 'exit' or 'close' follows */ });
+    p.once('error', () => {
+      /* 'exit' or 'close' follows */
+    });
     const started = Date.now();
     this.o.onEvent?.({ kind: 'started', pid: p.pid });
     p.once('close', (code, signal) => {

@@ -11,12 +11,24 @@ describe('canopy node', () => {
   it.each([
     [['node', 'relay'], /required option '--node-id <id>' not specified/],
     [['node', 'relay', '--node-id', 'Relay_1'], /--node-id.*expected 1\.\.63 of a-z, 0-9, '-'/],
-    [['node', 'egress', '--node-id', 'egress-1', '--tree-id', 'tree-1\r\nFLUSHALL'], /--tree-id[\s\S]*expected 1\.\.63/],
+    [
+      ['node', 'egress', '--node-id', 'egress-1', '--tree-id', 'tree-1\r\nFLUSHALL'],
+      /--tree-id[\s\S]*expected 1\.\.63/,
+    ],
     [['node', 'egress', '--node-id', 'egress-1', '--port-range', '30000-20000'], /--port-range.*expected MIN-MAX/],
-    [['node', 'egress', '--node-id', 'egress-1', '--forwarder-audio-port', '70000'], /--forwarder-audio-port.*expected 1\.\.65535, got 70000/],
-    [['node', 'egress', '--node-id', 'egress-1', '--forwarder-audio-port', '6000', '--forwarder-video-port', '6000'], /must differ/],
+    [
+      ['node', 'egress', '--node-id', 'egress-1', '--forwarder-audio-port', '70000'],
+      /--forwarder-audio-port.*expected 1\.\.65535, got 70000/,
+    ],
+    [
+      ['node', 'egress', '--node-id', 'egress-1', '--forwarder-audio-port', '6000', '--forwarder-video-port', '6000'],
+      /must differ/,
+    ],
     [['node', 'injection', '--node-id', 'injection-1', '--redis-url', 'http://x'], /--redis-url.*redis:\/\//],
-    [['node', 'injection', '--node-id', 'injection-1', '--listen-host', 'not an ip'], /--listen-host.*expected an IP address/],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--listen-host', 'not an ip'],
+      /--listen-host.*expected an IP address/,
+    ],
     [['node', 'relay', '--node-id', 'relay-1', '--slots', '0'], /--slots.*expected 1\.\.256, got 0/],
     [['node', 'relay', '--node-id', 'relay-1', '--log-level', 'loud'], /--log-level.*Allowed choices/],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
@@ -27,7 +39,11 @@ describe('canopy node', () => {
 
   it.each(['abc', '0', '-1', '12 34'])('refuses CANOPY_EXIT_WITH_PID=%j before it reaches for Redis', async (value) => {
     // Nothing listens on port 1: an app that got as far as Redis would retry, not exit.
-    const r = await runCanopy(['node', 'injection', '--node-id', 'injection-1', '--redis-url', 'redis://127.0.0.1:1'], 20_000, { CANOPY_EXIT_WITH_PID: value });
+    const r = await runCanopy(
+      ['node', 'injection', '--node-id', 'injection-1', '--redis-url', 'redis://127.0.0.1:1'],
+      20_000,
+      { CANOPY_EXIT_WITH_PID: value },
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/CANOPY_EXIT_WITH_PID must be a process id/);
   });

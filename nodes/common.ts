@@ -20,7 +20,10 @@ export interface CommonConfig {
 
 export function createLogger(nodeType: string, c: Pick<CommonConfig, 'nodeId' | 'treeId' | 'logLevel'>): Logger {
   // Structured logs go to stderr: stdout stays free for whatever a wrapper wants to print.
-  return pino({ level: c.logLevel, base: { node_type: nodeType, node_id: c.nodeId, tree_id: c.treeId } }, pino.destination(2));
+  return pino(
+    { level: c.logLevel, base: { node_type: nodeType, node_id: c.nodeId, tree_id: c.treeId } },
+    pino.destination(2),
+  );
 }
 
 export function connectRedis(url: string, log: Logger): Redis {
@@ -44,7 +47,11 @@ export function connectRedis(url: string, log: Logger): Redis {
 
 /** A clear 4xx (or 5xx) with a JSON body. */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly detail?: Record<string, unknown>) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly detail?: Record<string, unknown>,
+  ) {
     super(message);
   }
 }
@@ -81,7 +88,8 @@ export function finishApp(app: Express, log: Logger): void {
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') return sendError(res, 400, 'body is not valid JSON');
     if (e.type === 'entity.too.large') return sendError(res, 413, 'body over 16 KiB');
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'bad request');
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      return sendError(res, e.status, e.message ?? 'bad request');
     log.error({ err: e.message }, 'request failed');
     sendError(res, 500, 'internal error');
   };
@@ -125,7 +133,10 @@ export class Queue {
   private tail: Promise<void> = Promise.resolve();
   run<T>(job: () => Promise<T>): Promise<T> {
     const p = this.tail.then(job, job);
-    this.tail = p.then(() => undefined, () => undefined);
+    this.tail = p.then(
+      () => undefined,
+      () => undefined,
+    );
     return p;
   }
 }
@@ -140,8 +151,14 @@ export function onTermination(log: Logger, stop: () => Promise<void>): void {
     const hard = setTimeout(() => process.exit(1), 10_000);
     hard.unref();
     stop().then(
-      () => { log.info('stopped'); process.exit(0); },
-      (err) => { log.error({ err: (err as Error).message }, 'stop failed'); process.exit(1); },
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err: (err as Error).message }, 'stop failed');
+        process.exit(1);
+      },
     );
   };
   process.once('SIGTERM', () => handler('SIGTERM'));

@@ -6,7 +6,18 @@ import { createEgressMetrics, forgetEgressSession, recordPortPool, setCounterTot
 import { ForwarderError } from '../forwarder/client.ts';
 import { ID_PATTERN, Topology, TopologySubscriber, type SessionInfo, type ViewerPlacement } from '../topology/index.ts';
 import {
-  baseApp, closeServer, connectRedis, createLogger, finishApp, HttpError, listen, onTermination, Queue, redisAnswers, retry, type CommonConfig,
+  baseApp,
+  closeServer,
+  connectRedis,
+  createLogger,
+  finishApp,
+  HttpError,
+  listen,
+  onTermination,
+  Queue,
+  redisAnswers,
+  retry,
+  type CommonConfig,
 } from './common.ts';
 import { BuiltinMountpoints, type MountpointBackend } from './mountpoints.ts';
 import { forwarderAnswers, nodeForwarder, type ForwarderConfig } from './node-forwarder.ts';
@@ -29,11 +40,13 @@ export interface EgressConfig extends CommonConfig, ForwarderConfig {
 }
 
 const portNum = z.number().int().min(1).max(65535);
-const viewerBody = z.object({
-  host: z.string().refine((h) => isIP(h) !== 0, 'host: an IPv4 or IPv6 address literal'),
-  audioPort: portNum,
-  videoPort: portNum,
-}).strict();
+const viewerBody = z
+  .object({
+    host: z.string().refine((h) => isIP(h) !== 0, 'host: an IPv4 or IPv6 address literal'),
+    audioPort: portNum,
+    videoPort: portNum,
+  })
+  .strict();
 
 interface Mount {
   session: SessionInfo;
@@ -60,7 +73,10 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
   let serving = false;
   let stopping = false;
 
-  const resync = (why: string) => void queue.run(() => resyncForwarder()).catch((err) => log.warn({ err: err.message, why }, 'forwarder resync failed'));
+  const resync = (why: string) =>
+    void queue
+      .run(() => resyncForwarder())
+      .catch((err) => log.warn({ err: err.message, why }, 'forwarder resync failed'));
   const fwd = nodeForwarder(c, 'demux', log, () => resync('forwarder reconnected'));
 
   metrics.node.collectors.push({
@@ -81,7 +97,13 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     },
   });
 
-  async function addDest(id: string, host: string, audioPort: number, videoPort: number, s: SessionInfo): Promise<void> {
+  async function addDest(
+    id: string,
+    host: string,
+    audioPort: number,
+    videoPort: number,
+    s: SessionInfo,
+  ): Promise<void> {
     try {
       await fwd.client.add({ id, host, audioPort, videoPort, audioSsrc: s.audioSsrc, videoSsrc: s.videoSsrc });
     } catch (err) {
@@ -94,7 +116,10 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
   async function open(s: SessionInfo): Promise<void> {
     const ports = pool.take(2);
     if (!ports) {
-      log.error({ session: s.id, allocated: pool.allocated, size: pool.size }, 'port pool exhausted: no mountpoint for this session');
+      log.error(
+        { session: s.id, allocated: pool.allocated, size: pool.size },
+        'port pool exhausted: no mountpoint for this session',
+      );
       return;
     }
     const [audioPort, videoPort] = ports as [number, number];
@@ -112,11 +137,16 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
       throw err;
     }
     mounts.set(s.id, { session: s, audioPort, videoPort, viewers: new Map() });
-    log.info({ session: s.id, audioPort, videoPort, audioSsrc: s.audioSsrc, videoSsrc: s.videoSsrc }, 'mountpoint opened');
+    log.info(
+      { session: s.id, audioPort, videoPort, audioSsrc: s.audioSsrc, videoSsrc: s.videoSsrc },
+      'mountpoint opened',
+    );
   }
 
   async function dropViewer(m: Mount, v: ViewerPlacement, forgetInRedis: boolean): Promise<void> {
-    await fwd.client.remove(viewerDest(v.id)).catch((err) => log.warn({ viewer: v.id, err: err.message }, 'viewer REMOVE failed'));
+    await fwd.client
+      .remove(viewerDest(v.id))
+      .catch((err) => log.warn({ viewer: v.id, err: err.message }, 'viewer REMOVE failed'));
     if (forgetInRedis) await topo.removeViewer(c.nodeId, v.id);
     backend.viewerLeft(m.session.id, v.id);
     m.viewers.delete(v.id);
@@ -125,11 +155,17 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
 
   async function close(m: Mount): Promise<void> {
     for (const v of [...m.viewers.values()]) await dropViewer(m, v, true);
-    await fwd.client.remove(mountDest(m.session.id)).catch((err) => log.warn({ session: m.session.id, err: err.message }, 'mountpoint REMOVE failed'));
+    await fwd.client
+      .remove(mountDest(m.session.id))
+      .catch((err) => log.warn({ session: m.session.id, err: err.message }, 'mountpoint REMOVE failed'));
     await backend.destroy(m.session.id);
     pool.release(m.audioPort, m.videoPort);
     mounts.delete(m.session.id);
-    forgetEgressSession(metrics, { sessionId: m.session.id, audioSsrc: m.session.audioSsrc, videoSsrc: m.session.videoSsrc });
+    forgetEgressSession(metrics, {
+      sessionId: m.session.id,
+      audioSsrc: m.session.audioSsrc,
+      videoSsrc: m.session.videoSsrc,
+    });
     log.info({ session: m.session.id }, 'mountpoint closed');
   }
 
@@ -142,7 +178,9 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
       const m = mounts.get(s.id);
       if (m && (m.session.audioSsrc !== s.audioSsrc || m.session.videoSsrc !== s.videoSsrc)) await close(m);
       if (!mounts.has(s.id)) {
-        await open(s).catch((err) => log.error({ session: s.id, err: (err as Error).message }, 'cannot open mountpoint'));
+        await open(s).catch((err) =>
+          log.error({ session: s.id, err: (err as Error).message }, 'cannot open mountpoint'),
+        );
       }
     }
   }
@@ -158,13 +196,22 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     return { viewers, reserved };
   }
 
-  async function restoreViewers({ viewers, reserved }: { viewers: ViewerPlacement[]; reserved: Set<string> }): Promise<void> {
+  async function restoreViewers({
+    viewers,
+    reserved,
+  }: {
+    viewers: ViewerPlacement[];
+    reserved: Set<string>;
+  }): Promise<void> {
     for (const v of viewers) {
       const m = mounts.get(v.sessionId);
       if (!m || !reserved.has(v.id)) {
         if (reserved.has(v.id)) pool.release(v.poolPort);
         await topo.removeViewer(c.nodeId, v.id);
-        log.info({ viewer: v.id, session: v.sessionId }, m ? 'recorded pool port not free; viewer dropped' : 'dropped the record of a viewer whose session ended');
+        log.info(
+          { viewer: v.id, session: v.sessionId },
+          m ? 'recorded pool port not free; viewer dropped' : 'dropped the record of a viewer whose session ended',
+        );
         continue;
       }
       await addDest(viewerDest(v.id), v.host, v.audioPort, v.videoPort, m.session);
@@ -179,16 +226,20 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     if (!booted) return;
     const have = new Set((await fwd.client.list()).map((d) => d.id));
     for (const m of mounts.values()) {
-      if (!have.has(mountDest(m.session.id))) await addDest(mountDest(m.session.id), c.mountpointHost, m.audioPort, m.videoPort, m.session);
+      if (!have.has(mountDest(m.session.id)))
+        await addDest(mountDest(m.session.id), c.mountpointHost, m.audioPort, m.videoPort, m.session);
       for (const v of m.viewers.values()) {
         if (!have.has(viewerDest(v.id))) await addDest(viewerDest(v.id), v.host, v.audioPort, v.videoPort, m.session);
       }
     }
   }
 
-  const reconcileSoon = (why: string) => void queue.run(async () => {
-    if (booted) await reconcileSessions();
-  }).catch((err) => log.warn({ err: err.message, why }, 'session reconcile failed'));
+  const reconcileSoon = (why: string) =>
+    void queue
+      .run(async () => {
+        if (booted) await reconcileSessions();
+      })
+      .catch((err) => log.warn({ err: err.message, why }, 'session reconcile failed'));
 
   const app = baseApp(metrics.node, async () => {
     if (!serving) return 'starting';
@@ -201,8 +252,12 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
   app.get('/sessions', (_req, res) => {
     res.json({
       sessions: [...mounts.values()].map((m) => ({
-        sessionId: m.session.id, audioSsrc: m.session.audioSsrc, videoSsrc: m.session.videoSsrc,
-        ports: { audio: m.audioPort, video: m.videoPort }, viewers: backend.viewerCount(m.session.id), received: backend.received(m.session.id),
+        sessionId: m.session.id,
+        audioSsrc: m.session.audioSsrc,
+        videoSsrc: m.session.videoSsrc,
+        ports: { audio: m.audioPort, video: m.videoPort },
+        viewers: backend.viewerCount(m.session.id),
+        received: backend.received(m.session.id),
       })),
       pool: { min: pool.min, max: pool.max, allocated: pool.allocated, available: pool.available },
     });
@@ -217,15 +272,28 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     const sessionId = req.params.sessionId;
     checkSessionId(sessionId);
     const r = viewerBody.safeParse(req.body);
-    if (!r.success) throw new HttpError(400, `bad viewer: ${issues(r.error)}`, { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    if (!r.success)
+      throw new HttpError(400, `bad viewer: ${issues(r.error)}`, {
+        issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`),
+      });
     if (!serving) throw new HttpError(503, 'not ready');
     const v = await queue.run(async () => {
-      if (stopping || (await topo.isDraining(c.nodeId))) throw new HttpError(503, 'this egress node is draining and takes no new viewers');
+      if (stopping || (await topo.isDraining(c.nodeId)))
+        throw new HttpError(503, 'this egress node is draining and takes no new viewers');
       const m = mounts.get(sessionId);
       if (!m) throw new HttpError(404, `no live session ${sessionId} on this node`);
       const port = pool.take(1);
-      if (!port) throw new HttpError(503, 'port pool exhausted: no port left for a new viewer', { allocated: pool.allocated, size: pool.size });
-      const placement: ViewerPlacement = { id: `v-${randomBytes(8).toString('hex')}`, sessionId, ...r.data, poolPort: port[0]! };
+      if (!port)
+        throw new HttpError(503, 'port pool exhausted: no port left for a new viewer', {
+          allocated: pool.allocated,
+          size: pool.size,
+        });
+      const placement: ViewerPlacement = {
+        id: `v-${randomBytes(8).toString('hex')}`,
+        sessionId,
+        ...r.data,
+        poolPort: port[0]!,
+      };
       try {
         await addDest(viewerDest(placement.id), placement.host, placement.audioPort, placement.videoPort, m.session);
         await topo.putViewer(c.nodeId, placement);
@@ -238,8 +306,14 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
       backend.viewerJoined(sessionId, placement.id);
       return placement;
     });
-    log.info({ viewer: v.id, session: sessionId, host: v.host, audioPort: v.audioPort, videoPort: v.videoPort }, 'viewer joined');
-    res.status(201).location(`/whep/${sessionId}/viewers/${v.id}`).json({ viewerId: v.id, sessionId, poolPort: v.poolPort });
+    log.info(
+      { viewer: v.id, session: sessionId, host: v.host, audioPort: v.audioPort, videoPort: v.videoPort },
+      'viewer joined',
+    );
+    res
+      .status(201)
+      .location(`/whep/${sessionId}/viewers/${v.id}`)
+      .json({ viewerId: v.id, sessionId, poolPort: v.poolPort });
   });
 
   app.delete('/whep/:sessionId/viewers/:viewerId', async (req, res) => {
@@ -261,28 +335,42 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
   log.info({ host: c.listenHost, port: c.port, pool: `${c.portMin}-${c.portMax}` }, 'listening');
 
   fwd.proc.start();
-  const sub = new TopologySubscriber(redis.duplicate(), {
-    onSession: (e) => reconcileSoon(e.type),
-    onSubscribed: () => reconcileSoon('resubscribed'),
-  }, (msg, d) => log.warn(d ?? {}, msg));
+  const sub = new TopologySubscriber(
+    redis.duplicate(),
+    {
+      onSession: (e) => reconcileSoon(e.type),
+      onSubscribed: () => reconcileSoon('resubscribed'),
+    },
+    (msg, d) => log.warn(d ?? {}, msg),
+  );
 
-  void retry('start-up', log, async () => {
-    await fwd.client.ping();
-    // Subscribe before reading, so a session starting in between is not missed.
-    await sub.watchSessions(c.treeId);
-    await topo.registerNode({
-      id: c.nodeId, type: 'egress', host: c.advertiseHost, httpPort: c.port,
-      audioPort: c.forwarderAudioPort, videoPort: c.forwarderVideoPort, parentSlot: c.parentSlot,
-    });
-    booted = true;
-    await queue.run(async () => {
-      const recorded = await reserveViewerPorts();
-      await reconcileSessions();
-      await restoreViewers(recorded);
-    });
-    serving = true;
-    log.info({ sessions: mounts.size }, 'ready');
-  }, () => stopping);
+  void retry(
+    'start-up',
+    log,
+    async () => {
+      await fwd.client.ping();
+      // Subscribe before reading, so a session starting in between is not missed.
+      await sub.watchSessions(c.treeId);
+      await topo.registerNode({
+        id: c.nodeId,
+        type: 'egress',
+        host: c.advertiseHost,
+        httpPort: c.port,
+        audioPort: c.forwarderAudioPort,
+        videoPort: c.forwarderVideoPort,
+        parentSlot: c.parentSlot,
+      });
+      booted = true;
+      await queue.run(async () => {
+        const recorded = await reserveViewerPorts();
+        await reconcileSessions();
+        await restoreViewers(recorded);
+      });
+      serving = true;
+      log.info({ sessions: mounts.size }, 'ready');
+    },
+    () => stopping,
+  );
 
   const poll = setInterval(() => reconcileSoon('periodic'), 3_000);
 
@@ -292,7 +380,10 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
       // Take no new viewers, leave the topology (the relay stops sending), then go.
       stopping = true;
       clearInterval(poll);
-      if (booted) await topo.deregisterNode(c.nodeId, 'egress').catch((err) => log.warn({ err: err.message }, 'deregister failed'));
+      if (booted)
+        await topo
+          .deregisterNode(c.nodeId, 'egress')
+          .catch((err) => log.warn({ err: err.message }, 'deregister failed'));
       await sub.close();
       await closeServer(server);
       fwd.client.close();

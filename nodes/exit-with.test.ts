@@ -8,7 +8,8 @@ describe('CANOPY_EXIT_WITH_PID', () => {
     expect(exitWithPid(undefined)).toBeNull();
     expect(exitWithPid('')).toBeNull();
     expect(exitWithPid('4242')).toBe(4242);
-    for (const bad of ['abc', '0', '-1', '12 34', '1e3', '4194305', '99999999999']) expect(() => exitWithPid(bad), bad).toThrow(/must be a process id/);
+    for (const bad of ['abc', '0', '-1', '12 34', '1e3', '4194305', '99999999999'])
+      expect(() => exitWithPid(bad), bad).toThrow(/must be a process id/);
   });
 
   it('a zombie counts as gone: ended, but not reaped by its parent', async () => {

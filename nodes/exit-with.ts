@@ -11,7 +11,8 @@ const PID_MAX = 4_194_304;
 export function exitWithPid(value: string | undefined): number | null {
   if (value === undefined || value === '') return null;
   const pid = /^[1-9][0-9]{0,6}$/.test(value) ? Number(value) : NaN;
-  if (!(pid <= PID_MAX)) throw new Error(`CANOPY_EXIT_WITH_PID must be a process id (1..${PID_MAX}), got ${JSON.stringify(value)}`);
+  if (!(pid <= PID_MAX))
+    throw new Error(`CANOPY_EXIT_WITH_PID must be a process id (1..${PID_MAX}), got ${JSON.stringify(value)}`);
   return pid;
 }
 

@@ -3,7 +3,18 @@ import { z } from 'zod';
 import { createInjectionMetrics, forgetInjectionSession } from '../exporters/index.ts';
 import { ID_PATTERN, Topology, TopologySubscriber, type SessionInfo } from '../topology/index.ts';
 import {
-  baseApp, closeServer, connectRedis, createLogger, finishApp, HttpError, listen, onTermination, Queue, redisAnswers, retry, type CommonConfig,
+  baseApp,
+  closeServer,
+  connectRedis,
+  createLogger,
+  finishApp,
+  HttpError,
+  listen,
+  onTermination,
+  Queue,
+  redisAnswers,
+  retry,
+  type CommonConfig,
 } from './common.ts';
 import { RtpSource, type RtpTarget } from './rtp-source.ts';
 
@@ -21,15 +32,21 @@ export interface InjectionConfig extends CommonConfig {
 }
 
 const ssrc = z.number().int().min(0).max(0xffff_ffff);
-const startBody = z.object({
-  sessionId: z.string().regex(ID_PATTERN, 'sessionId: 1..63 of a-z, 0-9, - (not starting with -)'),
-  audioSsrc: ssrc,
-  videoSsrc: ssrc,
-  generator: z.object({
-    delayMs: z.number().int().min(0).max(60_000).optional(),
-    durationMs: z.number().int().min(1).max(86_400_000).optional(),
-  }).strict().optional(),
-}).strict().refine((b) => b.audioSsrc !== b.videoSsrc, { message: 'audioSsrc and videoSsrc must differ' });
+const startBody = z
+  .object({
+    sessionId: z.string().regex(ID_PATTERN, 'sessionId: 1..63 of a-z, 0-9, - (not starting with -)'),
+    audioSsrc: ssrc,
+    videoSsrc: ssrc,
+    generator: z
+      .object({
+        delayMs: z.number().int().min(0).max(60_000).optional(),
+        durationMs: z.number().int().min(1).max(86_400_000).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((b) => b.audioSsrc !== b.videoSsrc, { message: 'audioSsrc and videoSsrc must differ' });
 
 export function slotIds(nodeId: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${nodeId}-s${i}`);
@@ -53,21 +70,26 @@ export async function runInjection(c: InjectionConfig): Promise<{ server: Server
   let stopped = false;
   const queue = new Queue();
 
-  const refreshChildren = () => queue.run(async () => {
-    const next: RtpTarget[] = [];
-    for (const slot of mySlots) {
-      for (const id of await topo.children(slot)) {
-        const n = await topo.getNode(id);
-        if (n?.audioPort && n.videoPort) next.push({ id, host: n.host, audioPort: n.audioPort, videoPort: n.videoPort });
-        else log.warn({ child: id }, 'child has no forwarder address; not sending to it');
+  const refreshChildren = () =>
+    queue.run(async () => {
+      const next: RtpTarget[] = [];
+      for (const slot of mySlots) {
+        for (const id of await topo.children(slot)) {
+          const n = await topo.getNode(id);
+          if (n?.audioPort && n.videoPort)
+            next.push({ id, host: n.host, audioPort: n.audioPort, videoPort: n.videoPort });
+          else log.warn({ child: id }, 'child has no forwarder address; not sending to it');
+        }
       }
-    }
-    if (next.map((t) => `${t.id}@${t.host}:${t.audioPort}/${t.videoPort}`).join() !== children.map((t) => `${t.id}@${t.host}:${t.audioPort}/${t.videoPort}`).join()) {
-      log.info({ children: next.map((t) => t.id) }, 'children changed');
-    }
-    children = next;
-    metrics.childrenCount.set(children.length);
-  });
+      if (
+        next.map((t) => `${t.id}@${t.host}:${t.audioPort}/${t.videoPort}`).join() !==
+        children.map((t) => `${t.id}@${t.host}:${t.audioPort}/${t.videoPort}`).join()
+      ) {
+        log.info({ children: next.map((t) => t.id) }, 'children changed');
+      }
+      children = next;
+      metrics.childrenCount.set(children.length);
+    });
 
   const updateGauge = () => metrics.activeSessions.set({ room_id: 'all' }, sessions.size);
   updateGauge();
@@ -119,24 +141,37 @@ export async function runInjection(c: InjectionConfig): Promise<{ server: Server
   });
 
   app.get('/sessions', (_req, res) => {
-    res.json({ sessions: [...sessions.values()].map((s) => ({ ...s.info, sent: s.sent, generated: s.source.generated() })), children: children.map((t) => t.id) });
+    res.json({
+      sessions: [...sessions.values()].map((s) => ({ ...s.info, sent: s.sent, generated: s.source.generated() })),
+      children: children.map((t) => t.id),
+    });
   });
 
   app.post('/sessions', async (req, res) => {
     if (!booted) throw new HttpError(503, 'not ready');
     const r = startBody.safeParse(req.body);
-    if (!r.success) throw new HttpError(400, `bad session: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`, { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    if (!r.success)
+      throw new HttpError(
+        400,
+        `bad session: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
+        { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) },
+      );
     const b = r.data;
     for (const s of sessions.values()) {
       for (const x of [b.audioSsrc, b.videoSsrc]) {
-        if (x === s.info.audioSsrc || x === s.info.videoSsrc) throw new HttpError(409, `SSRC ${x} is used by session ${s.info.id}`);
+        if (x === s.info.audioSsrc || x === s.info.videoSsrc)
+          throw new HttpError(409, `SSRC ${x} is used by session ${s.info.id}`);
       }
     }
     const info = { id: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc, injection: c.nodeId };
-    if (!(await topo.startSession(info))) throw new HttpError(409, `session ${b.sessionId} already exists in tree ${c.treeId}`);
+    if (!(await topo.startSession(info)))
+      throw new HttpError(409, `session ${b.sessionId} already exists in tree ${c.treeId}`);
     play({ ...info, startedAt: Date.now() }, b.generator);
     log.info({ session: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc }, 'session started');
-    res.status(201).location(`/sessions/${b.sessionId}`).json({ sessionId: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc });
+    res
+      .status(201)
+      .location(`/sessions/${b.sessionId}`)
+      .json({ sessionId: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc });
   });
 
   app.delete('/sessions/:id', async (req, res) => {
@@ -153,27 +188,37 @@ export async function runInjection(c: InjectionConfig): Promise<{ server: Server
   const server = await listen(app, c.listenHost, c.port);
   log.info({ host: c.listenHost, port: c.port }, 'listening');
 
-  const sub = new TopologySubscriber(redis.duplicate(), {
-    onTopology: () => void refreshChildren().catch((err) => log.warn({ err: err.message }, 'children refresh failed')),
-    onSubscribed: () => void refreshChildren().catch(() => {}),
-  }, (msg, d) => log.warn(d ?? {}, msg));
+  const sub = new TopologySubscriber(
+    redis.duplicate(),
+    {
+      onTopology: () =>
+        void refreshChildren().catch((err) => log.warn({ err: err.message }, 'children refresh failed')),
+      onSubscribed: () => void refreshChildren().catch(() => {}),
+    },
+    (msg, d) => log.warn(d ?? {}, msg),
+  );
 
   // Redis may not be up yet: keep trying; /readyz says when we are there.
-  void retry('start-up', log, async () => {
-    await topo.registerSlots(c.nodeId, mySlots, false);
-    await topo.registerNode({ id: c.nodeId, type: 'injection', host: c.advertiseHost, httpPort: c.port });
-    await sub.watchSlots(mySlots);
-    await refreshChildren();
-    // Sessions this node was running before a restart keep going.
-    for (const s of await topo.sessions()) {
-      if (s.injection === c.nodeId && !sessions.has(s.id)) {
-        play(s);
-        log.info({ session: s.id }, 'resumed session');
+  void retry(
+    'start-up',
+    log,
+    async () => {
+      await topo.registerSlots(c.nodeId, mySlots, false);
+      await topo.registerNode({ id: c.nodeId, type: 'injection', host: c.advertiseHost, httpPort: c.port });
+      await sub.watchSlots(mySlots);
+      await refreshChildren();
+      // Sessions this node was running before a restart keep going.
+      for (const s of await topo.sessions()) {
+        if (s.injection === c.nodeId && !sessions.has(s.id)) {
+          play(s);
+          log.info({ session: s.id }, 'resumed session');
+        }
       }
-    }
-    booted = true;
-    log.info('ready');
-  }, () => stopped);
+      booted = true;
+      log.info('ready');
+    },
+    () => stopped,
+  );
 
   // Events can be missed while Redis is away: re-read the children now and then.
   const poll = setInterval(() => void refreshChildren().catch(() => {}), 5_000);

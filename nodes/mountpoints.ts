@@ -74,7 +74,9 @@ export class BuiltinMountpoints implements MountpointBackend {
           s.once('error', reject);
           s.bind(t === 'audio' ? spec.audioPort : spec.videoPort, this.bindHost, () => {
             s.off('error', reject);
-            s.on('error', () => { /* a UDP receive error changes nothing we count */ });
+            s.on('error', () => {
+              /* a UDP receive error changes nothing we count */
+            });
             resolve();
           });
         });

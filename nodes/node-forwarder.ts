@@ -26,7 +26,11 @@ export function nodeForwarder(c: ForwarderConfig, mode: 'fanout' | 'demux', log:
     mode,
     bind: c.forwarderBind,
     onEvent: (e) => {
-      if (e.kind === 'started') log.info({ pid: e.pid, mode, audioPort: c.forwarderAudioPort, videoPort: c.forwarderVideoPort }, 'forwarder started');
+      if (e.kind === 'started')
+        log.info(
+          { pid: e.pid, mode, audioPort: c.forwarderAudioPort, videoPort: c.forwarderVideoPort },
+          'forwarder started',
+        );
       else log.warn({ code: e.code, signal: e.signal, output: e.output }, 'forwarder exited');
     },
   });

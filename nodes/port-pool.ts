@@ -6,7 +6,10 @@
 export class PortPool {
   private readonly used = new Set<number>();
 
-  constructor(readonly min: number, readonly max: number) {
+  constructor(
+    readonly min: number,
+    readonly max: number,
+  ) {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
       throw new RangeError(`bad port range ${min}-${max}`);
     }

@@ -24,7 +24,11 @@ describe('relay exporter fed by the real forwarder', () => {
     cleanups.push(() => client.close());
     const [a, v] = [await Receiver.open(), await Receiver.open()];
     const tx = new Sender(f.videoPort);
-    cleanups.push(() => (a.close(), v.close(), tx.close()));
+    cleanups.push(() => {
+      a.close();
+      v.close();
+      tx.close();
+    });
     await client.add({ id: 'egress-1', host: '127.0.0.1', audioPort: a.port, videoPort: v.port });
     for (let i = 0; i < 10; i++) await tx.send(rtpPacket(2222, i, 1200));
     await waitUntil('packets at the destination', () => v.count() === 10, { timeoutMs: 5_000, intervalMs: 20 });

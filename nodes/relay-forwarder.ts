@@ -1,4 +1,10 @@
-import { recordForwarderSnapshot, STREAM_TYPES, type PipelineSnapshot, type RelayMetrics, type StreamType } from '../exporters/index.ts';
+import {
+  recordForwarderSnapshot,
+  STREAM_TYPES,
+  type PipelineSnapshot,
+  type RelayMetrics,
+  type StreamType,
+} from '../exporters/index.ts';
 import type { Collector } from '../exporters/registry.ts';
 import type { ForwarderClient, ForwarderStats } from '../forwarder/client.ts';
 
@@ -15,7 +21,12 @@ export function relaySnapshot(stats: ForwarderStats, previous?: RelaySnapshot): 
     const p = stats[t];
     out[t] = stats.reachable
       ? { state: p.state, destinations: p.destinations, packetsForwarded: p.packetsOut, bytesForwarded: p.bytesOut }
-      : { state: 0, destinations: 0, packetsForwarded: previous?.[t].packetsForwarded ?? 0, bytesForwarded: previous?.[t].bytesForwarded ?? 0 };
+      : {
+          state: 0,
+          destinations: 0,
+          packetsForwarded: previous?.[t].packetsForwarded ?? 0,
+          bytesForwarded: previous?.[t].bytesForwarded ?? 0,
+        };
   }
   return out;
 }

@@ -3,7 +3,17 @@ import { createRelayMetrics } from '../exporters/index.ts';
 import type { Destination, ListedDestination } from '../forwarder/client.ts';
 import { Topology, TopologySubscriber, type TopologyEvent } from '../topology/index.ts';
 import {
-  baseApp, closeServer, connectRedis, createLogger, finishApp, listen, onTermination, Queue, redisAnswers, retry, type CommonConfig,
+  baseApp,
+  closeServer,
+  connectRedis,
+  createLogger,
+  finishApp,
+  listen,
+  onTermination,
+  Queue,
+  redisAnswers,
+  retry,
+  type CommonConfig,
 } from './common.ts';
 import { forwarderAnswers, nodeForwarder, type ForwarderConfig } from './node-forwarder.ts';
 import { forwarderCollector } from './relay-forwarder.ts';
@@ -25,7 +35,8 @@ export function relaySlotIds(nodeId: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${nodeId}-s${i}`);
 }
 
-const same = (a: ListedDestination, b: Destination) => a.host === b.host && a.audioPort === b.audioPort && a.videoPort === b.videoPort;
+const same = (a: ListedDestination, b: Destination) =>
+  a.host === b.host && a.audioPort === b.audioPort && a.videoPort === b.videoPort;
 
 export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop(): Promise<void> }> {
   const log = createLogger('relay', c);
@@ -39,14 +50,15 @@ export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop()
   let serving = false;
   let stopped = false;
 
-  const reconcileSoon = (why: string) => void queue.run(() => reconcile(why)).catch((err) => log.warn({ err: err.message, why }, 'reconcile failed'));
+  const reconcileSoon = (why: string) =>
+    void queue.run(() => reconcile(why)).catch((err) => log.warn({ err: err.message, why }, 'reconcile failed'));
   const fwd = nodeForwarder(c, 'fanout', log, () => reconcileSoon('forwarder reconnected'));
   metrics.node.collectors.push(forwarderCollector(metrics, fwd.client));
 
   /** Where a child receives RTP, from its node record; null when it has none. */
   async function destinationOf(child: string): Promise<Destination | null> {
     const n = await topo.getNode(child);
-    if (!n || !n.audioPort || !n.videoPort) {
+    if (!n?.audioPort || !n.videoPort) {
       log.warn({ child }, 'child has no registered forwarder address; skipped');
       return null;
     }
@@ -119,24 +131,41 @@ export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop()
   log.info({ host: c.listenHost, port: c.port }, 'listening');
 
   fwd.proc.start();
-  const sub = new TopologySubscriber(redis.duplicate(), {
-    onTopology: (slot, e) => void queue.run(() => onEvent(slot, e)).catch((err) => log.warn({ err: err.message, slot }, 'topology event failed')),
-    onSubscribed: () => reconcileSoon('resubscribed'),
-  }, (msg, d) => log.warn(d ?? {}, msg));
+  const sub = new TopologySubscriber(
+    redis.duplicate(),
+    {
+      onTopology: (slot, e) =>
+        void queue
+          .run(() => onEvent(slot, e))
+          .catch((err) => log.warn({ err: err.message, slot }, 'topology event failed')),
+      onSubscribed: () => reconcileSoon('resubscribed'),
+    },
+    (msg, d) => log.warn(d ?? {}, msg),
+  );
 
-  void retry('start-up', log, async () => {
-    await fwd.client.ping();
-    const fresh = await topo.registerSlots(c.nodeId, slots, true);
-    await topo.registerNode({
-      id: c.nodeId, type: 'relay', host: c.advertiseHost, httpPort: c.port,
-      audioPort: c.forwarderAudioPort, videoPort: c.forwarderVideoPort, parentSlot: c.parentSlot,
-    });
-    await sub.watchSlots(slots);
-    booted = true;
-    await queue.run(() => reconcile('start'));
-    serving = true;
-    log.info({ slots, newSlots: fresh }, 'ready');
-  }, () => stopped);
+  void retry(
+    'start-up',
+    log,
+    async () => {
+      await fwd.client.ping();
+      const fresh = await topo.registerSlots(c.nodeId, slots, true);
+      await topo.registerNode({
+        id: c.nodeId,
+        type: 'relay',
+        host: c.advertiseHost,
+        httpPort: c.port,
+        audioPort: c.forwarderAudioPort,
+        videoPort: c.forwarderVideoPort,
+        parentSlot: c.parentSlot,
+      });
+      await sub.watchSlots(slots);
+      booted = true;
+      await queue.run(() => reconcile('start'));
+      serving = true;
+      log.info({ slots, newSlots: fresh }, 'ready');
+    },
+    () => stopped,
+  );
 
   const poll = setInterval(() => reconcileSoon('periodic'), 5_000);
 

@@ -53,7 +53,19 @@ describe('generated files', () => {
     const sources = jsonnetSources();
     expect(sources.length).toBeGreaterThan(5);
     const dirty = sources.filter(
-      (f) => run('jsonnetfmt', ['--test', '-n', '2', '--max-blank-lines', '2', '--string-style', 's', '--comment-style', 's', f]).code !== 0,
+      (f) =>
+        run('jsonnetfmt', [
+          '--test',
+          '-n',
+          '2',
+          '--max-blank-lines',
+          '2',
+          '--string-style',
+          's',
+          '--comment-style',
+          's',
+          f,
+        ]).code !== 0,
     );
     expect(dirty).toEqual([]);
   });
@@ -90,7 +102,10 @@ describe('promtool', () => {
       job.static_configs = [{ targets: ['127.0.0.1:1'] }];
     }
     try {
-      writeFileSync(join(dir, 'prometheus.yml'), stringify({ ...cfg, rule_files: ruleFiles.map((f) => join(ROOT, f)) }));
+      writeFileSync(
+        join(dir, 'prometheus.yml'),
+        stringify({ ...cfg, rule_files: ruleFiles.map((f) => join(ROOT, f)) }),
+      );
       const r = run('promtool', ['check', 'config', 'prometheus.yml'], dir);
       expect(r.code, r.out).toBe(0);
     } finally {
@@ -108,12 +123,14 @@ describe('promtool', () => {
 describe('the promtool suites cover the whole pack', () => {
   const tests = testFiles.flatMap(
     (f) =>
-      (parse(read(join('promtool-tests', f))) as {
-        tests: Array<{
-          alert_rule_test?: Array<{ alertname: string; exp_alerts?: unknown[] }>;
-          promql_expr_test?: Array<{ expr: string }>;
-        }>;
-      }).tests,
+      (
+        parse(read(join('promtool-tests', f))) as {
+          tests: Array<{
+            alert_rule_test?: Array<{ alertname: string; exp_alerts?: unknown[] }>;
+            promql_expr_test?: Array<{ expr: string }>;
+          }>;
+        }
+      ).tests,
   );
   const alertCases = tests.flatMap((t) => t.alert_rule_test ?? []);
   const exprs = tests.flatMap((t) => (t.promql_expr_test ?? []).map((p) => p.expr));
@@ -128,10 +145,15 @@ describe('the promtool suites cover the whole pack', () => {
     expect(exprs.some((e) => e.includes(name))).toBe(true);
   });
 
-  it.each(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss'])('scale-out reason %s fires in some test', (reason) => {
-    const fired = tests.flatMap((t) => t.alert_rule_test ?? []).flatMap((c) => (c.exp_alerts ?? []) as Array<{ exp_labels: Record<string, string> }>);
-    expect(fired.some((a) => a.exp_labels.reason === reason)).toBe(true);
-  });
+  it.each(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss'])(
+    'scale-out reason %s fires in some test',
+    (reason) => {
+      const fired = tests
+        .flatMap((t) => t.alert_rule_test ?? [])
+        .flatMap((c) => (c.exp_alerts ?? []) as Array<{ exp_labels: Record<string, string> }>);
+      expect(fired.some((a) => a.exp_labels.reason === reason)).toBe(true);
+    },
+  );
 });
 
 describe('mixin conventions', () => {
@@ -149,16 +171,19 @@ describe('mixin conventions', () => {
     }
   });
 
-  it.each(alerts.map((a, i) => [`${a.alert}#${i}`, a] as const))('%s has labels and annotations as the mixins lint them', (_n, a) => {
-    expect(a.alert).toMatch(/^[A-Z][A-Za-z]{0,39}$/);
-    expect(['critical', 'warning', 'info']).toContain(a.labels?.severity);
-    expect(a.labels?.component).toMatch(/^[a-z]+$/);
-    const { summary, description, runbook_url } = a.annotations ?? {};
-    expect(summary).toMatch(/^[A-Z][^{}]*\.$/);
-    expect(description).toMatch(/\{\{ \$(value|labels)/);
-    expect(runbook_url).toMatch(/#[a-z]+$/);
-    expect(anchors.has(runbook_url!.split('#')[1]!), `runbook section for ${a.alert}`).toBe(true);
-  });
+  it.each(alerts.map((a, i) => [`${a.alert}#${i}`, a] as const))(
+    '%s has labels and annotations as the mixins lint them',
+    (_n, a) => {
+      expect(a.alert).toMatch(/^[A-Z][A-Za-z]{0,39}$/);
+      expect(['critical', 'warning', 'info']).toContain(a.labels?.severity);
+      expect(a.labels?.component).toMatch(/^[a-z]+$/);
+      const { summary, description, runbook_url } = a.annotations ?? {};
+      expect(summary).toMatch(/^[A-Z][^{}]*\.$/);
+      expect(description).toMatch(/\{\{ \$(value|labels)/);
+      expect(runbook_url).toMatch(/#[a-z]+$/);
+      expect(anchors.has(runbook_url!.split('#')[1]!), `runbook section for ${a.alert}`).toBe(true);
+    },
+  );
 
   it('scaling alerts carry the labels of the DESIGN.md contract', () => {
     for (const a of alerts.filter((x) => x.alert === 'MediaTreeScaleOut')) {
@@ -170,15 +195,16 @@ describe('mixin conventions', () => {
     expect(scaleIn).toHaveLength(1);
     expect(scaleIn[0]!.labels).toMatchObject({ component: 'scaling', urgency: 'low' });
     // Only the scaling decisions go to the actuator.
-    for (const a of alerts.filter((x) => !x.alert!.startsWith('MediaTreeScale'))) expect(a.labels?.component).not.toBe('scaling');
+    for (const a of alerts.filter((x) => !x.alert!.startsWith('MediaTreeScale')))
+      expect(a.labels?.component).not.toBe('scaling');
   });
 });
 
 describe('every PromQL expression parses with lezer-promql', () => {
   const suiteExprs = testFiles.flatMap((f) =>
-    (parse(read(join('promtool-tests', f))) as { tests: Array<{ promql_expr_test?: Array<{ expr: string }> }> }).tests.flatMap(
-      (t) => (t.promql_expr_test ?? []).map((p) => p.expr),
-    ),
+    (
+      parse(read(join('promtool-tests', f))) as { tests: Array<{ promql_expr_test?: Array<{ expr: string }> }> }
+    ).tests.flatMap((t) => (t.promql_expr_test ?? []).map((p) => p.expr)),
   );
   it.each(rules.map((r) => [r.record ?? r.alert!, r.expr] as const))('rule %s', (_name, expr) => {
     expect(promqlErrors(expr)).toEqual([]);
@@ -200,15 +226,27 @@ describe('Alertmanager routing (amtool)', () => {
   });
 
   function route(labels: Record<string, string>): string {
-    const r = run('amtool', ['config', 'routes', 'test', `--config.file=${config}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]);
+    const r = run('amtool', [
+      'config',
+      'routes',
+      'test',
+      `--config.file=${config}`,
+      ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+    ]);
     expect(r.code, r.out).toBe(0);
-    return r.out.split('\n').filter((l) => l && !l.startsWith('Warning'))[0]!.trim();
+    return r.out
+      .split('\n')
+      .filter((l) => l && !l.startsWith('Warning'))[0]!
+      .trim();
   }
 
-  it.each(alerts.map((a, i) => [`${a.alert}#${i}`, a] as const))('%s goes to the actuator only when it is a scaling decision', (_n, a) => {
-    const want = a.labels?.component === 'scaling' ? 'actuator' : 'slack';
-    expect(route({ alertname: a.alert!, tree_id: 'tree-1', ...a.labels })).toBe(want);
-  });
+  it.each(alerts.map((a, i) => [`${a.alert}#${i}`, a] as const))(
+    '%s goes to the actuator only when it is a scaling decision',
+    (_n, a) => {
+      const want = a.labels?.component === 'scaling' ? 'actuator' : 'slack';
+      expect(route({ alertname: a.alert!, tree_id: 'tree-1', ...a.labels })).toBe(want);
+    },
+  );
 
   it('an unknown alert goes to people, not to the actuator', () => {
     expect(route({ alertname: 'Watchdog', severity: 'none' })).toBe('slack');

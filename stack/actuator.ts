@@ -9,7 +9,11 @@ const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
  * binds (never one another process can take between a check and the bind);
  * its URL is the `actuator: <url>` line it prints. Ready when /readyz answers.
  */
-export async function startActuator(o: { args: string[]; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number }): Promise<{ child: Child; url: string }> {
+export async function startActuator(o: {
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
+}): Promise<{ child: Child; url: string }> {
   let url = '';
   const child = await startChild('actuator', process.execPath, {
     args: [BIN, 'actuator', '--port', '0', '--listen-host', '127.0.0.1', ...o.args],

@@ -32,7 +32,11 @@ export interface AlertmanagerConfigOptions {
 export function alertmanagerConfig(dir: string, o: AlertmanagerConfigOptions): string {
   const cfg = parse(readFileSync(join(ROOT, 'deploy/alertmanager.yml'), 'utf8')) as {
     route: { routes: Array<Record<string, unknown>> };
-    receivers: Array<{ name: string; webhook_configs?: Array<Record<string, unknown>>; slack_configs?: Array<Record<string, unknown>> }>;
+    receivers: Array<{
+      name: string;
+      webhook_configs?: Array<Record<string, unknown>>;
+      slack_configs?: Array<Record<string, unknown>>;
+    }>;
   };
   writeFileSync(join(dir, 'actuator-token'), `${o.token}\n`);
   // Nothing listens there: Slack is not reachable from here, and must not be.
@@ -40,7 +44,10 @@ export function alertmanagerConfig(dir: string, o: AlertmanagerConfigOptions): s
   for (const r of cfg.receivers) {
     for (const w of r.webhook_configs ?? []) {
       w.url = o.actuatorUrl;
-      (w.http_config as { authorization: { credentials_file: string } }).authorization.credentials_file = join(dir, 'actuator-token');
+      (w.http_config as { authorization: { credentials_file: string } }).authorization.credentials_file = join(
+        dir,
+        'actuator-token',
+      );
     }
     for (const s of r.slack_configs ?? []) s.api_url_file = join(dir, 'slack-webhook-url');
   }
@@ -53,7 +60,9 @@ export function alertmanagerConfig(dir: string, o: AlertmanagerConfigOptions): s
 
 /** Debian's Alertmanager 0.25 on a loopback port of its own, clustering off. */
 export async function startAlertmanager(dir: string, config: string, port?: number): Promise<RunningAlertmanager> {
-  return port === undefined ? onFreePort((p) => startAlertmanagerOn(dir, config, p)) : startAlertmanagerOn(dir, config, port);
+  return port === undefined
+    ? onFreePort((p) => startAlertmanagerOn(dir, config, p))
+    : startAlertmanagerOn(dir, config, port);
 }
 
 async function startAlertmanagerOn(dir: string, config: string, p: number): Promise<RunningAlertmanager> {
@@ -77,7 +86,12 @@ async function startAlertmanagerOn(dir: string, config: string, p: number): Prom
 /** Pushes alerts through Alertmanager's v2 API, as Prometheus does. */
 export async function pushAlerts(
   url: string,
-  alerts: Array<{ labels: Record<string, string>; annotations?: Record<string, string>; startsAt?: string; endsAt?: string }>,
+  alerts: Array<{
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+    startsAt?: string;
+    endsAt?: string;
+  }>,
 ): Promise<void> {
   const res = await fetch(`${url}/api/v2/alerts`, {
     method: 'POST',

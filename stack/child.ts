@@ -38,7 +38,9 @@ const withParentDeath = existsSync(SETPRIV);
 
 /** Starts a real component as a child process and waits until it is ready. */
 export async function startChild(name: string, command: string, options: StartOptions = {}): Promise<Child> {
-  const [file, argv] = withParentDeath ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', command, ...(options.args ?? [])]] : [command, options.args ?? []];
+  const [file, argv] = withParentDeath
+    ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', command, ...(options.args ?? [])]]
+    : [command, options.args ?? []];
   const proc = spawn(file, argv, {
     cwd: options.cwd,
     env: options.env ?? process.env,
@@ -81,7 +83,9 @@ export async function startChild(name: string, command: string, options: StartOp
     // An exit before ready is final: no waiting out the timeout (a server
     // that lost its port is started again on another at once).
     const ended = new Promise<never>((_, reject) => {
-      proc.once('exit', (code, signal) => reject(new Error(`${name} exited with ${code !== null ? `code ${code}` : signal}`)));
+      proc.once('exit', (code, signal) =>
+        reject(new Error(`${name} exited with ${code !== null ? `code ${code}` : signal}`)),
+      );
       proc.once('error', (err) => reject(new Error(`cannot start ${command}: ${err.message}`)));
     });
     ended.catch(() => {});

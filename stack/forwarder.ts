@@ -39,7 +39,16 @@ export async function startForwarder(o: ForwarderStart = {}): Promise<RunningFor
   let videoPort = o.videoPort ?? (await freePort());
   while (videoPort === audioPort) videoPort = await freePort();
   const child = await startChild('media-tree-forwarder', FORWARDER_BIN, {
-    args: ['--control', socketPath, '--audio-port', String(audioPort), '--video-port', String(videoPort), '--mode', o.mode ?? 'fanout'],
+    args: [
+      '--control',
+      socketPath,
+      '--audio-port',
+      String(audioPort),
+      '--video-port',
+      String(videoPort),
+      '--mode',
+      o.mode ?? 'fanout',
+    ],
     ready: () => accepts(socketPath),
     readyTimeoutMs: 10_000,
   });

@@ -72,7 +72,12 @@ describe('ports', () => {
     const port = await freePort();
     const s = await listen(port);
     try {
-      const start = startChild('sleeper', 'sleep', { args: ['30'], ready: () => httpOk(`http://127.0.0.1:${port}/`), readyTimeoutMs: 1_500, port });
+      const start = startChild('sleeper', 'sleep', {
+        args: ['30'],
+        ready: () => httpOk(`http://127.0.0.1:${port}/`),
+        readyTimeoutMs: 1_500,
+        port,
+      });
       await expect(start).rejects.toThrow(/timed out .* sleeper to become ready/);
     } finally {
       await close(s);
@@ -81,7 +86,13 @@ describe('ports', () => {
 
   it('a child that exits before it is ready fails at once, not at its timeout', async () => {
     const started = Date.now();
-    await expect(startChild('quitter', 'sh', { args: ['-c', 'echo bind failed >&2; exit 3'], ready: () => false, readyTimeoutMs: 30_000 })).rejects.toThrow(/quitter exited with code 3[\s\S]*bind failed/);
+    await expect(
+      startChild('quitter', 'sh', {
+        args: ['-c', 'echo bind failed >&2; exit 3'],
+        ready: () => false,
+        readyTimeoutMs: 30_000,
+      }),
+    ).rejects.toThrow(/quitter exited with code 3[\s\S]*bind failed/);
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

@@ -32,7 +32,9 @@ export async function snapshot(prometheusUrl: string, actuatorUrl: string): Prom
     const v = res?.result[0]?.value[1];
     return v === undefined ? null : Number(v);
   };
-  const alerts = await instantQuery(prometheusUrl, 'count by (alertname) (ALERTS{alertstate="firing"})').catch(() => null);
+  const alerts = await instantQuery(prometheusUrl, 'count by (alertname) (ALERTS{alertstate="firing"})').catch(
+    () => null,
+  );
   const journal = await fetch(`${actuatorUrl}/actions?limit=1`, { signal: AbortSignal.timeout(2_000) })
     .then((res) => res.json() as Promise<{ actions: Array<{ kind: string; result: string; subtree?: string }> }>)
     .catch(() => null);
@@ -57,7 +59,12 @@ function recorded(): Record<string, string> {
  * Polls every second: on a terminal one line rewritten in place, elsewhere a
  * plain line each time it changes. Returns a stop function.
  */
-export function startProgress(prometheusUrl: string, actuatorUrl: string, out: { isTTY?: boolean; write(s: string): unknown }, intervalMs = 1_000): () => void {
+export function startProgress(
+  prometheusUrl: string,
+  actuatorUrl: string,
+  out: { isTTY?: boolean; write(s: string): unknown },
+  intervalMs = 1_000,
+): () => void {
   let last = '';
   let stopped = false;
   let busy = false;

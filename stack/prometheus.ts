@@ -63,7 +63,13 @@ export interface RangeSeries {
 }
 
 /** A range query through the HTTP API; throws on a non-success answer. */
-export async function rangeQuery(url: string, query: string, startSec: number, endSec: number, stepSec: number): Promise<RangeSeries[]> {
+export async function rangeQuery(
+  url: string,
+  query: string,
+  startSec: number,
+  endSec: number,
+  stepSec: number,
+): Promise<RangeSeries[]> {
   const body = new URLSearchParams({ query, start: String(startSec), end: String(endSec), step: String(stepSec) });
   const res = await fetch(`${url}/api/v1/query_range`, { method: 'POST', body, signal: AbortSignal.timeout(30_000) });
   const json = (await res.json()) as { status: string; error?: string; data: { result: RangeSeries[] } };

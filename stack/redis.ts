@@ -22,7 +22,22 @@ async function startRedisOn(p: number): Promise<RunningRedis> {
   let child: Child;
   try {
     child = await startChild('redis-server', 'redis-server', {
-      args: ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'],
+      args: [
+        '--port',
+        String(p),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--daemonize',
+        'no',
+        '--protected-mode',
+        'yes',
+      ],
       cwd: dir,
       ready: () => pong(p),
       readyTimeoutMs: 10_000,
@@ -48,7 +63,10 @@ function pong(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection(port, '127.0.0.1');
     let buf = '';
-    s.setTimeout(1_000, () => { s.destroy(); resolve(false); });
+    s.setTimeout(1_000, () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('error', () => resolve(false));
     s.once('connect', () => s.write('PING\r\n'));
     s.on('data', (c) => {

@@ -16,7 +16,11 @@ export interface Panel {
 }
 
 /** What the report plots, from the rule pack's recorded series (names from their owner). */
-function panelQueries(): Array<{ title: string; unit: string; queries: Array<{ name: string; expr: string; by?: string }> }> {
+function panelQueries(): Array<{
+  title: string;
+  unit: string;
+  queries: Array<{ name: string; expr: string; by?: string }>;
+}> {
   const r = evalJsonnet("(import 'mixin.libsonnet').recorded") as Record<string, string>;
   return [
     { title: 'Viewers', unit: '', queries: [{ name: 'viewers', expr: `sum(${r.treeViewers})` }] },
@@ -26,7 +30,11 @@ function panelQueries(): Array<{ title: string; unit: string; queries: Array<{ n
       title: 'Scale alerts firing and actions done',
       unit: '',
       queries: [
-        { name: 'alert', expr: 'count by (alertname) (ALERTS{alertname=~"MediaTreeScale.*", alertstate="firing"})', by: 'alertname' },
+        {
+          name: 'alert',
+          expr: 'count by (alertname) (ALERTS{alertname=~"MediaTreeScale.*", alertstate="firing"})',
+          by: 'alertname',
+        },
         { name: 'actions', expr: `sum(${actuatorFamilies.actions.name}{outcome="succeeded"})` },
       ],
     },
@@ -42,7 +50,10 @@ export async function collectPanels(prometheusUrl: string, startMs: number, endM
     const lines: Line[] = [];
     for (const q of p.queries) {
       for (const s of await rangeQuery(prometheusUrl, q.expr, start, end, 1)) {
-        lines.push({ name: q.by ? s.metric[q.by] ?? q.name : q.name, points: s.values.map(([t, v]) => [t * 1000, Number(v)]) });
+        lines.push({
+          name: q.by ? (s.metric[q.by] ?? q.name) : q.name,
+          points: s.values.map(([t, v]) => [t * 1000, Number(v)]),
+        });
       }
     }
     panels.push({ title: p.title, unit: p.unit, lines });
@@ -54,15 +65,24 @@ const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** A plain SVG: one row a panel, time in seconds since the start, events as dashed lines. */
-export function chartSvg(panels: Panel[], events: Array<{ at: number; label: string }>, startMs: number, endMs: number): string {
+export function chartSvg(
+  panels: Panel[],
+  events: Array<{ at: number; label: string }>,
+  startMs: number,
+  endMs: number,
+): string {
   const W = 900;
   const rowH = 150;
   const left = 60;
   const right = 20;
   const plotW = W - left - right;
   const H = panels.length * rowH + 40;
-  const x = (t: number) => left + ((Math.min(Math.max(t, startMs), endMs) - startMs) / Math.max(1, endMs - startMs)) * plotW;
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${H}" fill="white"/>`];
+  const x = (t: number) =>
+    left + ((Math.min(Math.max(t, startMs), endMs) - startMs) / Math.max(1, endMs - startMs)) * plotW;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+  ];
   panels.forEach((p, i) => {
     const top = 20 + i * rowH;
     const h = rowH - 40;
@@ -76,10 +96,17 @@ export function chartSvg(panels: Panel[], events: Array<{ at: number; label: str
     p.lines.forEach((l, j) => {
       const colour = COLOURS[j % COLOURS.length]!;
       const pts = l.points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-      out.push(`<polyline data-series="${esc(l.name)}" fill="none" stroke="${colour}" stroke-width="1.5" points="${pts}"/>`);
-      out.push(`<text x="${left + plotW - 4}" y="${top + 12 + j * 12}" text-anchor="end" fill="${colour}">${esc(l.name)}</text>`);
+      out.push(
+        `<polyline data-series="${esc(l.name)}" fill="none" stroke="${colour}" stroke-width="1.5" points="${pts}"/>`,
+      );
+      out.push(
+        `<text x="${left + plotW - 4}" y="${top + 12 + j * 12}" text-anchor="end" fill="${colour}">${esc(l.name)}</text>`,
+      );
     });
-    for (const e of events) out.push(`<line x1="${x(e.at).toFixed(1)}" y1="${top}" x2="${x(e.at).toFixed(1)}" y2="${top + h}" stroke="#aaa" stroke-dasharray="3,3"/>`);
+    for (const e of events)
+      out.push(
+        `<line x1="${x(e.at).toFixed(1)}" y1="${top}" x2="${x(e.at).toFixed(1)}" y2="${top + h}" stroke="#aaa" stroke-dasharray="3,3"/>`,
+      );
   });
   // About six ticks, on multiples of 5 s.
   const axisY = H - 12;
@@ -96,9 +123,23 @@ export function summaryText(scenario: string, run: ScenarioReport, startMs: numb
   const t = (ms: number) => `+${((ms - startMs) / 1000).toFixed(1)} s`;
   const lines = [`scenario: ${scenario}`, `duration: ${((endMs - startMs) / 1000).toFixed(1)} s`, ''];
   for (const [alert, at] of Object.entries(run.firing)) lines.push(`${alert} first firing: ${t(at)}`);
-  lines.push(`subtrees added: ${Object.entries(run.subtrees).map(([s, nodes]) => `${s} (${nodes.join(', ')})`).join('; ') || 'none'}`);
-  lines.push(`viewers placed: ${Object.entries(run.placed).map(([n, c]) => `${n}=${c}`).join(' ')}`);
-  lines.push(`max pool utilisation after each viewers step: ${run.maxPool.map((v) => v.toFixed(0)).join(', ')} %`, '', 'events:');
+  lines.push(
+    `subtrees added: ${
+      Object.entries(run.subtrees)
+        .map(([s, nodes]) => `${s} (${nodes.join(', ')})`)
+        .join('; ') || 'none'
+    }`,
+  );
+  lines.push(
+    `viewers placed: ${Object.entries(run.placed)
+      .map(([n, c]) => `${n}=${c}`)
+      .join(' ')}`,
+  );
+  lines.push(
+    `max pool utilisation after each viewers step: ${run.maxPool.map((v) => v.toFixed(0)).join(', ')} %`,
+    '',
+    'events:',
+  );
   for (const e of run.events) lines.push(`  ${t(e.at)}  ${e.what}`);
   return `${lines.join('\n')}\n`;
 }

@@ -20,22 +20,38 @@ const duration = z
   });
 
 const step = z.union([
-  z.object({ 'start-session': z.object({ id: z.string().regex(ID_PATTERN, 'a topology id (lower-case letters, digits, -)') }).strict() }).strict(),
-  z.object({
-    viewers: z
-      .object({
-        count: z.number().int().min(0).max(10_000),
-        /** Viewers joined or left per second. */
-        rate: z.number().positive().max(1_000).default(10),
-      })
-      .strict(),
-  }).strict(),
-  z.object({
-    'wait-for': z.union([
-      z.object({ alert: z.enum(['MediaTreeScaleOut', 'MediaTreeScaleIn']), state: z.enum(['firing', 'inactive']).default('firing'), timeout: duration.default(120_000) }).strict(),
-      z.object({ subtrees: z.number().int().min(0).max(100), timeout: duration.default(120_000) }).strict(),
-    ]),
-  }).strict(),
+  z
+    .object({
+      'start-session': z
+        .object({ id: z.string().regex(ID_PATTERN, 'a topology id (lower-case letters, digits, -)') })
+        .strict(),
+    })
+    .strict(),
+  z
+    .object({
+      viewers: z
+        .object({
+          count: z.number().int().min(0).max(10_000),
+          /** Viewers joined or left per second. */
+          rate: z.number().positive().max(1_000).default(10),
+        })
+        .strict(),
+    })
+    .strict(),
+  z
+    .object({
+      'wait-for': z.union([
+        z
+          .object({
+            alert: z.enum(['MediaTreeScaleOut', 'MediaTreeScaleIn']),
+            state: z.enum(['firing', 'inactive']).default('firing'),
+            timeout: duration.default(120_000),
+          })
+          .strict(),
+        z.object({ subtrees: z.number().int().min(0).max(100), timeout: duration.default(120_000) }).strict(),
+      ]),
+    })
+    .strict(),
   z.object({ sleep: duration }).strict(),
 ]);
 
@@ -51,7 +67,10 @@ type Step = Scenario['steps'][number];
 
 /** Reads and validates a scenario: a name in stack/scenarios/ or a path to a YAML file. */
 export function loadScenario(nameOrPath: string): Scenario {
-  const path = nameOrPath.endsWith('.yaml') || nameOrPath.endsWith('.yml') || nameOrPath.includes('/') ? nameOrPath : join(SCENARIOS_DIR, `${nameOrPath}.yaml`);
+  const path =
+    nameOrPath.endsWith('.yaml') || nameOrPath.endsWith('.yml') || nameOrPath.includes('/')
+      ? nameOrPath
+      : join(SCENARIOS_DIR, `${nameOrPath}.yaml`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -108,7 +127,11 @@ interface EgressInfo {
 }
 
 /** Runs a scenario against a started stack. Throws when a wait-for times out. */
-export async function runScenario(stack: Stack, scenario: Scenario, log: (line: string) => void = () => {}): Promise<ScenarioReport> {
+export async function runScenario(
+  stack: Stack,
+  scenario: Scenario,
+  log: (line: string) => void = () => {},
+): Promise<ScenarioReport> {
   const report: ScenarioReport = { events: [], firing: {}, subtrees: {}, scrapedUp: [], placed: {}, maxPool: [] };
   const event = (what: string) => {
     report.events.push({ at: Date.now(), what });
@@ -150,7 +173,10 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
     // Right after start Prometheus may not have scraped every egress node yet: retry briefly.
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const r = await instantQuery(stack.urls.prometheus, `max(media_tree_egress_port_pool_utilization_percent{tree_id="${stack.tree}"})`).catch((err: Error) => {
+      const r = await instantQuery(
+        stack.urls.prometheus,
+        `max(media_tree_egress_port_pool_utilization_percent{tree_id="${stack.tree}"})`,
+      ).catch((err: Error) => {
         log(`pool query: ${err.message}`);
         return null;
       });
@@ -171,7 +197,9 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
     for (;;) {
       const count = (id: string) => viewers.filter((v) => v.node === id).length;
       // Least-loaded first, as a WHEP load balancer would place them.
-      const candidates = (await egressNodes()).filter((n) => !n.draining).sort((a, b) => count(a.id) - count(b.id) || a.id.localeCompare(b.id));
+      const candidates = (await egressNodes())
+        .filter((n) => !n.draining)
+        .sort((a, b) => count(a.id) - count(b.id) || a.id.localeCompare(b.id));
       for (const n of candidates) {
         const res = await fetch(`${n.url}/whep/${session}`, {
           method: 'POST',
@@ -187,7 +215,8 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
         }
         await res?.arrayBuffer();
       }
-      if (Date.now() > deadline) throw new Error('viewers: no egress node took a viewer within 30 s (pools full, or the session not yet there)');
+      if (Date.now() > deadline)
+        throw new Error('viewers: no egress node took a viewer within 30 s (pools full, or the session not yet there)');
       await new Promise((r) => setTimeout(r, 500));
     }
   };
@@ -213,7 +242,8 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
         body: JSON.stringify({ sessionId: id, audioSsrc: ssrc, videoSsrc: ssrc + 1 }),
         signal: AbortSignal.timeout(5_000),
       });
-      if (res.status !== 201) throw new Error(`start-session ${id}: injection answered ${res.status} ${await res.text()}`);
+      if (res.status !== 201)
+        throw new Error(`start-session ${id}: injection answered ${res.status} ${await res.text()}`);
       sessions.push(id);
       event(`session ${id} started`);
     } else if ('viewers' in s) {
@@ -228,13 +258,22 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
       for (const v of viewers) byNode[v.node] = (byNode[v.node] ?? 0) + 1;
       await new Promise((r) => setTimeout(r, 2_000)); // a scrape or two
       await samplePool();
-      event(`viewers: ${count} (${Object.entries(byNode).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}); max pool ${report.maxPool.at(-1)?.toFixed(0) ?? '?'}%`);
+      event(
+        `viewers: ${count} (${
+          Object.entries(byNode)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ') || 'none'
+        }); max pool ${report.maxPool.at(-1)?.toFixed(0) ?? '?'}%`,
+      );
     } else if ('wait-for' in s) {
       const w = s['wait-for'];
       const deadline = Date.now() + w.timeout;
       if ('alert' in w) {
         for (;;) {
-          const r = await instantQuery(stack.urls.prometheus, `ALERTS{alertname="${w.alert}", alertstate="firing", tree_id="${stack.tree}"}`).catch(() => null);
+          const r = await instantQuery(
+            stack.urls.prometheus,
+            `ALERTS{alertname="${w.alert}", alertstate="firing", tree_id="${stack.tree}"}`,
+          ).catch(() => null);
           const firing = (r?.result.length ?? 0) > 0;
           if (firing && !report.firing[w.alert]) report.firing[w.alert] = Date.now();
           if (firing === (w.state === 'firing')) break;
@@ -248,15 +287,21 @@ export async function runScenario(stack: Stack, scenario: Scenario, log: (line: 
           const n = await recordSubtrees().catch(() => -1);
           if (n === w.subtrees) {
             if (n === 0) break;
-            const current = Object.values(await stack.redis.hgetall(actuatorKeys.subtrees(stack.tree))).flatMap((v) => (JSON.parse(v) as { nodes: string[] }).nodes);
-            const r = await instantQuery(stack.urls.prometheus, `up{job="media-tree-egress", tree_id="${stack.tree}"} == 1`).catch(() => null);
+            const current = Object.values(await stack.redis.hgetall(actuatorKeys.subtrees(stack.tree))).flatMap(
+              (v) => (JSON.parse(v) as { nodes: string[] }).nodes,
+            );
+            const r = await instantQuery(
+              stack.urls.prometheus,
+              `up{job="media-tree-egress", tree_id="${stack.tree}"} == 1`,
+            ).catch(() => null);
             const up = new Set((r?.result ?? []).map((x) => x.metric.node_id));
             if (current.every((id) => up.has(id))) {
               for (const id of current) if (!report.scrapedUp.includes(id)) report.scrapedUp.push(id);
               break;
             }
           }
-          if (Date.now() > deadline) throw new Error(`wait-for: ${w.subtrees} subtree(s) (scraped) not reached after ${w.timeout} ms`);
+          if (Date.now() > deadline)
+            throw new Error(`wait-for: ${w.subtrees} subtree(s) (scraped) not reached after ${w.timeout} ms`);
           await new Promise((r) => setTimeout(r, 500));
         }
         event(`subtrees: ${w.subtrees}`);

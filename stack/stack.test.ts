@@ -32,7 +32,12 @@ function pgrep(needle: string): string[] {
  * Panels of the provisioned dashboards none of whose queries returned data
  * over [start, end], template variables substituted as Grafana would.
  */
-async function emptyDashboardPanels(prometheus: string, tree: string, startMs: number, endMs: number): Promise<string[]> {
+async function emptyDashboardPanels(
+  prometheus: string,
+  tree: string,
+  startMs: number,
+  endMs: number,
+): Promise<string[]> {
   const rangeSec = Math.ceil((endMs - startMs) / 1000);
   const substitute = (e: string) =>
     e
@@ -49,8 +54,12 @@ async function emptyDashboardPanels(prometheus: string, tree: string, startMs: n
       annotations?: { list: Array<{ name: string; expr?: string }> };
     };
     const items = [
-      ...d.panels.filter((p) => p.targets?.length).map((p) => ({ what: `${file}: ${p.title}`, exprs: p.targets!.map((t) => t.expr) })),
-      ...(d.annotations?.list ?? []).filter((a) => a.expr).map((a) => ({ what: `${file}: annotation ${a.name}`, exprs: [a.expr!] })),
+      ...d.panels
+        .filter((p) => p.targets?.length)
+        .map((p) => ({ what: `${file}: ${p.title}`, exprs: p.targets!.map((t) => t.expr) })),
+      ...(d.annotations?.list ?? [])
+        .filter((a) => a.expr)
+        .map((a) => ({ what: `${file}: annotation ${a.name}`, exprs: [a.expr!] })),
     ];
     for (const item of items) {
       let data = false;
@@ -71,7 +80,9 @@ describe('demo config', () => {
       const { rules, alerts } = renderRulePack(rulesOverrides());
       writeFileSync(join(dir, 'rules.yaml'), rules);
       writeFileSync(join(dir, 'alerts.yaml'), alerts);
-      execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yaml'), join(dir, 'alerts.yaml')], { stdio: 'pipe' });
+      execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yaml'), join(dir, 'alerts.yaml')], {
+        stdio: 'pipe',
+      });
       // The scaling alerts share their inputs' group, in the recording rules file.
       for (const file of [rules, alerts]) {
         expect(file).toMatch(/interval: 1s/);
@@ -90,12 +101,21 @@ describe('demo config', () => {
 
 describe('progress line', () => {
   it('shows every figure, and a dash for what is not known yet', () => {
-    expect(progressLine({ viewers: 34, sessions: 1, egressUp: 2, maxPool: 95, firing: ['MediaTreeScaleOut'], lastAction: 'scale-out done tree-1-st-1' })).toBe(
+    expect(
+      progressLine({
+        viewers: 34,
+        sessions: 1,
+        egressUp: 2,
+        maxPool: 95,
+        firing: ['MediaTreeScaleOut'],
+        lastAction: 'scale-out done tree-1-st-1',
+      }),
+    ).toBe(
       'viewers 34 | sessions 1 | egress 2 | max pool 95% | firing MediaTreeScaleOut | last action scale-out done tree-1-st-1',
     );
-    expect(progressLine({ viewers: null, sessions: null, egressUp: null, maxPool: null, firing: [], lastAction: null })).toBe(
-      'viewers - | sessions - | egress - | max pool -% | firing - | last action -',
-    );
+    expect(
+      progressLine({ viewers: null, sessions: null, egressUp: null, maxPool: null, firing: [], lastAction: null }),
+    ).toBe('viewers - | sessions - | egress - | max pool -% | firing - | last action -');
   });
 });
 
@@ -107,7 +127,9 @@ describe('scenario files', () => {
 
   it('bad scenarios are refused with the path of what is wrong', () => {
     expect(() => parseScenario('name: x\nsteps:\n  - viewers: { count: -1 }\n')).toThrow(/steps\.0.*count|steps\.0/);
-    expect(() => parseScenario('name: x\nsteps:\n  - wait-for: { subtrees: 1, timeout: soon }\n')).toThrow(/invalid scenario/);
+    expect(() => parseScenario('name: x\nsteps:\n  - wait-for: { subtrees: 1, timeout: soon }\n')).toThrow(
+      /invalid scenario/,
+    );
     expect(() => parseScenario('name: x\nsteps:\n  - explode: {}\n')).toThrow(/invalid scenario/);
     expect(() => parseScenario('steps: [')).toThrow(/not YAML/);
     expect(() => loadScenario('no-such-scenario')).toThrow(/no such file/);
@@ -131,10 +153,17 @@ describe('canopy stack: the default scenario end to end', () => {
     const { dir, urls } = stack;
     const redisPort = new URL(urls.redis).port;
     // Watch the subtree processes while the scenario runs, to check they are gone at the end.
-    const watch = setInterval(() => stack?.subtreePids().forEach((p) => seenPids.add(p)), 200);
+    const watch = setInterval(() => {
+      for (const p of stack?.subtreePids() ?? []) seenPids.add(p);
+    }, 200);
     let report: ScenarioReport;
     const progress: string[] = [];
-    const stopProgress = startProgress(urls.prometheus, urls.actuator, { isTTY: false, write: (s: string) => progress.push(s) }, 500);
+    const stopProgress = startProgress(
+      urls.prometheus,
+      urls.actuator,
+      { isTTY: false, write: (s: string) => progress.push(s) },
+      500,
+    );
     try {
       report = await runScenario(stack, loadScenario('default'));
     } finally {
@@ -151,12 +180,17 @@ describe('canopy stack: the default scenario end to end', () => {
     try {
       const rep = await writeRunReport(urls.prometheus, 'default', report, started, Date.now(), reportDir);
       const panel = (title: string) => rep.panels.find((p) => p.title === title)!;
-      const values = (title: string, line?: string) => (line ? panel(title).lines.find((l) => l.name === line)! : panel(title).lines[0]!).points.map(([, v]) => v);
+      const values = (title: string, line?: string) =>
+        (line ? panel(title).lines.find((l) => l.name === line)! : panel(title).lines[0]!).points.map(([, v]) => v);
       expect(Math.max(...values('Viewers'))).toBeGreaterThanOrEqual(34);
       expect(Math.max(...values('Egress nodes up'))).toBe(4);
       expect(values('Egress nodes up')).toContain(2);
       expect(Math.max(...values('Max port-pool utilisation'))).toBeGreaterThan(85);
-      expect(panel('Scale alerts firing and actions done').lines.map((l) => l.name).sort()).toEqual(['MediaTreeScaleIn', 'MediaTreeScaleOut', 'actions']);
+      expect(
+        panel('Scale alerts firing and actions done')
+          .lines.map((l) => l.name)
+          .sort(),
+      ).toEqual(['MediaTreeScaleIn', 'MediaTreeScaleOut', 'actions']);
       const svg = readFileSync(rep.chart, 'utf8');
       expect(svg.match(/<polyline /g)?.length).toBe(6);
       expect(readFileSync(rep.summary, 'utf8')).toMatch(/MediaTreeScaleOut first firing: \+\d+\.\d s/);
@@ -187,12 +221,20 @@ describe('canopy stack: the default scenario end to end', () => {
     // Drained and removed: no subtree in Redis, its targets gone from Prometheus.
     const { actuatorKeys } = await import('../topology/index.ts');
     expect(await stack.redis.hlen(actuatorKeys.subtrees(stack.tree))).toBe(0);
-    const actions = ((await (await fetch(`${urls.actuator}/actions?limit=50`)).json()) as { actions: Array<{ kind: string; result: string }> }).actions;
+    const actions = (
+      (await (await fetch(`${urls.actuator}/actions?limit=50`)).json()) as {
+        actions: Array<{ kind: string; result: string }>;
+      }
+    ).actions;
     expect(actions.filter((a) => a.kind === 'scale-out' && a.result === 'done')).toHaveLength(1);
     expect(actions.filter((a) => a.kind === 'scale-in' && a.result === 'done')).toHaveLength(1);
     // The removed targets leave Prometheus' file_sd (and go stale) within a few seconds.
-    const egressUp = async () => (await instantQuery(urls.prometheus, 'up{job="media-tree-egress"}')).result.map((r) => r.metric.node_id).sort();
-    await waitUntil('the subtree targets gone', async () => (await egressUp()).length === 2, { timeoutMs: 30_000, intervalMs: 500 });
+    const egressUp = async () =>
+      (await instantQuery(urls.prometheus, 'up{job="media-tree-egress"}')).result.map((r) => r.metric.node_id).sort();
+    await waitUntil('the subtree targets gone', async () => (await egressUp()).length === 2, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
     expect(await egressUp()).toEqual(['egress-1', 'egress-2']);
     expect(seenPids.size).toBe(2);
 
@@ -223,7 +265,11 @@ describe('canopy stack (the command)', () => {
   it('refuses an unknown scenario before starting anything', () => {
     let err = '';
     try {
-      execFileSync(process.execPath, [BIN, 'stack', 'no-such-scenario'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+      execFileSync(process.execPath, [BIN, 'stack', 'no-such-scenario'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 30_000,
+      });
     } catch (e) {
       err = String((e as { stderr: string }).stderr);
     }
@@ -235,7 +281,13 @@ describe('canopy stack (the command)', () => {
     try {
       await waitUntil('the four lines', () => /^redis: /m.test(output()), { timeoutMs: 90_000, intervalMs: 200 });
       const out = output();
-      const lines = Object.fromEntries(out.split('\n').map((l) => /^(prometheus|alertmanager|actuator|redis): (\S+)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
+      const lines = Object.fromEntries(
+        out
+          .split('\n')
+          .map((l) => /^(prometheus|alertmanager|actuator|redis): (\S+)$/.exec(l))
+          .filter((m) => m)
+          .map((m) => [m![1], m![2]]),
+      );
       expect(Object.keys(lines).sort()).toEqual(['actuator', 'alertmanager', 'prometheus', 'redis']);
       expect(lines.prometheus).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(lines.redis).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
@@ -268,7 +320,12 @@ describe('canopy stack (the command)', () => {
       await pushAlerts(url('alertmanager'), [{ labels: scaleOut('tree-1') }]);
       await waitUntil(
         'the scale-out done',
-        async () => ((await (await fetch(`${url('actuator')}/actions`)).json()) as { actions: Array<{ kind: string; result: string }> }).actions.some((x) => x.kind === 'scale-out' && x.result === 'done'),
+        async () =>
+          (
+            (await (await fetch(`${url('actuator')}/actions`)).json()) as {
+              actions: Array<{ kind: string; result: string }>;
+            }
+          ).actions.some((x) => x.kind === 'scale-out' && x.result === 'done'),
         { timeoutMs: 60_000, intervalMs: 250 },
       );
       descendants = descendantsOf(proc.pid!);
@@ -278,7 +335,10 @@ describe('canopy stack (the command)', () => {
       expect(commands.filter((c) => /node egress --tree-id tree-1 --node-id tree-1-st-1-/.test(c))).toHaveLength(2);
       stackDir = /--config\.file=(\S+)\/prometheus\/prometheus\.yml/.exec(commands.join('\n'))?.[1] ?? '';
       proc.kill('SIGKILL');
-      await waitUntil('every process of the stack gone', () => descendants.filter(processAlive).length === 0, { timeoutMs: 30_000, intervalMs: 250 });
+      await waitUntil('every process of the stack gone', () => descendants.filter(processAlive).length === 0, {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
     } finally {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       for (const p of descendants) if (processAlive(p)) process.kill(p, 'SIGKILL');
@@ -322,7 +382,10 @@ describe('canopy bench time-to-scale (one run)', () => {
     const { runCanopy } = await import('../test/canopy.ts');
     const r = await runCanopy(['bench', 'time-to-scale', '--runs', '1'], 240_000);
     expect(r.code, r.stderr).toBe(0);
-    const m = /alert firing ([\d.]+) s, webhook received ([\d.]+) s, subtree ready ([\d.]+) s, first RTP on a new node ([\d.]+) s, targets up ([\d.]+) s/.exec(r.stdout);
+    const m =
+      /alert firing ([\d.]+) s, webhook received ([\d.]+) s, subtree ready ([\d.]+) s, first RTP on a new node ([\d.]+) s, targets up ([\d.]+) s/.exec(
+        r.stdout,
+      );
     expect(m, r.stdout).not.toBeNull();
     const [alert, webhook, ready] = m!.slice(1, 4).map(Number) as [number, number, number];
     expect(alert).toBeLessThanOrEqual(webhook);

@@ -88,7 +88,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         .filter((f) => f.endsWith('.json'))
         .flatMap((f) => {
           try {
-            return (JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map((n) => n.pid);
+            return (JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map(
+              (n) => n.pid,
+            );
           } catch {
             return [];
           }
@@ -107,7 +109,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await actuator?.stop(10_000);
       for (const p of [...new Set([...pids, ...subtreePids()])]) killGroup(p, 'SIGTERM');
       const deadline = Date.now() + 10_000;
-      while (subtreePids().concat(pids).some(processAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (subtreePids().concat(pids).some(processAlive) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
       for (const p of pids.concat(subtreePids())) if (processAlive(p)) killGroup(p, 'SIGKILL');
       // Leaves first: egress, relays, injection.
       for (const n of [...nodes].reverse()) await n.child.stop(10_000);
@@ -130,12 +133,32 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     let actuatorUrl: string;
     ({ child: actuator, url: actuatorUrl } = await startActuator({
       args: [
-        '--redis-url', redisServer.url,
-        '--token-file', join(dir, 'actuator-token'), '--state-dir', stateDir, '--targets-dir', targetsDir,
-        '--subtree-size', String(a.subtreeSize), '--max-subtrees', String(a.maxSubtrees),
-        '--scale-out-cooldown', a.scaleOutCooldown, '--scale-in-stabilisation', a.scaleInStabilisation,
-        '--protect-new-subtree', a.protectNewSubtree, '--drain-timeout', a.drainTimeout, '--ready-timeout', a.readyTimeout,
-        '--reconcile-interval', a.reconcileInterval, '--lock-ttl', a.lockTtl,
+        '--redis-url',
+        redisServer.url,
+        '--token-file',
+        join(dir, 'actuator-token'),
+        '--state-dir',
+        stateDir,
+        '--targets-dir',
+        targetsDir,
+        '--subtree-size',
+        String(a.subtreeSize),
+        '--max-subtrees',
+        String(a.maxSubtrees),
+        '--scale-out-cooldown',
+        a.scaleOutCooldown,
+        '--scale-in-stabilisation',
+        a.scaleInStabilisation,
+        '--protect-new-subtree',
+        a.protectNewSubtree,
+        '--drain-timeout',
+        a.drainTimeout,
+        '--ready-timeout',
+        a.readyTimeout,
+        '--reconcile-interval',
+        a.reconcileInterval,
+        '--lock-ttl',
+        a.lockTtl,
       ],
       // Its subtrees are detached (they outlive an actuator restart); this makes them go with the stack.
       env: { CANOPY_EXIT_WITH_PID: String(process.pid) },
@@ -143,7 +166,10 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const actuatorPort = Number(new URL(actuatorUrl).port);
     const amDir = join(dir, 'alertmanager');
     mkdirSync(amDir, { recursive: true });
-    am = await startAlertmanager(amDir, alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token, ...DEMO.alertmanager }));
+    am = await startAlertmanager(
+      amDir,
+      alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token, ...DEMO.alertmanager }),
+    );
     log(`alertmanager ready on ${am.url}`);
     writeTargets(targetsDir, 'canopy-actuator', 'actuator', [{ targets: [`127.0.0.1:${actuatorPort}`] }]);
     log(`actuator ready on ${actuatorUrl}`);
@@ -154,17 +180,43 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const t = DEMO.topology;
     const startNode = async (type: StackNode['type'], id: string, extra: string[]): Promise<StackNode> => {
       const port = await freePort();
-      const args = [BIN, 'node', type, '--node-id', id, '--tree-id', tree, '--redis-url', redisServer!.url, '--port', String(port), '--listen-host', '127.0.0.1'];
+      const args = [
+        BIN,
+        'node',
+        type,
+        '--node-id',
+        id,
+        '--tree-id',
+        tree,
+        '--redis-url',
+        redisServer!.url,
+        '--port',
+        String(port),
+        '--listen-host',
+        '127.0.0.1',
+      ];
       if (type !== 'injection') {
         const fa = await freePort();
         let fv = await freePort();
         while (fv === fa) fv = await freePort();
-        args.push('--forwarder-audio-port', String(fa), '--forwarder-video-port', String(fv), '--control-socket', join(dir, `${id}.sock`));
+        args.push(
+          '--forwarder-audio-port',
+          String(fa),
+          '--forwarder-video-port',
+          String(fv),
+          '--control-socket',
+          join(dir, `${id}.sock`),
+        );
       }
       args.push(...extra);
       const url = `http://127.0.0.1:${port}`;
       // port: only this node's own answer counts (no retry on another port: the id is taken once registered).
-      const child = await startChild(id, process.execPath, { args, ready: () => httpOk(`${url}/readyz`), readyTimeoutMs: 30_000, port });
+      const child = await startChild(id, process.execPath, {
+        args,
+        ready: () => httpOk(`${url}/readyz`),
+        readyTimeoutMs: 30_000,
+        port,
+      });
       const exporter = await startNodeExporter();
       exporters.push(exporter);
       const node = { id, type, url, port, child, exporter };
@@ -176,8 +228,21 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       return node;
     };
 
-    await startNode('injection', 'injection-1', ['--slots', String(t.injectionSlots), '--audio-pps', String(t.audioPps), '--video-pps', String(t.videoPps)]);
-    for (let r = 1; r <= t.relays; r++) await startNode('relay', `relay-${r}`, ['--slots', String(t.relaySlots), '--parent-slot', `injection-1-s${(r - 1) % t.injectionSlots}`]);
+    await startNode('injection', 'injection-1', [
+      '--slots',
+      String(t.injectionSlots),
+      '--audio-pps',
+      String(t.audioPps),
+      '--video-pps',
+      String(t.videoPps),
+    ]);
+    for (let r = 1; r <= t.relays; r++)
+      await startNode('relay', `relay-${r}`, [
+        '--slots',
+        String(t.relaySlots),
+        '--parent-slot',
+        `injection-1-s${(r - 1) % t.injectionSlots}`,
+      ]);
     // The baseline egress nodes take relay-1-s0 (taken out of the pool the actuator draws from); the others are the actuator's.
     await client.srem(keys.availableSlots(tree), 'relay-1-s0');
     // Below Linux's ephemeral range (32768-), at a random place so two stacks do not meet.

@@ -16,8 +16,14 @@ export async function startActuatorProcess(o: {
 }): Promise<{ child: Child; url: string }> {
   return startActuator({
     args: [
-      '--redis-url', o.redisUrl, '--token-file', o.tokenFile,
-      '--state-dir', join(o.dir, 'subtrees'), '--targets-dir', join(o.dir, 'targets'),
+      '--redis-url',
+      o.redisUrl,
+      '--token-file',
+      o.tokenFile,
+      '--state-dir',
+      join(o.dir, 'subtrees'),
+      '--targets-dir',
+      join(o.dir, 'targets'),
       ...(o.args ?? []),
     ],
     env: o.env,

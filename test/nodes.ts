@@ -29,7 +29,21 @@ export interface NodeStart {
 /** Starts `canopy node <type>` as a real child process on free loopback ports and waits for /readyz. */
 export async function startNode(o: NodeStart): Promise<RunningNode> {
   const port = o.port ?? (await freePort());
-  const args = [BIN, 'node', o.type, '--node-id', o.id, '--redis-url', o.redisUrl, '--port', String(port), '--listen-host', '127.0.0.1', '--log-level', 'info'];
+  const args = [
+    BIN,
+    'node',
+    o.type,
+    '--node-id',
+    o.id,
+    '--redis-url',
+    o.redisUrl,
+    '--port',
+    String(port),
+    '--listen-host',
+    '127.0.0.1',
+    '--log-level',
+    'info',
+  ];
   let fwdAudio: number | undefined;
   let fwdVideo: number | undefined;
   if (o.type !== 'injection') {
@@ -40,7 +54,11 @@ export async function startNode(o: NodeStart): Promise<RunningNode> {
   }
   args.push(...(o.extra ?? []));
   const url = `http://127.0.0.1:${port}`;
-  const child = await startChild(o.id, process.execPath, { args, ready: () => httpOk(`${url}/readyz`), readyTimeoutMs: 20_000 });
+  const child = await startChild(o.id, process.execPath, {
+    args,
+    ready: () => httpOk(`${url}/readyz`),
+    readyTimeoutMs: 20_000,
+  });
   return { child, id: o.id, port, url, fwdAudio, fwdVideo, args };
 }
 
@@ -61,12 +79,21 @@ export async function metricsOf(n: RunningNode): Promise<string> {
   return r.text();
 }
 
-export async function json(url: string, init: RequestInit & { body?: string } = {}): Promise<{ status: number; body: any; headers: Headers }> {
-  const r = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...(init.headers ?? {}) }, signal: AbortSignal.timeout(5_000) });
+export async function json(
+  url: string,
+  init: RequestInit & { body?: string } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const r = await fetch(url, {
+    ...init,
+    headers: { 'content-type': 'application/json', ...(init.headers ?? {}) },
+    signal: AbortSignal.timeout(5_000),
+  });
   const text = await r.text();
   let body: unknown = text;
   try {
     body = text ? JSON.parse(text) : null;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return { status: r.status, body, headers: r.headers };
 }

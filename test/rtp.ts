@@ -21,7 +21,10 @@ export interface Received {
 /** A loopback UDP port that records the RTP packets it receives. */
 export class Receiver {
   readonly packets: Received[] = [];
-  private constructor(private readonly sock: UdpSocket, readonly port: number) {
+  private constructor(
+    private readonly sock: UdpSocket,
+    readonly port: number,
+  ) {
     sock.on('message', (m) => this.packets.push({ ssrc: m.readUInt32BE(8), seq: m.readUInt16BE(2), size: m.length }));
   }
   static async open(): Promise<Receiver> {
@@ -42,7 +45,9 @@ export class Sender {
   private readonly sock = createSocket('udp4');
   constructor(private readonly port: number) {}
   send(packet: Buffer): Promise<void> {
-    return new Promise((resolve, reject) => this.sock.send(packet, this.port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.sock.send(packet, this.port, '127.0.0.1', (err) => (err ? reject(err) : resolve())),
+    );
   }
   close(): void {
     this.sock.close();
@@ -58,8 +63,7 @@ export class LineSession {
     socket.setEncoding('utf8');
     socket.on('data', (c: string) => {
       this.buffer += c;
-      let nl: number;
-      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
         const line = this.buffer.slice(0, nl);
         this.buffer = this.buffer.slice(nl + 1);
         const w = this.waiters.shift();

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { type SessionEvent, type TopologyEvent } from './events.ts';
+import type { SessionEvent, TopologyEvent } from './events.ts';
 import { assertId, assertNodeType, ID_PATTERN, isValidId, TopologyInputError, type NodeType } from './ids.ts';
 import { keys } from './keys.ts';
 
@@ -12,7 +12,11 @@ import { keys } from './keys.ts';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const ssrc = z.coerce.number().int().min(0).max(0xffff_ffff);
-const host = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/);
+const host = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.:-]+$/);
 
 export interface NodeInfo {
   id: string;
@@ -58,13 +62,15 @@ export interface ViewerPlacement {
   /** The pool port this viewer holds on its egress node. */
   poolPort: number;
 }
-const viewerSchema = z.object({
-  sessionId: z.string().regex(ID_PATTERN),
-  host,
-  audioPort: port,
-  videoPort: port,
-  poolPort: port,
-}).strict();
+const viewerSchema = z
+  .object({
+    sessionId: z.string().regex(ID_PATTERN),
+    host,
+    audioPort: port,
+    videoPort: port,
+    poolPort: port,
+  })
+  .strict();
 
 export type TopologyWarn = (msg: string, detail?: Record<string, unknown>) => void;
 
@@ -112,7 +118,11 @@ function event(e: TopologyEvent | SessionEvent): string {
 
 export class Topology {
   readonly tree: string;
-  constructor(private readonly redis: Redis, tree: string, private readonly warn: TopologyWarn = () => {}) {
+  constructor(
+    private readonly redis: Redis,
+    tree: string,
+    private readonly warn: TopologyWarn = () => {},
+  ) {
     this.tree = assertId('tree', tree);
   }
 
@@ -133,12 +143,13 @@ export class Topology {
     const fields: Record<string, string> = { tree: this.tree, type, host: r.host, httpPort: String(r.httpPort) };
     if (r.audioPort !== undefined) fields.audioPort = String(r.audioPort);
     if (r.videoPort !== undefined) fields.videoPort = String(r.videoPort);
-    const m = this.redis.multi()
-      .sadd(keys.nodes(this.tree, type), id)
-      .hset(keys.node(id), fields);
+    const m = this.redis.multi().sadd(keys.nodes(this.tree, type), id).hset(keys.node(id), fields);
     if (slot) {
       if (previous && previous !== slot) {
-        m.srem(keys.children(previous), id).publish(keys.topologyChannel(previous), event({ type: 'children-removed', childIds: [id] }));
+        m.srem(keys.children(previous), id).publish(
+          keys.topologyChannel(previous),
+          event({ type: 'children-removed', childIds: [id] }),
+        );
       }
       m.set(keys.parent(id), slot)
         .sadd(keys.children(slot), id)
@@ -151,11 +162,15 @@ export class Topology {
   async deregisterNode(nodeId: string, type: NodeType): Promise<void> {
     const id = assertId('node', nodeId);
     const parent = await this.parentOf(id);
-    const m = this.redis.multi()
+    const m = this.redis
+      .multi()
       .srem(keys.nodes(this.tree, assertNodeType(type)), id)
       .del(keys.node(id), keys.parent(id), keys.viewers(id));
     if (parent) {
-      m.srem(keys.children(parent), id).publish(keys.topologyChannel(parent), event({ type: 'children-removed', childIds: [id] }));
+      m.srem(keys.children(parent), id).publish(
+        keys.topologyChannel(parent),
+        event({ type: 'children-removed', childIds: [id] }),
+      );
     }
     await exec(m);
   }
@@ -175,7 +190,16 @@ export class Topology {
       return null;
     }
     const d = r.data;
-    return { id, tree: d.tree, type: d.type, host: d.host, audioPort: d.audioPort ?? null, videoPort: d.videoPort ?? null, httpPort: d.httpPort, draining: d.draining === '1' };
+    return {
+      id,
+      tree: d.tree,
+      type: d.type,
+      host: d.host,
+      audioPort: d.audioPort ?? null,
+      videoPort: d.videoPort ?? null,
+      httpPort: d.httpPort,
+      draining: d.draining === '1',
+    };
   }
 
   /** The flag an actuator sets before removing an egress node: it then takes no new viewers. */
@@ -184,7 +208,10 @@ export class Topology {
     // Only an existing node gets the flag: HSET alone would create a stub record.
     const ok = await this.redis.eval(
       `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redis.call('HSET', KEYS[1], 'draining', ARGV[1]) return 1`,
-      1, keys.node(id), draining ? '1' : '0');
+      1,
+      keys.node(id),
+      draining ? '1' : '0',
+    );
     if (ok !== 1) throw new TopologyInputError(`no node ${id}`);
   }
 
@@ -212,7 +239,15 @@ export class Topology {
   async registerSlots(owner: string, slotIds: string[], advertise: boolean): Promise<string[]> {
     const o = assertId('node', owner);
     for (const s of slotIds) assertId('slot', s);
-    const fresh = (await this.redis.eval(REGISTER_SLOTS, 2, keys.ownedSlots(o), advertise ? keys.availableSlots(this.tree) : '', this.tree, o, ...slotIds)) as string[];
+    const fresh = (await this.redis.eval(
+      REGISTER_SLOTS,
+      2,
+      keys.ownedSlots(o),
+      advertise ? keys.availableSlots(this.tree) : '',
+      this.tree,
+      o,
+      ...slotIds,
+    )) as string[];
     return fresh;
   }
 
@@ -246,8 +281,17 @@ export class Topology {
     if (childIds.length === 0) throw new TopologyInputError('no child ids');
     for (const c of childIds) assertId('node', c);
     const m = this.redis.multi();
-    for (const c of childIds) m.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1`, 1, keys.parent(c), s);
-    m.srem(keys.children(s), ...childIds).publish(keys.topologyChannel(s), event({ type: 'children-removed', childIds }));
+    for (const c of childIds)
+      m.eval(
+        `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1`,
+        1,
+        keys.parent(c),
+        s,
+      );
+    m.srem(keys.children(s), ...childIds).publish(
+      keys.topologyChannel(s),
+      event({ type: 'children-removed', childIds }),
+    );
     await exec(m);
   }
 
@@ -265,16 +309,34 @@ export class Topology {
     ssrc.parse(s.audioSsrc);
     ssrc.parse(s.videoSsrc);
     const injection = assertId('node', s.injection);
-    const r = await this.redis.eval(START_SESSION, 3, keys.session(this.tree, id), keys.sessions(this.tree), keys.sessionsChannel(this.tree),
-      String(s.audioSsrc), String(s.videoSsrc), injection, String(Date.now()), id, event({ type: 'session-started', sessionId: id }));
+    const r = await this.redis.eval(
+      START_SESSION,
+      3,
+      keys.session(this.tree, id),
+      keys.sessions(this.tree),
+      keys.sessionsChannel(this.tree),
+      String(s.audioSsrc),
+      String(s.videoSsrc),
+      injection,
+      String(Date.now()),
+      id,
+      event({ type: 'session-started', sessionId: id }),
+    );
     return r === 1;
   }
 
   /** Ends a session and announces it; false when there was none. */
   async endSession(sessionId: string): Promise<boolean> {
     const id = assertId('session', sessionId);
-    const r = await this.redis.eval(END_SESSION, 3, keys.session(this.tree, id), keys.sessions(this.tree), keys.sessionsChannel(this.tree),
-      id, event({ type: 'session-ended', sessionId: id }));
+    const r = await this.redis.eval(
+      END_SESSION,
+      3,
+      keys.session(this.tree, id),
+      keys.sessions(this.tree),
+      keys.sessionsChannel(this.tree),
+      id,
+      event({ type: 'session-ended', sessionId: id }),
+    );
     return r === 1;
   }
 
@@ -336,7 +398,8 @@ export class Topology {
 
   private validIds(ids: string[], where: string): string[] {
     const good = ids.filter(isValidId);
-    if (good.length !== ids.length) this.warn('ignoring malformed ids read from Redis', { where, count: ids.length - good.length });
+    if (good.length !== ids.length)
+      this.warn('ignoring malformed ids read from Redis', { where, count: ids.length - good.length });
     return good.sort();
   }
 }

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { parseEvent, sessionEventSchema, topologyEventSchema, type SessionEvent, type TopologyEvent } from './events.ts';
+import {
+  parseEvent,
+  sessionEventSchema,
+  topologyEventSchema,
+  type SessionEvent,
+  type TopologyEvent,
+} from './events.ts';
 import { assertId } from './ids.ts';
 import { keys } from './keys.ts';
 import type { TopologyWarn } from './store.ts';
@@ -18,7 +24,11 @@ export interface SubscriberHandlers {
 export class TopologySubscriber {
   private readonly channels = new Map<string, { kind: 'topology'; slot: string } | { kind: 'sessions' }>();
 
-  constructor(private readonly sub: Redis, private readonly h: SubscriberHandlers, private readonly warn: TopologyWarn = () => {}) {
+  constructor(
+    private readonly sub: Redis,
+    private readonly h: SubscriberHandlers,
+    private readonly warn: TopologyWarn = () => {},
+  ) {
     sub.on('message', (channel: string, payload: string) => this.onMessage(channel, payload));
     // Without a listener ioredis prints every reconnect error; the main connection already reports outages.
     sub.on('error', () => {});
@@ -48,12 +58,12 @@ export class TopologySubscriber {
     if (!what) return;
     if (what.kind === 'topology') {
       const r = parseEvent(topologyEventSchema, payload);
-      if (!r.ok) return this.warn('ignoring a bad topology event', { channel, error: r.error });
-      this.h.onTopology?.(what.slot, r.event);
+      if (r.ok) this.h.onTopology?.(what.slot, r.event);
+      else this.warn('ignoring a bad topology event', { channel, error: r.error });
     } else {
       const r = parseEvent(sessionEventSchema, payload);
-      if (!r.ok) return this.warn('ignoring a bad session event', { channel, error: r.error });
-      this.h.onSession?.(r.event);
+      if (r.ok) this.h.onSession?.(r.event);
+      else this.warn('ignoring a bad session event', { channel, error: r.error });
     }
   }
 

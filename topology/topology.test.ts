@@ -2,7 +2,15 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RunningRedis } from '../stack/redis.ts';
 import { redisSnapshot } from '../test/redis.ts';
-import { keys, parseEvent, Topology, TopologyInputError, TopologySubscriber, topologyEventSchema, type TopologyEvent } from './index.ts';
+import {
+  keys,
+  parseEvent,
+  Topology,
+  TopologyInputError,
+  TopologySubscriber,
+  topologyEventSchema,
+  type TopologyEvent,
+} from './index.ts';
 
 let redis: RunningRedis;
 let r: Redis;
@@ -32,7 +40,10 @@ describe('ids', () => {
 
 describe('topology store', () => {
   it('registers slots once: a slot taken by the actuator is not re-advertised on restart', async () => {
-    expect(await topo.registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true)).toEqual(['relay-1-s0', 'relay-1-s1']);
+    expect(await topo.registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true)).toEqual([
+      'relay-1-s0',
+      'relay-1-s1',
+    ]);
     await r.srem(keys.availableSlots('tree-1'), 'relay-1-s0'); // the actuator takes it
     expect(await topo.registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true)).toEqual([]);
     expect(await topo.availableSlots()).toEqual(['relay-1-s1']);
@@ -44,11 +55,25 @@ describe('topology store', () => {
     const got: TopologyEvent[] = [];
     const s = new TopologySubscriber(sub, { onTopology: (_slot, e) => got.push(e) });
     await s.watchSlots(['relay-1-s0']);
-    await topo.registerNode({ id: 'egress-1', type: 'egress', host: '127.0.0.1', httpPort: 7073, audioPort: 5002, videoPort: 5004, parentSlot: 'relay-1-s0' });
+    await topo.registerNode({
+      id: 'egress-1',
+      type: 'egress',
+      host: '127.0.0.1',
+      httpPort: 7073,
+      audioPort: 5002,
+      videoPort: 5004,
+      parentSlot: 'relay-1-s0',
+    });
     expect(await topo.children('relay-1-s0')).toEqual(['egress-1']);
     expect(await topo.parentOf('egress-1')).toBe('relay-1-s0');
     expect(await topo.nodeIds('egress')).toEqual(['egress-1']);
-    expect(await topo.getNode('egress-1')).toMatchObject({ host: '127.0.0.1', audioPort: 5002, videoPort: 5004, httpPort: 7073, draining: false });
+    expect(await topo.getNode('egress-1')).toMatchObject({
+      host: '127.0.0.1',
+      audioPort: 5002,
+      videoPort: 5004,
+      httpPort: 7073,
+      draining: false,
+    });
     await new Promise((res) => setTimeout(res, 100));
     expect(got).toEqual([{ type: 'children-added', childIds: ['egress-1'] }]);
     await topo.setDraining('egress-1', true);
@@ -63,17 +88,31 @@ describe('topology store', () => {
 
   it('refuses an unknown slot and bad ids, and changes nothing', async () => {
     const before = await redisSnapshot(r);
-    await expect(topo.registerNode({ id: 'egress-2', type: 'egress', host: '127.0.0.1', httpPort: 7073, parentSlot: 'no-such-slot' })).rejects.toThrow(/no slot no-such-slot/);
-    await expect(topo.registerNode({ id: 'egress-2\r\nFLUSHALL', type: 'egress', host: '127.0.0.1', httpPort: 7073 })).rejects.toThrow(TopologyInputError);
+    await expect(
+      topo.registerNode({
+        id: 'egress-2',
+        type: 'egress',
+        host: '127.0.0.1',
+        httpPort: 7073,
+        parentSlot: 'no-such-slot',
+      }),
+    ).rejects.toThrow(/no slot no-such-slot/);
+    await expect(
+      topo.registerNode({ id: 'egress-2\r\nFLUSHALL', type: 'egress', host: '127.0.0.1', httpPort: 7073 }),
+    ).rejects.toThrow(TopologyInputError);
     await expect(topo.attachChildren('relay-1-s0', ['ok-1', 'BAD'])).rejects.toThrow(/bad node id/);
-    await expect(topo.startSession({ id: 's 1', audioSsrc: 1, videoSsrc: 2, injection: 'injection-1' })).rejects.toThrow(/bad session id/);
+    await expect(
+      topo.startSession({ id: 's 1', audioSsrc: 1, videoSsrc: 2, injection: 'injection-1' }),
+    ).rejects.toThrow(/bad session id/);
     await expect(topo.setDraining('nobody', true)).rejects.toThrow(/no node nobody/);
     await expect(new Topology(r, 'tree-2').attachChildren('relay-1-s0', ['egress-9'])).rejects.toThrow(/another tree/);
     expect(await redisSnapshot(r)).toBe(before);
   });
 
   it('starts a session once, lists it, ends it; malformed records read from Redis are skipped and reported', async () => {
-    expect(await topo.startSession({ id: 'sess-1', audioSsrc: 111, videoSsrc: 222, injection: 'injection-1' })).toBe(true);
+    expect(await topo.startSession({ id: 'sess-1', audioSsrc: 111, videoSsrc: 222, injection: 'injection-1' })).toBe(
+      true,
+    );
     expect(await topo.startSession({ id: 'sess-1', audioSsrc: 5, videoSsrc: 6, injection: 'injection-1' })).toBe(false);
     await r.sadd(keys.sessions('tree-1'), 'Bad Id', 'sess-ghost');
     await r.hset(keys.session('tree-1', 'sess-ghost'), 'audioSsrc', 'x');
@@ -85,7 +124,14 @@ describe('topology store', () => {
   });
 
   it('keeps viewer placements and skips malformed ones', async () => {
-    await topo.putViewer('egress-5', { id: 'v-1', sessionId: 'sess-1', host: '127.0.0.1', audioPort: 4000, videoPort: 4002, poolPort: 20000 });
+    await topo.putViewer('egress-5', {
+      id: 'v-1',
+      sessionId: 'sess-1',
+      host: '127.0.0.1',
+      audioPort: 4000,
+      videoPort: 4002,
+      poolPort: 20000,
+    });
     await r.hset(keys.viewers('egress-5'), 'v-2', '{not json');
     expect((await topo.viewers('egress-5')).map((v) => v.id)).toEqual(['v-1']);
     expect(await topo.removeViewer('egress-5', 'v-1')).toBe(true);
@@ -94,8 +140,18 @@ describe('topology store', () => {
 
 describe('events', () => {
   it('validates pub/sub payloads', () => {
-    expect(parseEvent(topologyEventSchema, '{"type":"children-added","childIds":["egress-1"]}')).toEqual({ ok: true, event: { type: 'children-added', childIds: ['egress-1'] } });
-    for (const bad of ['nope', '{}', '{"type":"children-added","childIds":[]}', '{"type":"children-added","childIds":["a\\r\\nFLUSHALL"]}', '{"type":"x","childIds":["a"]}', '{"type":"children-added","childIds":["a"],"extra":1}']) {
+    expect(parseEvent(topologyEventSchema, '{"type":"children-added","childIds":["egress-1"]}')).toEqual({
+      ok: true,
+      event: { type: 'children-added', childIds: ['egress-1'] },
+    });
+    for (const bad of [
+      'nope',
+      '{}',
+      '{"type":"children-added","childIds":[]}',
+      '{"type":"children-added","childIds":["a\\r\\nFLUSHALL"]}',
+      '{"type":"x","childIds":["a"]}',
+      '{"type":"children-added","childIds":["a"],"extra":1}',
+    ]) {
       expect(parseEvent(topologyEventSchema, bad).ok).toBe(false);
     }
   });

@@ -169,7 +169,11 @@ export class FakeKubeApiServer {
     }
     const rec = this.record(req, url.pathname, query, body, 0);
 
-    if (this.faults && this.faults.remaining > 0 && (this.faults.method === undefined || this.faults.method === req.method)) {
+    if (
+      this.faults &&
+      this.faults.remaining > 0 &&
+      (this.faults.method === undefined || this.faults.method === req.method)
+    ) {
       this.faults.remaining--;
       if (this.faults.drop) {
         req.socket.destroy();
@@ -199,13 +203,27 @@ export class FakeKubeApiServer {
         const sel = parseSelector(query.labelSelector);
         if (sel instanceof Error) return fail(400, 'BadRequest', sel.message);
         const items = [...store.values()].filter((d) => matches(sel, d.metadata.labels)).map(listItem);
-        return send(200, { kind: 'DeploymentList', apiVersion: 'apps/v1', metadata: { resourceVersion: String(this.rv) }, items });
+        return send(200, {
+          kind: 'DeploymentList',
+          apiVersion: 'apps/v1',
+          metadata: { resourceVersion: String(this.rv) },
+          items,
+        });
       }
       if (name === undefined && req.method === 'POST') {
-        if (!body || typeof body.metadata?.name !== 'string') return fail(422, 'Invalid', 'Deployment.apps "" is invalid: metadata.name: Required value: name or generateName is required');
+        if (!body || typeof body.metadata?.name !== 'string')
+          return fail(
+            422,
+            'Invalid',
+            'Deployment.apps "" is invalid: metadata.name: Required value: name or generateName is required',
+          );
         const dname: string = body.metadata.name;
         if (store.has(dname)) {
-          return fail(409, 'AlreadyExists', `deployments.apps "${dname}" already exists`, { name: dname, group: 'apps', kind: 'deployments' });
+          return fail(409, 'AlreadyExists', `deployments.apps "${dname}" already exists`, {
+            name: dname,
+            group: 'apps',
+            kind: 'deployments',
+          });
         }
         const d = this.admit(ns, body);
         store.set(dname, d);
@@ -214,17 +232,32 @@ export class FakeKubeApiServer {
       }
       if (name !== undefined && req.method === 'GET') {
         const d = store.get(name);
-        if (!d) return fail(404, 'NotFound', `deployments.apps "${name}" not found`, { name, group: 'apps', kind: 'deployments' });
+        if (!d)
+          return fail(404, 'NotFound', `deployments.apps "${name}" not found`, {
+            name,
+            group: 'apps',
+            kind: 'deployments',
+          });
         return send(200, d);
       }
       if (name !== undefined && req.method === 'DELETE') {
         const d = store.get(name);
-        if (!d) return fail(404, 'NotFound', `deployments.apps "${name}" not found`, { name, group: 'apps', kind: 'deployments' });
+        if (!d)
+          return fail(404, 'NotFound', `deployments.apps "${name}" not found`, {
+            name,
+            group: 'apps',
+            kind: 'deployments',
+          });
         // The policy may come as a query parameter or in the DeleteOptions body.
         const policy = query.propagationPolicy ?? body?.propagationPolicy ?? 'Background';
         const pre = body?.preconditions?.uid;
         if (typeof pre === 'string' && pre !== d.metadata.uid) {
-          return fail(409, 'Conflict', `Operation cannot be fulfilled on deployments.apps "${name}": Precondition failed: UID in precondition: ${pre}, UID in object meta: ${d.metadata.uid}`, { name, group: 'apps', kind: 'deployments' });
+          return fail(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on deployments.apps "${name}": Precondition failed: UID in precondition: ${pre}, UID in object meta: ${d.metadata.uid}`,
+            { name, group: 'apps', kind: 'deployments' },
+          );
         }
         if (policy === 'Foreground') {
           // The object stays, marked, until the garbage collector removes its dependents.
@@ -239,11 +272,15 @@ export class FakeKubeApiServer {
           }
           return send(200, d);
         }
-        if (policy !== 'Background' && policy !== 'Orphan') return fail(400, 'BadRequest', `propagationPolicy: Unsupported value: "${policy}"`);
+        if (policy !== 'Background' && policy !== 'Orphan')
+          return fail(400, 'BadRequest', `propagationPolicy: Unsupported value: "${policy}"`);
         store.delete(name);
         if (policy === 'Background') this.later(this.foregroundDeleteDelayMs, () => this.deletePods(ns, name));
         return send(200, {
-          kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
           details: { name, group: 'apps', kind: 'deployments', uid: d.metadata.uid },
         });
       }
@@ -254,25 +291,49 @@ export class FakeKubeApiServer {
     if (m && req.method === 'GET') {
       const sel = parseSelector(query.labelSelector);
       if (sel instanceof Error) return fail(400, 'BadRequest', sel.message);
-      const items = [...this.nsMap(this.pods, decodeURIComponent(m[1]!)).values()].filter((p) => matches(sel, p.metadata.labels)).map(listItem);
+      const items = [...this.nsMap(this.pods, decodeURIComponent(m[1]!)).values()]
+        .filter((p) => matches(sel, p.metadata.labels))
+        .map(listItem);
       return send(200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
     }
 
     return fail(404, 'NotFound', 'the server could not find the requested resource');
   }
 
-  private record(req: IncomingMessage, path: string, query: Record<string, string>, body: Json | undefined, status: number): RecordedRequest {
+  private record(
+    req: IncomingMessage,
+    path: string,
+    query: Record<string, string>,
+    body: Json | undefined,
+    status: number,
+  ): RecordedRequest {
     const r: RecordedRequest = { method: req.method ?? '', path, query, headers: { ...req.headers }, body, status };
     this.requests.push(r);
     return r;
   }
 
   /** A meta/v1 Status, as the API server sends for every error. */
-  private status(res: ServerResponse, _req: IncomingMessage, code: number, reason: string, message: string, details?: Json): void {
+  private status(
+    res: ServerResponse,
+    _req: IncomingMessage,
+    code: number,
+    reason: string,
+    message: string,
+    details?: Json,
+  ): void {
     res.writeHead(code, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({
-      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code,
-    }));
+    res.end(
+      JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message,
+        reason,
+        ...(details ? { details } : {}),
+        code,
+      }),
+    );
   }
 
   // ---- the "controllers" ----
@@ -310,12 +371,26 @@ export class FakeKubeApiServer {
       // generateName: ReplicaSet name + '-', cut to 58 characters, then 5 random ones.
       const podName = this.podName ? this.podName(name, rsName, i) : `${`${rsName}-`.slice(0, 58)}${randomSuffix()}`;
       const pod: Json = {
-        kind: 'Pod', apiVersion: 'v1',
+        kind: 'Pod',
+        apiVersion: 'v1',
         metadata: {
-          name: podName, generateName: `${rsName}-`, namespace: ns, uid: cryptoUid(),
-          resourceVersion: String(++this.rv), creationTimestamp: now,
+          name: podName,
+          generateName: `${rsName}-`,
+          namespace: ns,
+          uid: cryptoUid(),
+          resourceVersion: String(++this.rv),
+          creationTimestamp: now,
           labels: { ...(template.metadata?.labels ?? {}), 'pod-template-hash': hash },
-          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rsName, uid: cryptoUid(), controller: true, blockOwnerDeletion: true }],
+          ownerReferences: [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'ReplicaSet',
+              name: rsName,
+              uid: cryptoUid(),
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
         },
         spec: structuredClone(template.spec ?? {}),
         status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: now }] },
@@ -325,7 +400,9 @@ export class FakeKubeApiServer {
     }
     d.status = {
       observedGeneration: d.metadata.generation,
-      replicas, updatedReplicas: replicas, unavailableReplicas: replicas,
+      replicas,
+      updatedReplicas: replicas,
+      unavailableReplicas: replicas,
       conditions: [
         condition('Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.'),
         condition('Progressing', 'True', 'ReplicaSetUpdated', `ReplicaSet "${rsName}" is progressing.`),
@@ -334,21 +411,36 @@ export class FakeKubeApiServer {
     if (this.deadlineExceeded.has(name)) this.applyDeadlineExceeded(d);
     if (this.neverReady.has(name) || this.deadlineExceeded.has(name)) return;
     this.later(this.readyDelayMs, () => {
-      if (this.neverReady.has(name) || this.deadlineExceeded.has(name) || this.deployments.get(ns)?.get(name) !== d) return;
+      if (this.neverReady.has(name) || this.deadlineExceeded.has(name) || this.deployments.get(ns)?.get(name) !== d)
+        return;
       let ip = 10;
       for (const p of created) {
         p.status = {
-          phase: 'Running', podIP: `10.244.0.${ip++}`, startTime: now,
-          conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now })),
+          phase: 'Running',
+          podIP: `10.244.0.${ip++}`,
+          startTime: now,
+          conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({
+            type,
+            status: 'True',
+            lastTransitionTime: now,
+          })),
         };
         p.metadata.resourceVersion = String(++this.rv);
       }
       d.status = {
         observedGeneration: d.metadata.generation,
-        replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas,
+        replicas,
+        updatedReplicas: replicas,
+        readyReplicas: replicas,
+        availableReplicas: replicas,
         conditions: [
           condition('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.'),
-          condition('Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${rsName}" has successfully progressed.`),
+          condition(
+            'Progressing',
+            'True',
+            'NewReplicaSetAvailable',
+            `ReplicaSet "${rsName}" has successfully progressed.`,
+          ),
         ],
       };
       d.metadata.resourceVersion = String(++this.rv);
@@ -358,7 +450,14 @@ export class FakeKubeApiServer {
   private applyDeadlineExceeded(d: Json): void {
     const rsName = `${d.metadata.name}-${templateHash(d.spec.template ?? {})}`;
     const conditions: Json[] = (d.status.conditions ?? []).filter((c: Json) => c.type !== 'Progressing');
-    conditions.push(condition('Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rsName}" has timed out progressing.`));
+    conditions.push(
+      condition(
+        'Progressing',
+        'False',
+        'ProgressDeadlineExceeded',
+        `ReplicaSet "${rsName}" has timed out progressing.`,
+      ),
+    );
     d.status = { ...d.status, conditions };
   }
 
@@ -379,7 +478,10 @@ export class FakeKubeApiServer {
 
   private nsMap(m: Map<string, Map<string, Json>>, ns: string): Map<string, Json> {
     let v = m.get(ns);
-    if (!v) m.set(ns, (v = new Map()));
+    if (!v) {
+      v = new Map();
+      m.set(ns, v);
+    }
     return v;
   }
 
@@ -422,7 +524,18 @@ function cryptoUid(): string {
 }
 
 function reasonFor(code: number): string {
-  return { 400: 'BadRequest', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' }[code] ?? 'Unknown';
+  return (
+    {
+      400: 'BadRequest',
+      403: 'Forbidden',
+      404: 'NotFound',
+      409: 'Conflict',
+      429: 'TooManyRequests',
+      500: 'InternalError',
+      503: 'ServiceUnavailable',
+      504: 'Timeout',
+    }[code] ?? 'Unknown'
+  );
 }
 
 type Requirement = { key: string; op: '=' | '!=' | 'exists' | '!exists'; value?: string };
@@ -433,14 +546,29 @@ function parseSelector(raw: string | undefined): Requirement[] | Error {
   const out: Requirement[] = [];
   for (const part of raw.split(',')) {
     const p = part.trim();
-    let m: RegExpExecArray | null;
-    if ((m = /^([^=!\s]+)\s*!=\s*(\S*)$/.exec(p))) out.push({ key: m[1]!, op: '!=', value: m[2]! });
-    else if ((m = /^([^=!\s]+)\s*==?\s*(\S*)$/.exec(p))) out.push({ key: m[1]!, op: '=', value: m[2]! });
-    else if ((m = /^!([^=!\s]+)$/.exec(p))) out.push({ key: m[1]!, op: '!exists' });
-    else if ((m = /^([^=!\s(),]+)$/.exec(p))) out.push({ key: m[1]!, op: 'exists' });
-    else return new Error(`unable to parse requirement: fake apiserver supports equality-based selectors only: ${JSON.stringify(p)}`);
+    const req = parseRequirement(p);
+    if (!req)
+      return new Error(
+        `unable to parse requirement: fake apiserver supports equality-based selectors only: ${JSON.stringify(p)}`,
+      );
+    out.push(req);
   }
   return out;
+}
+
+const REQUIREMENT_FORMS: Array<[RegExp, (m: RegExpExecArray) => Requirement]> = [
+  [/^([^=!\s]+)\s*!=\s*(\S*)$/, (m) => ({ key: m[1]!, op: '!=', value: m[2]! })],
+  [/^([^=!\s]+)\s*==?\s*(\S*)$/, (m) => ({ key: m[1]!, op: '=', value: m[2]! })],
+  [/^!([^=!\s]+)$/, (m) => ({ key: m[1]!, op: '!exists' })],
+  [/^([^=!\s(),]+)$/, (m) => ({ key: m[1]!, op: 'exists' })],
+];
+
+function parseRequirement(p: string): Requirement | undefined {
+  for (const [re, make] of REQUIREMENT_FORMS) {
+    const m = re.exec(p);
+    if (m) return make(m);
+  }
+  return undefined;
 }
 
 function matches(sel: Requirement[], labels: Record<string, string> | undefined): boolean {
@@ -448,10 +576,16 @@ function matches(sel: Requirement[], labels: Record<string, string> | undefined)
   return sel.every((r) => {
     const has = Object.hasOwn(l, r.key);
     switch (r.op) {
-      case '=': return has && l[r.key] === r.value;
-      case '!=': return !has || l[r.key] !== r.value;
-      case 'exists': return has;
-      case '!exists': return !has;
+      case '=':
+        return has && l[r.key] === r.value;
+      case '!=':
+        return !has || l[r.key] !== r.value;
+      case 'exists':
+        return has;
+      case '!exists':
+        return !has;
+      default:
+        return false;
     }
   });
 }

@@ -25,12 +25,29 @@ beforeEach(async () => {
   const url = await fake.start();
   dir = mkdtempSync(join(tmpdir(), 'canopy-k8s-'));
   // http:// needs insecure-skip-tls-verify in client-node; a real cluster is https.
-  writeFileSync(join(dir, 'kubeconfig'), [
-    'apiVersion: v1', 'kind: Config', 'current-context: fake',
-    'clusters:', '- name: fake', '  cluster:', `    server: ${url}`, '    insecure-skip-tls-verify: true',
-    'users:', '- name: actuator', '  user:', '    token: test-token',
-    'contexts:', '- name: fake', '  context:', '    cluster: fake', '    user: actuator', `    namespace: ${NS}`,
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'kubeconfig'),
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: fake',
+      'clusters:',
+      '- name: fake',
+      '  cluster:',
+      `    server: ${url}`,
+      '    insecure-skip-tls-verify: true',
+      'users:',
+      '- name: actuator',
+      '  user:',
+      '    token: test-token',
+      'contexts:',
+      '- name: fake',
+      '  context:',
+      '    cluster: fake',
+      '    user: actuator',
+      `    namespace: ${NS}`,
+    ].join('\n'),
+  );
 });
 
 afterEach(async () => {
@@ -53,7 +70,10 @@ function provisioner(extra: Partial<KubernetesProvisionerOptions> = {}): Kuberne
 }
 
 async function rejection(p: Promise<unknown>): Promise<KubernetesProvisionerError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(KubernetesProvisionerError);
   expect(err).toBeInstanceOf(ProvisionerError);
   return err as KubernetesProvisionerError;
@@ -75,7 +95,9 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(post.path).toBe(`/apis/apps/v1/namespaces/${NS}/deployments`);
     expect(post.headers.authorization).toBe('Bearer test-token');
     const podList = fake.requests.find((r) => r.path === `/api/v1/namespaces/${NS}/pods`)!;
-    expect(podList.query.labelSelector).toBe('canopy.media/tree-id=tree-a,canopy.media/subtree=tree-a-st-1,canopy.media/node-type=egress');
+    expect(podList.query.labelSelector).toBe(
+      'canopy.media/tree-id=tree-a,canopy.media/subtree=tree-a-st-1,canopy.media/node-type=egress',
+    );
   });
 
   it('create twice makes one Deployment (409 AlreadyExists is success)', async () => {
@@ -87,11 +109,14 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(await p.waitReady(spec, 5000)).toHaveLength(3);
   });
 
-  it('refuses a same-named Deployment that is not Canopy\'s', async () => {
+  it("refuses a same-named Deployment that is not Canopy's", async () => {
     const p = provisioner();
     const foreign = p.deployment(spec);
     foreign.metadata!.labels = { app: 'someone-else' };
-    const res = await fetch(`${fake.url}/apis/apps/v1/namespaces/${NS}/deployments`, { method: 'POST', body: JSON.stringify(foreign) });
+    const res = await fetch(`${fake.url}/apis/apps/v1/namespaces/${NS}/deployments`, {
+      method: 'POST',
+      body: JSON.stringify(foreign),
+    });
     expect(res.status).toBe(201);
     const err = await rejection(p.create(spec));
     expect(err.step).toBe('create');
@@ -163,13 +188,16 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(body.metadata.labels).toEqual(want);
     expect(body.spec.replicas).toBe(3);
     expect(body.spec.template.metadata.labels).toEqual(want);
-    for (const [k, v] of Object.entries(body.spec.selector.matchLabels)) expect(body.spec.template.metadata.labels[k]).toBe(v);
+    for (const [k, v] of Object.entries(body.spec.selector.matchLabels))
+      expect(body.spec.template.metadata.labels[k]).toBe(v);
     const [app, exporter] = body.spec.template.spec.containers;
     expect(app.image).toBe('registry.example/canopy:test');
     expect(app.args).toEqual(['node', 'egress']);
     expect(app.ports).toEqual([{ name: 'metrics', containerPort: 7073, protocol: 'TCP' }]);
     expect(app.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
-    const env = Object.fromEntries(app.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]));
+    const env = Object.fromEntries(
+      app.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]),
+    );
     expect(env).toMatchObject({
       CANOPY_TREE_ID: 'tree-a',
       CANOPY_PARENT_SLOT: 'relay-1-s0',
@@ -185,25 +213,41 @@ describe('KubernetesProvisioner against the fake API server', () => {
     // The committed kubernetes_sd scrape config, applied to the pod the fake made
     // from that template, yields an egress target and a node_exporter target.
     const res = await fetch(`${fake.url}/api/v1/namespaces/${NS}/pods`);
-    const pod = ((await res.json()) as { items: Array<Record<string, any>> }).items.find((x) => x.metadata.name === node!.id)!;
-    const prom = parse(readFileSync(new URL('../../deploy/prometheus-kubernetes.yml', import.meta.url), 'utf8')) as { scrape_configs: Array<{ job_name: string; relabel_configs?: Relabel[] }> };
+    const pod = ((await res.json()) as { items: Array<Record<string, any>> }).items.find(
+      (x) => x.metadata.name === node!.id,
+    )!;
+    const prom = parse(readFileSync(new URL('../../deploy/prometheus-kubernetes.yml', import.meta.url), 'utf8')) as {
+      scrape_configs: Array<{ job_name: string; relabel_configs?: Relabel[] }>;
+    };
     const targets: Array<{ job: string; labels: Record<string, string> }> = [];
-    for (const job of prom.scrape_configs.filter((j) => j.job_name === 'node-exporter' || j.job_name.startsWith('media-tree-'))) {
+    for (const job of prom.scrape_configs.filter(
+      (j) => j.job_name === 'node-exporter' || j.job_name.startsWith('media-tree-'),
+    )) {
       for (const c of pod.spec.containers) {
         for (const port of c.ports) {
           const out = relabel(podMeta(pod, port.name, NS), job.relabel_configs ?? []);
-          if (out) targets.push({ job: job.job_name, labels: { tree_id: out.tree_id!, node_type: out.node_type!, node_id: out.node_id! } });
+          if (out)
+            targets.push({
+              job: job.job_name,
+              labels: { tree_id: out.tree_id!, node_type: out.node_type!, node_id: out.node_id! },
+            });
         }
       }
     }
     const labels = { tree_id: 'tree-a', node_type: 'egress', node_id: node!.id };
-    expect(targets).toEqual([{ job: 'node-exporter', labels }, { job: 'media-tree-egress', labels }]);
+    expect(targets).toEqual([
+      { job: 'node-exporter', labels },
+      { job: 'media-tree-egress', labels },
+    ]);
   });
 
   it('takes the Redis URL from a Secret when asked, and refuses bad options', async () => {
     const p = provisioner({ redisUrl: { secretName: 'canopy-redis', key: 'url' } });
     const env = p.deployment(spec).spec!.template.spec!.containers[0]!.env!;
-    expect(env.find((e) => e.name === 'CANOPY_REDIS_URL')).toEqual({ name: 'CANOPY_REDIS_URL', valueFrom: { secretKeyRef: { name: 'canopy-redis', key: 'url' } } });
+    expect(env.find((e) => e.name === 'CANOPY_REDIS_URL')).toEqual({
+      name: 'CANOPY_REDIS_URL',
+      valueFrom: { secretKeyRef: { name: 'canopy-redis', key: 'url' } },
+    });
     expect(() => provisioner({ redisUrl: 'http://x' })).toThrow(/bad redisUrl/);
     expect(() => provisioner({ env: { CANOPY_NODE_ID: 'x' } })).toThrow(/set by the provisioner/);
     expect(() => provisioner({ namespace: 'Bad_NS' })).toThrow(/bad namespace/);
@@ -217,12 +261,14 @@ describe('KubernetesProvisioner against the fake API server', () => {
     const err = await rejection(p.waitReady(spec, 600));
     const took = Date.now() - t0;
     expect(err.step).toBe('wait-ready');
-    expect(err.message).toMatch(/Deployment media\/egress-tree-a-st-1 not ready after 600 ms: 0 of 3 updated replicas are available/);
+    expect(err.message).toMatch(
+      /Deployment media\/egress-tree-a-st-1 not ready after 600 ms: 0 of 3 updated replicas are available/,
+    );
     expect(took).toBeGreaterThanOrEqual(550);
     expect(took).toBeLessThan(3000);
   });
 
-  it('ProgressDeadlineExceeded fails fast with the controller\'s message', async () => {
+  it("ProgressDeadlineExceeded fails fast with the controller's message", async () => {
     fake.setProgressDeadlineExceeded('egress-tree-a-st-1');
     const p = provisioner();
     await p.create(spec);
@@ -230,7 +276,9 @@ describe('KubernetesProvisioner against the fake API server', () => {
     const err = await rejection(p.waitReady(spec, 30_000));
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(err.step).toBe('wait-ready');
-    expect(err.message).toMatch(/exceeded its progress deadline: ReplicaSet "egress-tree-a-st-1-[a-z0-9]+" has timed out progressing\./);
+    expect(err.message).toMatch(
+      /exceeded its progress deadline: ReplicaSet "egress-tree-a-st-1-[a-z0-9]+" has timed out progressing\./,
+    );
   });
 
   it('retries transient 500s and dropped connections, then succeeds', async () => {
@@ -258,14 +306,16 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(err.status).toBeUndefined();
   });
 
-  it('gives up on a lasting 500 with the step, status and the API\'s message', async () => {
+  it("gives up on a lasting 500 with the step, status and the API's message", async () => {
     const p = provisioner({ retryAttempts: 3 });
     fake.failNext(100, 500);
     const err = await rejection(p.create(spec));
     expect(err.step).toBe('create');
     expect(err.status).toBe(500);
     expect(err.reason).toBe('InternalError');
-    expect(err.message).toBe('create Deployment media/egress-tree-a-st-1: HTTP 500 InternalError: fake apiserver: injected fault (after 3 attempts)');
+    expect(err.message).toBe(
+      'create Deployment media/egress-tree-a-st-1: HTTP 500 InternalError: fake apiserver: injected fault (after 3 attempts)',
+    );
     expect(fake.requests).toHaveLength(3);
   });
 
@@ -312,19 +362,31 @@ describe('KubernetesProvisioner against the fake API server', () => {
     await p.create(spec);
     await p.create({ ...spec, subtree: 'tree-a-st-2', size: 1 });
     await p.create({ tree: 'tree-b', subtree: 'tree-b-st-1', slot: 'relay-2-s1', size: 2 });
-    expect(await p.list('tree-a')).toEqual([{ tree: 'tree-a', subtree: 'tree-a-st-1' }, { tree: 'tree-a', subtree: 'tree-a-st-2' }]);
+    expect(await p.list('tree-a')).toEqual([
+      { tree: 'tree-a', subtree: 'tree-a-st-1' },
+      { tree: 'tree-a', subtree: 'tree-a-st-2' },
+    ]);
     expect(await p.list('tree-b')).toEqual([{ tree: 'tree-b', subtree: 'tree-b-st-1' }]);
     expect(await p.list('tree-c')).toEqual([]);
     expect((await p.list()).map((s) => s.subtree)).toEqual(['tree-a-st-1', 'tree-a-st-2', 'tree-b-st-1']);
     const selectors = fake.requests.filter((r) => r.method === 'GET').map((r) => r.query.labelSelector);
-    expect(selectors[0]).toBe('app.kubernetes.io/part-of=canopy,canopy.media/node-type=egress,canopy.media/tree-id=tree-a');
+    expect(selectors[0]).toBe(
+      'app.kubernetes.io/part-of=canopy,canopy.media/node-type=egress,canopy.media/tree-id=tree-a',
+    );
     expect(selectors.at(-1)).toBe('app.kubernetes.io/part-of=canopy,canopy.media/node-type=egress');
   });
 });
 
 // ---- a small subset of Prometheus relabelling, to run the committed scrape config ----
 
-interface Relabel { source_labels?: string[]; regex?: string; target_label?: string; replacement?: string; action?: string; separator?: string }
+interface Relabel {
+  source_labels?: string[];
+  regex?: string;
+  target_label?: string;
+  replacement?: string;
+  action?: string;
+  separator?: string;
+}
 
 /** The meta labels kubernetes_sd (role: pod) gives one container port of a pod. */
 function podMeta(pod: Record<string, any>, portName: string, ns: string): Record<string, string> {
@@ -334,7 +396,8 @@ function podMeta(pod: Record<string, any>, portName: string, ns: string): Record
     __meta_kubernetes_pod_container_port_name: portName,
   };
   // Prometheus turns every character outside [a-zA-Z0-9_] of a label name into '_'.
-  for (const [k, v] of Object.entries(pod.metadata.labels as Record<string, string>)) meta[`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`] = v;
+  for (const [k, v] of Object.entries(pod.metadata.labels as Record<string, string>))
+    meta[`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`] = v;
   return meta;
 }
 
@@ -350,7 +413,8 @@ function relabel(input: Record<string, string>, rules: Relabel[]): Record<string
     if (action === 'replace' && m && r.target_label) {
       labels[r.target_label] = (r.replacement ?? '$1').replace(/\$(\d+)/g, (_s, i: string) => m[Number(i)] ?? '');
     }
-    if (!['keep', 'drop', 'replace'].includes(action)) throw new Error(`relabel action ${action} not supported by this test`);
+    if (!['keep', 'drop', 'replace'].includes(action))
+      throw new Error(`relabel action ${action} not supported by this test`);
   }
   return labels;
 }

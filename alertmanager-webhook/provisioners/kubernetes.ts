@@ -24,7 +24,13 @@ import {
 } from '@kubernetes/client-node';
 import { STATUS_CODES } from 'node:http';
 import { isValidId } from '../../topology/ids.ts';
-import { ProvisionerError, type Provisioner, type RunningSubtree, type SubtreeNode, type SubtreeSpec } from './provisioner.ts';
+import {
+  ProvisionerError,
+  type Provisioner,
+  type RunningSubtree,
+  type SubtreeNode,
+  type SubtreeSpec,
+} from './provisioner.ts';
 
 export const LABEL_PART_OF = 'app.kubernetes.io/part-of';
 export const LABEL_TREE = 'canopy.media/tree-id';
@@ -87,7 +93,15 @@ export class KubernetesProvisionerError extends ProvisionerError {
 
 type Step = ProvisionerError['step'];
 
-const RESERVED_ENV = new Set(['CANOPY_TREE_ID', 'CANOPY_PARENT_SLOT', 'CANOPY_NODE_ID', 'CANOPY_ADVERTISE_HOST', 'CANOPY_REDIS_URL', 'CANOPY_HTTP_PORT', 'CANOPY_LISTEN_HOST']);
+const RESERVED_ENV = new Set([
+  'CANOPY_TREE_ID',
+  'CANOPY_PARENT_SLOT',
+  'CANOPY_NODE_ID',
+  'CANOPY_ADVERTISE_HOST',
+  'CANOPY_REDIS_URL',
+  'CANOPY_HTTP_PORT',
+  'CANOPY_LISTEN_HOST',
+]);
 
 export function deploymentName(subtree: string): string {
   return `egress-${subtree}`;
@@ -98,7 +112,9 @@ export class KubernetesProvisioner implements Provisioner {
   readonly namespace: string;
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
-  private readonly o: Required<Omit<KubernetesProvisionerOptions, 'kubeConfig' | 'kubeconfig' | 'namespace' | 'env'>> & { env: Record<string, string> };
+  private readonly o: Required<
+    Omit<KubernetesProvisionerOptions, 'kubeConfig' | 'kubeconfig' | 'namespace' | 'env'>
+  > & { env: Record<string, string> };
   private readonly redisEnv: V1EnvVar;
 
   constructor(opts: KubernetesProvisionerOptions) {
@@ -109,14 +125,16 @@ export class KubernetesProvisioner implements Provisioner {
       else kc.loadFromDefault();
     }
     this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-    if (!isValidId(this.namespace)) throw new Error(`bad namespace ${JSON.stringify(this.namespace)}: expected a DNS label`);
+    if (!isValidId(this.namespace))
+      throw new Error(`bad namespace ${JSON.stringify(this.namespace)}: expected a DNS label`);
     if (!opts.image) throw new Error('KubernetesProvisioner: an egress image is required');
     const r = opts.redisUrl;
     if (typeof r === 'string') {
       if (!/^rediss?:\/\/\S+$/.test(r)) throw new Error('bad redisUrl: expected a redis:// or rediss:// URL');
       this.redisEnv = { name: 'CANOPY_REDIS_URL', value: r };
     } else {
-      if (!r || !isValidId(r.secretName) || !/^[-._a-zA-Z0-9]+$/.test(r.key ?? '')) throw new Error('bad redisUrl: expected a URL or { secretName, key }');
+      if (!r || !isValidId(r.secretName) || !/^[-._a-zA-Z0-9]+$/.test(r.key ?? ''))
+        throw new Error('bad redisUrl: expected a URL or { secretName, key }');
       this.redisEnv = { name: 'CANOPY_REDIS_URL', valueFrom: { secretKeyRef: { name: r.secretName, key: r.key } } };
     }
     for (const k of Object.keys(opts.env ?? {})) {
@@ -147,20 +165,32 @@ export class KubernetesProvisioner implements Provisioner {
     const name = deploymentName(spec.subtree);
     try {
       await this.call('create', `create Deployment ${this.namespace}/${name}`, (opt) =>
-        this.apps.createNamespacedDeployment({ namespace: this.namespace, body: this.deployment(spec) }, opt));
+        this.apps.createNamespacedDeployment({ namespace: this.namespace, body: this.deployment(spec) }, opt),
+      );
     } catch (err) {
       if (!(err instanceof KubernetesProvisionerError) || err.status !== 409) throw err;
       // Already there (a repeat, or a retry whose first attempt did land). Make
       // sure it is ours and for this tree, not a stranger with the same name.
       const d = await this.call('create', `get Deployment ${this.namespace}/${name}`, (opt) =>
-        this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt));
+        this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt),
+      );
       const l = d.metadata?.labels ?? {};
       if (l[LABEL_PART_OF] !== 'canopy' || l[LABEL_TREE] !== spec.tree || l[LABEL_SUBTREE] !== spec.subtree) {
-        throw new KubernetesProvisionerError('create', `Deployment ${this.namespace}/${name} exists but is not Canopy's subtree ${spec.subtree} of tree ${spec.tree} (labels ${JSON.stringify(l)})`, 409, 'AlreadyExists');
+        throw new KubernetesProvisionerError(
+          'create',
+          `Deployment ${this.namespace}/${name} exists but is not Canopy's subtree ${spec.subtree} of tree ${spec.tree} (labels ${JSON.stringify(l)})`,
+          409,
+          'AlreadyExists',
+        );
       }
       // A subtree still being deleted is not "already there": its pods are going away.
       if (d.metadata?.deletionTimestamp) {
-        throw new KubernetesProvisionerError('create', `Deployment ${this.namespace}/${name} is being deleted; create it again once it is gone`, 409, 'AlreadyExists');
+        throw new KubernetesProvisionerError(
+          'create',
+          `Deployment ${this.namespace}/${name} is being deleted; create it again once it is gone`,
+          409,
+          'AlreadyExists',
+        );
       }
     }
   }
@@ -178,29 +208,43 @@ export class KubernetesProvisioner implements Provisioner {
       try {
         return await this.call('wait-ready', desc, fn, deadline);
       } catch (err) {
-        if (err instanceof KubernetesProvisionerError && Date.now() >= deadline && (err.status === undefined || err.status >= 500 || err.status === 429)) {
+        if (
+          err instanceof KubernetesProvisionerError &&
+          Date.now() >= deadline &&
+          (err.status === undefined || err.status >= 500 || err.status === 429)
+        ) {
           throw notReady(`; last request: ${err.message}`);
         }
         throw err;
       }
     };
     for (;;) {
-      const d = await poll(`get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt));
+      const d = await poll(`get ${what}`, (opt) =>
+        this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt),
+      );
       if (d.metadata?.deletionTimestamp) throw new KubernetesProvisionerError('wait-ready', `${what} is being deleted`);
       const r = rolloutStatus(d);
       if (r.state === 'failed') throw new KubernetesProvisionerError('wait-ready', `${what}: ${r.message}`);
       if (r.state === 'done') {
         const want = d.spec?.replicas ?? 1;
         const pods = await poll(`list pods of ${what}`, (opt) =>
-          this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: podSelector(spec.tree, spec.subtree) }, opt));
+          this.core.listNamespacedPod(
+            { namespace: this.namespace, labelSelector: podSelector(spec.tree, spec.subtree) },
+            opt,
+          ),
+        );
         const ready = pods.items.filter(isReadyPod);
         // Pod names become node ids in Redis keys and Prometheus labels: refuse, never mangle.
         const bad = ready.map((p) => p.metadata?.name).filter((n) => !isValidId(n));
         if (bad.length > 0) {
-          throw new KubernetesProvisionerError('wait-ready', `${what}: pod name ${JSON.stringify(bad[0])} is not a valid node id (1..63 of a-z, 0-9, '-', not starting with '-'); refusing it`);
+          throw new KubernetesProvisionerError(
+            'wait-ready',
+            `${what}: pod name ${JSON.stringify(bad[0])} is not a valid node id (1..63 of a-z, 0-9, '-', not starting with '-'); refusing it`,
+          );
         }
         // The list can briefly lag the Deployment's status, or hold pods of an old ReplicaSet still going.
-        if (ready.length === want) return ready.map((p) => ({ id: p.metadata!.name! })).sort((a, b) => a.id.localeCompare(b.id));
+        if (ready.length === want)
+          return ready.map((p) => ({ id: p.metadata!.name! })).sort((a, b) => a.id.localeCompare(b.id));
         last = `rolled out, but ${ready.length} of ${want} pods are Running and Ready`;
       } else {
         last = r.message;
@@ -219,11 +263,16 @@ export class KubernetesProvisioner implements Provisioner {
     const isGone = (err: unknown): boolean => err instanceof KubernetesProvisionerError && err.status === 404;
     let uid: string | undefined;
     try {
-      const d = await this.call('delete', `get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt));
+      const d = await this.call('delete', `get ${what}`, (opt) =>
+        this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt),
+      );
       const l = d.metadata?.labels ?? {};
       // As create: never remove a same-named object that is not this subtree's.
       if (l[LABEL_PART_OF] !== 'canopy' || l[LABEL_TREE] !== tree || l[LABEL_SUBTREE] !== subtree) {
-        throw new KubernetesProvisionerError('delete', `${what} is not Canopy's subtree ${subtree} of tree ${tree} (labels ${JSON.stringify(l)}); not deleting it`);
+        throw new KubernetesProvisionerError(
+          'delete',
+          `${what} is not Canopy's subtree ${subtree} of tree ${tree} (labels ${JSON.stringify(l)}); not deleting it`,
+        );
       }
       uid = d.metadata?.uid;
     } catch (err) {
@@ -238,10 +287,16 @@ export class KubernetesProvisioner implements Provisioner {
       // and leave the pods running unseen. The uid precondition makes sure we
       // delete the object we just checked, not a newer one of the same name.
       await this.call('delete', `delete ${what}`, (opt) =>
-        this.apps.deleteNamespacedDeployment({
-          name, namespace: this.namespace, propagationPolicy: 'Foreground',
-          body: uid ? { preconditions: { uid } } : {},
-        }, opt));
+        this.apps.deleteNamespacedDeployment(
+          {
+            name,
+            namespace: this.namespace,
+            propagationPolicy: 'Foreground',
+            body: uid ? { preconditions: { uid } } : {},
+          },
+          opt,
+        ),
+      );
     } catch (err) {
       if (isGone(err)) return;
       throw err;
@@ -250,7 +305,12 @@ export class KubernetesProvisioner implements Provisioner {
     const deadline = Date.now() + this.o.deleteWaitMs;
     for (;;) {
       try {
-        const d = await this.call('delete', `get ${what}`, (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt), deadline);
+        const d = await this.call(
+          'delete',
+          `get ${what}`,
+          (opt) => this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt),
+          deadline,
+        );
         // A new object of the same name (created since) is not the one we are waiting for.
         if (uid && d.metadata?.uid !== uid) return;
       } catch (err) {
@@ -258,16 +318,25 @@ export class KubernetesProvisioner implements Provisioner {
         throw err;
       }
       const now = Date.now();
-      if (now >= deadline) throw new KubernetesProvisionerError('delete', `${what} still terminating after ${this.o.deleteWaitMs} ms (its pods are being removed; delete again later)`);
+      if (now >= deadline)
+        throw new KubernetesProvisionerError(
+          'delete',
+          `${what} still terminating after ${this.o.deleteWaitMs} ms (its pods are being removed; delete again later)`,
+        );
       await sleep(Math.min(this.o.pollIntervalMs, deadline - now));
     }
   }
 
   async list(tree?: string): Promise<RunningSubtree[]> {
     if (tree !== undefined) checkId('list', 'tree', tree);
-    const selector = [`${LABEL_PART_OF}=canopy`, `${LABEL_NODE_TYPE}=egress`, ...(tree === undefined ? [] : [`${LABEL_TREE}=${tree}`])].join(',');
+    const selector = [
+      `${LABEL_PART_OF}=canopy`,
+      `${LABEL_NODE_TYPE}=egress`,
+      ...(tree === undefined ? [] : [`${LABEL_TREE}=${tree}`]),
+    ].join(',');
     const res = await this.call('list', `list Deployments in ${this.namespace}`, (opt) =>
-      this.apps.listNamespacedDeployment({ namespace: this.namespace, labelSelector: selector }, opt));
+      this.apps.listNamespacedDeployment({ namespace: this.namespace, labelSelector: selector }, opt),
+    );
     const out: RunningSubtree[] = [];
     for (const d of res.items) {
       const l = d.metadata?.labels ?? {};
@@ -324,8 +393,17 @@ export class KubernetesProvisioner implements Provisioner {
                 args: ['node', 'egress'],
                 env,
                 ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
-                readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, failureThreshold: 3 },
-                livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
+                readinessProbe: {
+                  httpGet: { path: '/readyz', port: 'metrics' },
+                  periodSeconds: 5,
+                  failureThreshold: 3,
+                },
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: 'metrics' },
+                  initialDelaySeconds: 10,
+                  periodSeconds: 10,
+                  failureThreshold: 6,
+                },
               },
               {
                 name: 'node-exporter',
@@ -346,7 +424,12 @@ export class KubernetesProvisioner implements Provisioner {
    * 5xx, 429 and connection errors, within `retryAttempts` and a time budget
    * (and the caller's deadline). Other errors fail at once, wrapped.
    */
-  private async call<T>(step: Step, what: string, fn: (opt: ConfigurationOptions) => Promise<T>, deadline?: number): Promise<T> {
+  private async call<T>(
+    step: Step,
+    what: string,
+    fn: (opt: ConfigurationOptions) => Promise<T>,
+    deadline?: number,
+  ): Promise<T> {
     const end = Math.min(deadline ?? Infinity, Date.now() + this.o.retryBudgetMs);
     for (let attempt = 1; ; attempt++) {
       const timeout = Math.max(1, Math.min(this.o.requestTimeoutMs, end - Date.now()));
@@ -374,18 +457,24 @@ export class KubernetesProvisioner implements Provisioner {
 export function rolloutStatus(d: V1Deployment): { state: 'done' | 'waiting' | 'failed'; message: string } {
   const gen = d.metadata?.generation ?? 0;
   const st = d.status ?? {};
-  if ((st.observedGeneration ?? -1) < gen) return { state: 'waiting', message: 'waiting for the deployment spec update to be observed' };
+  if ((st.observedGeneration ?? -1) < gen)
+    return { state: 'waiting', message: 'waiting for the deployment spec update to be observed' };
   const progressing = st.conditions?.find((c) => c.type === 'Progressing');
   if (progressing?.reason === 'ProgressDeadlineExceeded') {
-    return { state: 'failed', message: `exceeded its progress deadline: ${progressing.message ?? 'ProgressDeadlineExceeded'}` };
+    return {
+      state: 'failed',
+      message: `exceeded its progress deadline: ${progressing.message ?? 'ProgressDeadlineExceeded'}`,
+    };
   }
   const replicas = d.spec?.replicas ?? 1;
   const updated = st.updatedReplicas ?? 0;
   const total = st.replicas ?? 0;
   const available = st.availableReplicas ?? 0;
-  if (updated < replicas) return { state: 'waiting', message: `${updated} of ${replicas} new replicas have been updated` };
+  if (updated < replicas)
+    return { state: 'waiting', message: `${updated} of ${replicas} new replicas have been updated` };
   if (total > updated) return { state: 'waiting', message: `${total - updated} old replicas are pending termination` };
-  if (available < updated) return { state: 'waiting', message: `${available} of ${updated} updated replicas are available` };
+  if (available < updated)
+    return { state: 'waiting', message: `${available} of ${updated} updated replicas are available` };
   return { state: 'done', message: 'successfully rolled out' };
 }
 
@@ -394,12 +483,19 @@ function podSelector(tree: string, subtree: string): string {
 }
 
 function isReadyPod(p: V1Pod): boolean {
-  return !p.metadata?.deletionTimestamp && p.status?.phase === 'Running' &&
-    (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  return (
+    !p.metadata?.deletionTimestamp &&
+    p.status?.phase === 'Running' &&
+    (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
 }
 
 function checkId(step: Step, kind: string, v: unknown): void {
-  if (!isValidId(v)) throw new KubernetesProvisionerError(step, `bad ${kind} id ${JSON.stringify(v)}: expected 1..63 of a-z, 0-9, '-', not starting with '-'`);
+  if (!isValidId(v))
+    throw new KubernetesProvisionerError(
+      step,
+      `bad ${kind} id ${JSON.stringify(v)}: expected 1..63 of a-z, 0-9, '-', not starting with '-'`,
+    );
 }
 
 function checkSpec(step: Step, spec: SubtreeSpec): void {
@@ -407,7 +503,10 @@ function checkSpec(step: Step, spec: SubtreeSpec): void {
   checkId(step, 'subtree', spec.subtree);
   checkId(step, 'slot', spec.slot);
   if (!Number.isInteger(spec.size) || spec.size < 1 || spec.size > 1000) {
-    throw new KubernetesProvisionerError(step, `bad subtree size ${JSON.stringify(spec.size)}: expected an integer 1..1000`);
+    throw new KubernetesProvisionerError(
+      step,
+      `bad subtree size ${JSON.stringify(spec.size)}: expected an integer 1..1000`,
+    );
   }
 }
 
@@ -423,14 +522,19 @@ function timeoutOption(ms: number): ConfigurationOptions {
   return { middleware: [mw], middlewareMergeStrategy: 'append' };
 }
 
-function describe(err: unknown, timeoutMs: number): { text: string; status?: number; reason?: string; retryable: boolean } {
+function describe(
+  err: unknown,
+  timeoutMs: number,
+): { text: string; status?: number; reason?: string; retryable: boolean } {
   if (err instanceof ApiException) {
     const code = err.code as number;
     let reason: string | undefined;
     let message: string | undefined;
     const body: unknown = err.body;
     try {
-      const s = (typeof body === 'string' ? JSON.parse(body) : body) as { kind?: string; reason?: string; message?: string } | undefined;
+      const s = (typeof body === 'string' ? JSON.parse(body) : body) as
+        | { kind?: string; reason?: string; message?: string }
+        | undefined;
       if (s && typeof s === 'object') {
         reason = typeof s.reason === 'string' ? s.reason : undefined;
         message = typeof s.message === 'string' ? s.message : undefined;
@@ -441,12 +545,14 @@ function describe(err: unknown, timeoutMs: number): { text: string; status?: num
     }
     return {
       text: `HTTP ${code}${reason ? ` ${reason}` : ''}: ${message ?? STATUS_CODES[code] ?? 'no message'}`,
-      status: code, reason,
+      status: code,
+      reason,
       retryable: code >= 500 || code === 429,
     };
   }
   const e = err as { name?: string; code?: string; message?: string };
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return { text: `no answer within ${timeoutMs} ms`, retryable: true };
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError')
+    return { text: `no answer within ${timeoutMs} ms`, retryable: true };
   return { text: `connection error: ${e?.code ? `${e.code} ` : ''}${e?.message ?? String(err)}`, retryable: true };
 }
 

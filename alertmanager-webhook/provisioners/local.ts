@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { assertId, ID_PATTERN } from '../../topology/index.ts';
 import type { ScrapeTarget } from '../targets.ts';
-import { ProvisionerError, type Provisioner, type RunningSubtree, type SubtreeNode, type SubtreeSpec } from './provisioner.ts';
+import {
+  ProvisionerError,
+  type Provisioner,
+  type RunningSubtree,
+  type SubtreeNode,
+  type SubtreeSpec,
+} from './provisioner.ts';
 
 const CANOPY_BIN = fileURLToPath(new URL('../../bin/canopy.mjs', import.meta.url));
 
@@ -27,7 +33,9 @@ export interface LocalProvisionerOptions {
 const stateSchema = z.object({
   tree: z.string().regex(ID_PATTERN),
   subtree: z.string().regex(ID_PATTERN),
-  nodes: z.array(z.object({ id: z.string().regex(ID_PATTERN), pid: z.number().int().positive(), httpPort: z.number().int() })),
+  nodes: z.array(
+    z.object({ id: z.string().regex(ID_PATTERN), pid: z.number().int().positive(), httpPort: z.number().int() }),
+  ),
 });
 type SubtreeFile = z.infer<typeof stateSchema>;
 
@@ -73,11 +81,27 @@ export class LocalProvisioner implements Provisioner {
         const child = spawn(
           process.execPath,
           [
-            CANOPY_BIN, 'node', 'egress',
-            '--tree-id', spec.tree, '--node-id', id, '--redis-url', this.o.redisUrl,
-            '--port', String(httpPort), '--listen-host', '127.0.0.1', '--advertise-host', this.o.advertiseHost ?? '127.0.0.1',
-            '--forwarder-audio-port', String(audioPort), '--forwarder-video-port', String(videoPort),
-            '--port-range', `${poolStart}-${poolStart + this.portsPerNode - 1}`,
+            CANOPY_BIN,
+            'node',
+            'egress',
+            '--tree-id',
+            spec.tree,
+            '--node-id',
+            id,
+            '--redis-url',
+            this.o.redisUrl,
+            '--port',
+            String(httpPort),
+            '--listen-host',
+            '127.0.0.1',
+            '--advertise-host',
+            this.o.advertiseHost ?? '127.0.0.1',
+            '--forwarder-audio-port',
+            String(audioPort),
+            '--forwarder-video-port',
+            String(videoPort),
+            '--port-range',
+            `${poolStart}-${poolStart + this.portsPerNode - 1}`,
           ],
           { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...this.o.env } },
         );
@@ -114,12 +138,20 @@ export class LocalProvisioner implements Provisioner {
     while (pending.size) {
       for (const n of state.nodes) {
         if (!pending.has(n.id)) continue;
-        if (!processAlive(n.pid)) throw new ProvisionerError('wait-ready', `egress node ${n.id} exited (see ${join(this.o.stateDir, `${n.id}.log`)})`);
-        const ok = await fetch(`http://127.0.0.1:${n.httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+        if (!processAlive(n.pid))
+          throw new ProvisionerError(
+            'wait-ready',
+            `egress node ${n.id} exited (see ${join(this.o.stateDir, `${n.id}.log`)})`,
+          );
+        const ok = await fetch(`http://127.0.0.1:${n.httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) }).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (ok) pending.delete(n.id);
       }
       if (!pending.size) break;
-      if (Date.now() > deadline) throw new ProvisionerError('wait-ready', `not ready after ${timeoutMs} ms: ${[...pending].join(', ')}`);
+      if (Date.now() > deadline)
+        throw new ProvisionerError('wait-ready', `not ready after ${timeoutMs} ms: ${[...pending].join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     return state.nodes.map((n) => ({ id: n.id }));
@@ -130,7 +162,8 @@ export class LocalProvisioner implements Provisioner {
     if (state) {
       for (const n of state.nodes) killGroup(n.pid, 'SIGTERM');
       const deadline = Date.now() + 10_000;
-      while (state.nodes.some((n) => processAlive(n.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (state.nodes.some((n) => processAlive(n.pid)) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
       for (const n of state.nodes) if (processAlive(n.pid)) killGroup(n.pid, 'SIGKILL');
     }
     rmSync(this.file(subtree), { force: true });
@@ -141,7 +174,8 @@ export class LocalProvisioner implements Provisioner {
     for (const f of readdirSync(this.o.stateDir)) {
       if (!f.endsWith('.json')) continue;
       const s = this.read(f.slice(0, -5));
-      if (s && (!tree || s.tree === tree) && s.nodes.some((n) => processAlive(n.pid))) out.push({ tree: s.tree, subtree: s.subtree });
+      if (s && (!tree || s.tree === tree) && s.nodes.some((n) => processAlive(n.pid)))
+        out.push({ tree: s.tree, subtree: s.subtree });
     }
     return out;
   }
