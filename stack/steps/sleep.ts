@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { duration } from './duration.ts';
+import { duration } from '../../process/duration.ts';
 import { defineStep } from './step.ts';
 
 /** `- sleep: 30s`: waits, doing nothing. */

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { instantQuery } from '../prometheus.ts';
-import { waitUntil } from '../wait.ts';
+import { instantQuery } from '../../servers/prometheus.ts';
+import { waitUntil } from '../../process/wait.ts';
 import { defineStep, type StepContext } from './step.ts';
 
 /**

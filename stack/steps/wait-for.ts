@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { readSubtrees } from '../../topology/index.ts';
-import { instantQuery } from '../prometheus.ts';
-import { waitUntil } from '../wait.ts';
-import { duration } from './duration.ts';
+import { instantQuery } from '../../servers/prometheus.ts';
+import { waitUntil } from '../../process/wait.ts';
+import { duration } from '../../process/duration.ts';
 import { defineStep, type StepContext } from './step.ts';
 
 const alertWait = z
