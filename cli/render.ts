@@ -69,7 +69,7 @@ export function renderAll(write: boolean): Map<string, string> {
     for (const t of TARGETS) {
       const dir = join(scratch, t.outDir);
       mkdirSync(dir, { recursive: true });
-      execFileSync('jsonnet', ['-J', join(ROOT, 'rules'), '-m', dir, join(ROOT, t.entry)], {
+      execFileSync('jsonnet', ['-m', dir, join(ROOT, t.entry)], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ID_PATTERN } from '../../topology/ids.ts';
-import { FakeKubeApiServer } from './fake-kube-apiserver.ts';
+import { FakeKubeApiServer } from '../../test/fakes/kube-apiserver.ts';
 import { KubernetesProvisioner, KubernetesProvisionerError, type KubernetesProvisionerOptions } from './kubernetes.ts';
 import { ProvisionerError, type SubtreeSpec } from './provisioner.ts';
 

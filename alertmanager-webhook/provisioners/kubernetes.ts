@@ -5,7 +5,7 @@
  * "already there", delete treats 404 as "already gone", so a restarted actuator
  * can repeat any step.
  *
- * Tested against `fake-kube-apiserver.ts` (a fake of the API server's wire
+ * Tested against `test/fakes/kube-apiserver.ts` (a fake of the API server's wire
  * contract; no cluster can run here), with this same client library.
  */
 import {
