@@ -178,6 +178,7 @@ describe('KubernetesProvisioner against the fake API server', () => {
     const [node] = await p.waitReady(spec, 5000);
     const want = {
       'app.kubernetes.io/part-of': 'canopy',
+      'app.kubernetes.io/managed-by': 'canopy-actuator',
       'canopy.media/tree-id': 'tree-a',
       'canopy.media/subtree': 'tree-a-st-1',
       'canopy.media/node-type': 'egress',
@@ -371,9 +372,11 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect((await p.list()).map((s) => s.subtree)).toEqual(['tree-a-st-1', 'tree-a-st-2', 'tree-b-st-1']);
     const selectors = fake.requests.filter((r) => r.method === 'GET').map((r) => r.query.labelSelector);
     expect(selectors[0]).toBe(
-      'app.kubernetes.io/part-of=canopy,canopy.media/node-type=egress,canopy.media/tree-id=tree-a',
+      'app.kubernetes.io/part-of=canopy,app.kubernetes.io/managed-by=canopy-actuator,canopy.media/node-type=egress,canopy.media/tree-id=tree-a',
     );
-    expect(selectors.at(-1)).toBe('app.kubernetes.io/part-of=canopy,canopy.media/node-type=egress');
+    expect(selectors.at(-1)).toBe(
+      'app.kubernetes.io/part-of=canopy,app.kubernetes.io/managed-by=canopy-actuator,canopy.media/node-type=egress',
+    );
   });
 });
 
