@@ -19,7 +19,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { KubernetesProvisioner } from '../alertmanager-webhook/provisioners/kubernetes.ts';
-import { ROOT } from '../stack/jsonnet.ts';
+import { clusterRender, expandEgressTemplates } from '../cli/cluster-render.ts';
+import { renderFiles, staleFiles } from '../rules/render.ts';
+import { ROOT } from '../rules/jsonnet.ts';
 import { type ApiCall, FakeKubeApiServer } from '../test/fakes/kube-apiserver.ts';
 import { podMeta, relabel } from '../test/relabel.ts';
 
@@ -52,6 +54,39 @@ const all = [...manifests, ...operator];
 const NS = manifests.find(([, o]) => o.kind === 'Namespace')![1].metadata.name as string;
 const ofKind = (list: Array<[string, Obj]>, kind: string): Obj[] =>
   list.filter(([, o]) => o.kind === kind).map(([, o]) => o);
+
+describe('rendering', () => {
+  it('the committed cluster files match their sources (run "canopy render" when this fails)', () => {
+    const extra = clusterRender();
+    const rendered = renderFiles(extra.targets!, extra.generated!, false);
+    expect(rendered.size).toBeGreaterThan(8);
+    expect(staleFiles(rendered)).toEqual([]);
+  });
+
+  it('refuses bad baseline egress parameters with the field named, and leaves other objects alone', () => {
+    const other = { kind: 'Service' };
+    const good = {
+      egressDeployment: {
+        namespace: 'media',
+        tree: 'tree-1',
+        subtree: 'baseline',
+        slot: 'relay-0-s0',
+        replicas: 1,
+        image: 'i',
+        nodeExporterImage: 'n',
+        imagePullPolicy: 'IfNotPresent',
+        redisUrl: 'redis://r:6379',
+      },
+    };
+    const [svc, dep] = expandEgressTemplates([other, good]) as Obj[];
+    expect(svc).toBe(other);
+    expect(dep!.kind).toBe('Deployment');
+    const bad = { egressDeployment: { ...good.egressDeployment, tree: 'Tree 1' } };
+    expect(() => expandEgressTemplates([bad])).toThrow(/tree/);
+    const extraKey = { egressDeployment: { ...good.egressDeployment, env: { X: '1' } } };
+    expect(() => expandEgressTemplates([extraKey])).toThrow(/env/);
+  });
+});
 
 describe('schemas (kubernetes-models)', () => {
   it.each(all)('%s is a valid object', (_name, o) => {

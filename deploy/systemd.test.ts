@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../stack/jsonnet.ts';
+import { ROOT } from '../rules/jsonnet.ts';
 
 const SRC = join(ROOT, 'deploy/systemd');
 const dir = mkdtempSync(join(tmpdir(), 'canopy-units-'));

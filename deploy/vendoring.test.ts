@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, toYaml } from '../stack/jsonnet.ts';
+import { ROOT, toYaml } from '../rules/jsonnet.ts';
 
 type Obj = Record<string, any>;
 
