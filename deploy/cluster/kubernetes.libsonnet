@@ -213,9 +213,9 @@ local labels = import 'labels.libsonnet';
         subjects: [{ kind: 'ServiceAccount', name: c.actuatorJob, namespace: ns }],
       },
       {
-        // Created empty: fill it before the actuator starts (it refuses a
-        // token under 24 characters), e.g.
-        // kubectl -n media create secret generic canopy-actuator-token --from-literal=token=$(openssl rand -hex 24) --dry-run=client -o yaml | kubectl apply -f -
+        // Rendered empty (no secret in git): fill it once with kubectl patch
+        // (docs/cluster.md), which a later apply of these files leaves alone.
+        // The actuator refuses a missing token or one under 24 characters.
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: meta(k.actuator.tokenSecret, actuatorLabels),
