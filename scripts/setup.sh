@@ -20,6 +20,7 @@ DEBS=(
   gcc
   make
   libc6-dev
+  systemd                    # systemd-analyze: verifies deploy/systemd/ units
 )
 
 missing=()
