@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { fencedWrite, TreeLock } from './lock.ts';
 
 describe('TreeLock against a real Redis', () => {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { benchActuator } from '../bench/actuator.ts';
+import { benchActuator } from '../bench/actuator-latency.ts';
 import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
 import { benchTimeToScale } from '../bench/time-to-scale.ts';

@@ -9,7 +9,7 @@ import {
   renderExposition,
   TARGET_LABELS,
 } from './index.ts';
-import { parseExposition } from './text-format.ts';
+import { parseExposition } from '../test/exposition-parser.ts';
 import { promtoolCheckMetrics } from '../test/promtool.ts';
 
 /**

@@ -6,5 +6,5 @@ export * from './http.ts';
 export * from './injection.ts';
 export * from './relay.ts';
 export * from './egress.ts';
-export * from './actuator.ts';
+export * from './actuator-metrics.ts';
 export * from './stream-quality.ts';

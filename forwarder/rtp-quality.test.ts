@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildForwarder } from '../stack/forwarder.ts';
+import { buildForwarder } from '../servers/forwarder.ts';
 
 // rtp-quality.c (the forwarder's RFC 3550 receive statistics) fed crafted sequences
 // through its driver binary, held against the RFC's definitions.

@@ -4,20 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { duration } from '../process/duration.ts';
 import { actuatorKeys, ID_PATTERN, keys } from '../topology/index.ts';
-import { instantQuery } from './prometheus.ts';
+import { instantQuery } from '../servers/prometheus.ts';
 import type { Stack } from './stack.ts';
 
 export const SCENARIOS_DIR = fileURLToPath(new URL('./scenarios/', import.meta.url));
-
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000 };
-const duration = z
-  .string()
-  .regex(/^\d+(ms|s|m)$/, 'a duration such as 500ms, 30s or 2m')
-  .transform((d) => {
-    const [, n, u] = /^(\d+)(ms|s|m)$/.exec(d)!;
-    return Number(n) * UNITS[u!]!;
-  });
 
 const step = z.union([
   z

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { redisSnapshot } from '../test/redis.ts';
 import {
   keys,
