@@ -20,6 +20,8 @@ DEBS=(
   gcc
   make
   libc6-dev
+  nftables                   # loss faults inside network namespaces (no sch_netem here)
+  iproute2                   # ip netns, veth, tc tbf
 )
 
 missing=()
