@@ -7,7 +7,7 @@ import { benchForwarder } from '../bench/forwarder.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
 
-/** Runs one benchmark and prints, last, the RATIO line that DESIGN.md promises. */
+/** Runs one benchmark and prints, last, the RATIO line docs/benchmarks.md promises. */
 async function report(run: (log: (l: string) => void) => Promise<BenchResult>): Promise<void> {
   const { ratio } = await run((line) => console.log(line));
   if (!Number.isFinite(ratio)) throw new Error(`benchmark produced no finite ratio (${ratio})`);

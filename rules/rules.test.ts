@@ -172,7 +172,7 @@ describe('mixin conventions', () => {
     },
   );
 
-  it('scaling alerts carry the labels of the DESIGN.md contract', () => {
+  it('scaling alerts carry the labels of the docs/architecture.md contract', () => {
     for (const a of alerts.filter((x) => x.alert === 'MediaTreeScaleOut')) {
       expect(a.labels?.component).toBe('scaling');
       expect(['critical', 'high']).toContain(a.labels?.urgency);

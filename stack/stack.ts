@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { keys } from '../topology/index.ts';
+import { Topology } from '../topology/index.ts';
 import { alertmanagerConfig, startAlertmanager, type RunningAlertmanager } from '../servers/alertmanager.ts';
 import { spawnActuatorProcess } from '../servers/actuator-process.ts';
 import { startChild, type Child } from '../process/child.ts';
@@ -240,7 +240,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         `injection-1-s${(r - 1) % t.injectionSlots}`,
       ]);
     // The baseline egress nodes take relay-1-s0 (taken out of the pool the actuator draws from); the others are the actuator's.
-    await client.srem(keys.availableSlots(tree), 'relay-1-s0');
+    await new Topology(client, tree).withdrawSlot('relay-1-s0');
     // Below Linux's ephemeral range (32768-), at a random place so two stacks do not meet.
     let poolBase = 20_000 + Math.floor(Math.random() * 12_000);
     for (let e = 1; e <= t.egressNodes; e++) {
