@@ -1,6 +1,7 @@
 import { createFamilies, type Families } from './families.ts';
 import { streamsOf, type SessionStreams } from './labels.ts';
 import { createNodeRegistry, type NodeRegistry, type NodeRegistryOptions } from './registry.ts';
+import { createStreamQualityMetrics, StreamQualityRecorder, type StreamQualityMetrics } from './stream-quality.ts';
 
 /**
  * The seed's egress families, plus bytes received. `tree_id` and `node_id`
@@ -51,11 +52,18 @@ export const egressFamilies = {
   },
 } as const;
 
-export type EgressMetrics = Families<typeof egressFamilies> & { node: NodeRegistry };
+export type EgressMetrics = Families<typeof egressFamilies> &
+  StreamQualityMetrics & { node: NodeRegistry; streamQuality: StreamQualityRecorder };
 
 export function createEgressMetrics(options?: NodeRegistryOptions): EgressMetrics {
   const node = createNodeRegistry('egress', options);
-  const m = { node, ...createFamilies(egressFamilies, node.registry) };
+  const quality = createStreamQualityMetrics('egress', node.registry);
+  const m = {
+    node,
+    ...createFamilies(egressFamilies, node.registry),
+    ...quality,
+    streamQuality: new StreamQualityRecorder(quality),
+  };
   recordPortPool(m, 0, 0);
   return m;
 }
@@ -85,5 +93,6 @@ export function forgetEgressSession(m: EgressMetrics, s: SessionStreams): void {
   for (const [streamType, ssrc] of streamsOf(s)) {
     m.rtpPacketsReceived.remove({ stream_type: streamType, ssrc });
     m.rtpBytesReceived.remove({ stream_type: streamType, ssrc });
+    m.streamQuality.forget(streamType, ssrc);
   }
 }

@@ -3,6 +3,7 @@ import {
   createEgressMetrics,
   createInjectionMetrics,
   createRelayMetrics,
+  forgetEgressSession,
   recordForwarderSnapshot,
   recordPortPool,
   renderExposition,
@@ -108,6 +109,7 @@ const SEED_NAME_LINT_FINDINGS = [
 ];
 
 const session = { sessionId: 'sess-123', audioSsrc: 111111, videoSsrc: 222222 };
+const quality = (ssrc: number, lost = 3) => ({ ssrc, expected: 100, lost, outOfOrder: 1, jitter: 0.004 });
 
 /** One exposition per node type, each with every family holding at least one series. */
 async function expositions(): Promise<Record<string, string>> {
@@ -121,8 +123,8 @@ async function expositions(): Promise<Record<string, string>> {
 
   const relay = createRelayMetrics();
   recordForwarderSnapshot(relay, {
-    audio: { state: 3, destinations: 16, packetsForwarded: 800, bytesForwarded: 128000 },
-    video: { state: 3, destinations: 16, packetsForwarded: 4000, bytesForwarded: 4800000 },
+    audio: { state: 3, destinations: 16, packetsForwarded: 800, bytesForwarded: 128000, streams: [quality(111111)] },
+    video: { state: 3, destinations: 16, packetsForwarded: 4000, bytesForwarded: 4800000, streams: [quality(222222)] },
   });
 
   const egress = createEgressMetrics();
@@ -135,6 +137,7 @@ async function expositions(): Promise<Record<string, string>> {
   ] as const) {
     egress.rtpPacketsReceived.inc({ stream_type: st, ssrc: String(ssrc) }, 10);
     egress.rtpBytesReceived.inc({ stream_type: st, ssrc: String(ssrc) }, 1000);
+    egress.streamQuality.record(st, [quality(ssrc)]);
   }
   return {
     injection: await renderExposition(inj.node),
@@ -186,6 +189,48 @@ describe('seed metric families in the real exposition', async () => {
   });
 });
 
+describe('stream quality (RFC 3550) families', () => {
+  const names = (node: string) => [
+    `media_tree_${node}_rtp_packets_expected_total`,
+    `media_tree_${node}_rtp_packets_lost_total`,
+    `media_tree_${node}_rtp_packets_out_of_order_total`,
+    `media_tree_${node}_rtp_jitter_seconds`,
+  ];
+  const series = async (reg: Parameters<typeof renderExposition>[0], node: string) => {
+    const f = parseExposition(await renderExposition(reg));
+    return names(node).flatMap((n) =>
+      (f.get(n)?.samples ?? []).map((s) => `${n}{${s.labels.stream_type},${s.labels.ssrc}} ${s.value}`),
+    );
+  };
+
+  it('relay: one series per SSRC the forwarder reports; an SSRC it no longer reports loses its series', async () => {
+    const m = createRelayMetrics({ defaultMetrics: false });
+    const snap = (streams: ReturnType<typeof quality>[]) => ({
+      audio: { state: 3 as const, destinations: 1, packetsForwarded: 1, bytesForwarded: 1, streams: [] },
+      video: { state: 3 as const, destinations: 1, packetsForwarded: 1, bytesForwarded: 1, streams },
+    });
+    recordForwarderSnapshot(m, snap([quality(5, 2), quality(6, 0)]));
+    expect(await series(m.node, 'relay')).toContain('media_tree_relay_rtp_packets_lost_total{video,5} 2');
+    expect(await series(m.node, 'relay')).toContain('media_tree_relay_rtp_jitter_seconds{video,6} 0.004');
+    recordForwarderSnapshot(m, snap([quality(6, 4)]));
+    const after = await series(m.node, 'relay');
+    expect(after.filter((l) => l.includes(',5}'))).toEqual([]);
+    expect(after).toContain('media_tree_relay_rtp_packets_lost_total{video,6} 4');
+    expect(after).toHaveLength(4);
+  });
+
+  it("egress: an ended session's quality series are removed with its other series", async () => {
+    const m = createEgressMetrics({ defaultMetrics: false });
+    m.streamQuality.record('audio', [quality(session.audioSsrc)]);
+    m.streamQuality.record('video', [quality(session.videoSsrc), quality(99)]);
+    expect(await series(m.node, 'egress')).toHaveLength(12);
+    forgetEgressSession(m, session);
+    const left = await series(m.node, 'egress');
+    expect(left).toHaveLength(4);
+    expect(left.every((l) => l.includes('{video,99}'))).toBe(true);
+  });
+});
+
 describe('port pool utilisation', () => {
   it('is 0, never NaN, for an empty pool', async () => {
     const m = createEgressMetrics({ defaultMetrics: false });
@@ -218,8 +263,8 @@ describe('relay forwarder snapshot', () => {
   it('sets counters to the forwarder totals and lets a forwarder restart read as a reset', async () => {
     const m = createRelayMetrics({ defaultMetrics: false });
     const snap = (packets: number, state: 0 | 3) => ({
-      audio: { state, destinations: 2, packetsForwarded: packets, bytesForwarded: packets * 160 },
-      video: { state, destinations: 2, packetsForwarded: packets * 5, bytesForwarded: packets * 6000 },
+      audio: { state, destinations: 2, packetsForwarded: packets, bytesForwarded: packets * 160, streams: [] },
+      video: { state, destinations: 2, packetsForwarded: packets * 5, bytesForwarded: packets * 6000, streams: [] },
     });
     const read = async () => parseExposition(await renderExposition(m.node));
     recordForwarderSnapshot(m, snap(100, 3));

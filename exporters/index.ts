@@ -7,3 +7,4 @@ export * from './injection.ts';
 export * from './relay.ts';
 export * from './egress.ts';
 export * from './actuator-metrics.ts';
+export * from './stream-quality.ts';

@@ -1,8 +1,14 @@
 import { createFamilies, setCounterTotal, type Families } from './families.ts';
 import { STREAM_TYPES, type StreamType } from './labels.ts';
 import { createNodeRegistry, type NodeRegistry, type NodeRegistryOptions } from './registry.ts';
+import {
+  createStreamQualityMetrics,
+  StreamQualityRecorder,
+  type StreamQualityMetrics,
+  type StreamQualitySample,
+} from './stream-quality.ts';
 
-/** The seed's relay families, plus bytes forwarded. */
+/** The seed's relay families, plus bytes forwarded; stream quality in stream-quality.ts. */
 export const relayFamilies = {
   destinationsCount: {
     name: 'media_tree_relay_destinations_count',
@@ -30,11 +36,18 @@ export const relayFamilies = {
   },
 } as const;
 
-export type RelayMetrics = Families<typeof relayFamilies> & { node: NodeRegistry };
+export type RelayMetrics = Families<typeof relayFamilies> &
+  StreamQualityMetrics & { node: NodeRegistry; streamQuality: StreamQualityRecorder };
 
 export function createRelayMetrics(options?: NodeRegistryOptions): RelayMetrics {
   const node = createNodeRegistry('relay', options);
-  return { node, ...createFamilies(relayFamilies, node.registry) };
+  const quality = createStreamQualityMetrics('relay', node.registry);
+  return {
+    node,
+    ...createFamilies(relayFamilies, node.registry),
+    ...quality,
+    streamQuality: new StreamQualityRecorder(quality),
+  };
 }
 
 /** GstState as the seed reports it: 0 NULL, 1 READY, 2 PAUSED, 3 PLAYING. */
@@ -46,6 +59,8 @@ export interface PipelineSnapshot {
   /** Cumulative since the forwarder started. */
   packetsForwarded: number;
   bytesForwarded: number;
+  /** RTP receive quality per SSRC arriving from the parent. */
+  streams: readonly StreamQualitySample[];
 }
 
 /** Copies one forwarder snapshot (both pipelines) into the relay families. */
@@ -56,5 +71,6 @@ export function recordForwarderSnapshot(m: RelayMetrics, snapshot: Record<Stream
     m.destinationsCount.set({ stream_type: streamType }, p.destinations);
     setCounterTotal(m.rtpPacketsForwarded, { stream_type: streamType }, p.packetsForwarded);
     setCounterTotal(m.rtpBytesForwarded, { stream_type: streamType }, p.bytesForwarded);
+    m.streamQuality.record(streamType, p.streams);
   }
 }

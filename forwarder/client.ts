@@ -25,6 +25,20 @@ const port = z.number().int().min(1).max(65535);
 const ssrc = z.number().int().min(0).max(0xffff_ffff);
 const count = z.number().int().nonnegative();
 
+/** RFC 3550 receive quality of one SSRC arriving at this forwarder (see src/rtp-quality.h). */
+const streamSchema = z.object({
+  ssrc,
+  /** Extended highest sequence number minus the first, plus one (A.3). */
+  expected: count,
+  /** Distinct packets received (duplicates not counted). */
+  received: count,
+  /** expected - received, never decreasing. */
+  lost: count,
+  outOfOrder: count,
+  duplicates: count,
+  /** Interarrival jitter (A.8) in seconds of the stream type's clock (Opus 48 kHz, video 90 kHz). */
+  jitter: z.number().nonnegative(),
+});
 const pipelineSchema = z.object({
   state: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
   port,
@@ -34,6 +48,7 @@ const pipelineSchema = z.object({
   bytesOut: count,
   destinations: count,
   ssrcs: count,
+  streams: z.array(streamSchema),
 });
 const statsSchema = z.object({ mode: z.enum(['fanout', 'demux']), audio: pipelineSchema, video: pipelineSchema });
 const listSchema = z.object({
@@ -50,6 +65,7 @@ const listSchema = z.object({
 });
 
 export type PipelineStats = z.infer<typeof pipelineSchema>;
+export type StreamQuality = z.infer<typeof streamSchema>;
 export interface ForwarderStats {
   /** False when the forwarder could not be asked: both states are then 0 (NULL). */
   reachable: boolean;
@@ -102,6 +118,7 @@ const DOWN_PIPELINE: PipelineStats = {
   bytesOut: 0,
   destinations: 0,
   ssrcs: 0,
+  streams: [],
 };
 
 export class ForwarderClient {

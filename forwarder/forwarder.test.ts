@@ -133,6 +133,8 @@ describe('fan-out', () => {
       bytesOut: 150 * AUDIO,
       destinations: 3,
       ssrcs: 0,
+      // the first packet validates the source (RFC 3550 A.1 probation)
+      streams: [expect.objectContaining({ ssrc: 1111, expected: 49, received: 49, lost: 0, outOfOrder: 0 })],
     });
     expect(st.video).toEqual({
       state: 3,
@@ -143,6 +145,8 @@ describe('fan-out', () => {
       bytesOut: 150 * VIDEO,
       destinations: 3,
       ssrcs: 0,
+      // the first packet validates the source (RFC 3550 A.1 probation)
+      streams: [expect.objectContaining({ ssrc: 2222, expected: 49, received: 49, lost: 0, outOfOrder: 0 })],
     });
     await sleep(100);
     expect(rx.every((r) => r.count() === 50)).toBe(true); // and nothing more
@@ -186,6 +190,30 @@ describe('fan-out', () => {
       running = false;
       await pump;
     }
+  });
+});
+
+describe('stream quality (RFC 3550) in STATS', () => {
+  it('reports loss, reordering and duplicates per SSRC as the packets arrive', async () => {
+    const f = await forwarder('fanout');
+    const s = await session(f);
+    const tx = senders(f);
+    // video SSRC 5: 0..99 without 20..24, 61 sent after 62, 80 twice; SSRC 6: 0..29 clean
+    const seqs = [...Array(100).keys()].filter((n) => n < 20 || n > 24);
+    seqs.splice(seqs.indexOf(61), 2, 62, 61);
+    seqs.splice(seqs.indexOf(80), 0, 80);
+    for (const seq of seqs) await tx.video.send(rtpPacket(5, seq, VIDEO));
+    for (let seq = 0; seq < 30; seq++) await tx.video.send(rtpPacket(6, seq, VIDEO));
+    await waitUntil('every packet counted in', async () => (await stats(s)).video.packetsIn === seqs.length + 30, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
+    const streams = (await stats(s)).video.streams.sort((a: any, b: any) => a.ssrc - b.ssrc);
+    expect(streams).toEqual([
+      { ssrc: 5, expected: 99, received: 94, lost: 5, outOfOrder: 1, duplicates: 1, jitter: expect.any(Number) },
+      { ssrc: 6, expected: 29, received: 29, lost: 0, outOfOrder: 0, duplicates: 0, jitter: expect.any(Number) },
+    ]);
+    expect((await stats(s)).audio.streams).toEqual([]);
   });
 });
 
@@ -243,7 +271,9 @@ describe('SSRC demux', () => {
       bytesOut: 140 * AUDIO,
       destinations: 3,
       ssrcs: 2,
+      streams: expect.any(Array),
     });
+    expect(st.audio.streams.map((q: any) => q.ssrc).sort()).toEqual([1111, 3333]);
     expect(st.video).toMatchObject({ state: 3, packetsIn: 80, packetsOut: 140, bytesOut: 140 * VIDEO, ssrcs: 2 });
     const list = JSON.parse(await s.cmd('LIST'));
     expect(list.destinations[1]).toEqual({

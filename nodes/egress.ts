@@ -97,6 +97,17 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     },
   });
 
+  // RTP quality where the session's streams enter this node: the forwarder's per-SSRC counts.
+  // An unreachable forwarder leaves the last values (a drop to 0 would read as a counter reset).
+  metrics.node.collectors.push({
+    name: 'forwarder_stream_quality',
+    async collect() {
+      const st = await fwd.client.stats();
+      if (!st.reachable) return;
+      for (const t of ['audio', 'video'] as const) metrics.streamQuality.record(t, st[t].streams);
+    },
+  });
+
   async function addDest(
     id: string,
     host: string,

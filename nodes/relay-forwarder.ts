@@ -20,12 +20,19 @@ export function relaySnapshot(stats: ForwarderStats, previous?: RelaySnapshot): 
   for (const t of STREAM_TYPES) {
     const p = stats[t];
     out[t] = stats.reachable
-      ? { state: p.state, destinations: p.destinations, packetsForwarded: p.packetsOut, bytesForwarded: p.bytesOut }
+      ? {
+          state: p.state,
+          destinations: p.destinations,
+          packetsForwarded: p.packetsOut,
+          bytesForwarded: p.bytesOut,
+          streams: p.streams,
+        }
       : {
           state: 0,
           destinations: 0,
           packetsForwarded: previous?.[t].packetsForwarded ?? 0,
           bytesForwarded: previous?.[t].bytesForwarded ?? 0,
+          streams: previous?.[t].streams ?? [],
         };
   }
   return out;

@@ -3,7 +3,8 @@
 // std.toString, not '%g': jsonnet 0.18's %g costs a millisecond a call and
 // overflows on 0. Inputs are chosen exact in binary, so they print exactly.
 local num(x) = std.toString(x);
-local actuatorMetrics = (import '../rules/metrics.libsonnet').actuator;
+local metrics = import '../rules/metrics.libsonnet';
+local actuatorMetrics = metrics.actuator;
 
 {
   step:: 15,
@@ -84,6 +85,18 @@ local actuatorMetrics = (import '../rules/metrics.libsonnet').actuator;
       $.series('up', t, $.gauge(up, n)),
     ],
 
+  // RTP receive quality (RFC 3550) of one stream at a relay or egress node:
+  // `expected` and `lost` packets per second, jitter in seconds.
+  rtp(tree, id, type, streamType='video', ssrc='1234', expected=128, lost=0, jitter=0.001, n=$.samples)::
+    local port = { relay: 7071, egress: 7073 }[type];
+    local t = $.target(tree, id, type, 'media-tree-' + type, port) { stream_type: streamType, ssrc: ssrc };
+    local m = metrics[type];
+    [
+      $.series(m.rtpPacketsExpected, t, $.counter(expected, n)),
+      $.series(m.rtpPacketsLost, t, $.counter(lost, n)),
+      $.series(m.rtpJitterSeconds, t, $.gauge(jitter, n)),
+    ],
+
   // The actuator's own target: no tree_id (its series carry their own).
   actuatorTarget(instance='actuator-1:9095'):: { job: 'canopy-actuator', instance: instance },
   // `started`: its process_start_time_seconds (the tests' time 0 is the
@@ -120,7 +133,7 @@ local actuatorMetrics = (import '../rules/metrics.libsonnet').actuator;
   file(tests):: {
     rule_files: ['../rules/media-tree-rules.yaml', '../rules/media-tree-alerts.yaml'],
     evaluation_interval: '30s',
-    group_eval_order: ['media-tree.scaling', 'media-tree.operational', 'canopy.actuator'],
+    group_eval_order: ['media-tree.scaling', 'media-tree.stream-quality', 'media-tree.operational', 'canopy.actuator'],
     tests: [{ interval: '15s' } + t for t in tests],
   },
 }

@@ -67,6 +67,60 @@ lib.file([
     ],
   },
   {
+    // 2.625 and 2.5 of 128 packets/s: 2.05 % and 1.95 %, either side of 2 %.
+    name: 'MediaTreeRTPLoss: a stream of a relay or egress node missing over 2 % of its RTP for 2m',
+    input_series:
+      lib.rtp('t', 'egress-1', 'egress', 'video', expected=128, lost=2.625)
+      + lib.rtp('t', 'egress-1', 'egress', 'audio', ssrc='99', expected=64, lost=0)
+      + lib.rtp('t', 'egress-2', 'egress', 'video', expected=128, lost=2.5)
+      + lib.rtp('t', 'relay-1', 'relay', 'audio', ssrc='99', expected=128, lost=2.625),
+    local summary = 'RTP packets are lost on the way to a media tree node.',
+    local labels(id, type, port, streamType) = lib.target('t', id, type, 'media-tree-' + type, port) { stream_type: streamType, severity: 'warning', component: 'network' },
+    alert_rule_test: [
+      // The 1m rate exists from 30s; `for: 2m` ends at 2m30s.
+      { alertname: 'MediaTreeRTPLoss', eval_time: '2m', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeRTPLoss',
+        eval_time: '2m30s',
+        exp_alerts: [
+          expect('MediaTreeRTPLoss', labels('egress-1', 'egress', 7073, 'video'), 'egress node egress-1 (tree t) misses 2.051% of its video RTP packets.', summary),
+          expect('MediaTreeRTPLoss', labels('relay-1', 'relay', 7071, 'audio'), 'relay node relay-1 (tree t) misses 2.051% of its audio RTP packets.', summary),
+        ],
+      },
+    ],
+  },
+  {
+    name: 'MediaTreeRTPLoss: resolves when the loss stops; no stream, no ratio',
+    input_series: [
+      lib.series('media_tree_egress_rtp_packets_expected_total', lib.target('t', 'egress-1', 'egress', 'media-tree-egress', 7073) { stream_type: 'video', ssrc: '1' }, '1000+1920x40 2920x120'),
+      lib.series('media_tree_egress_rtp_packets_lost_total', lib.target('t', 'egress-1', 'egress', 'media-tree-egress', 7073) { stream_type: 'video', ssrc: '1' }, '0+96x40 3840x120'),
+    ],
+    alert_rule_test: [
+      { alertname: 'MediaTreeRTPLoss', eval_time: '8m', exp_alerts: [expect('MediaTreeRTPLoss', lib.target('t', 'egress-1', 'egress', 'media-tree-egress', 7073) { stream_type: 'video', severity: 'warning', component: 'network' }, 'egress node egress-1 (tree t) misses 5% of its video RTP packets.', 'RTP packets are lost on the way to a media tree node.')] },
+      { alertname: 'MediaTreeRTPLoss', eval_time: '15m', exp_alerts: [] },
+    ],
+    promql_expr_test: [
+      // The stream stopped: nothing expected, so no ratio at all (not NaN, not 0).
+      { expr: 'node_id:media_tree_rtp_packets_lost:ratio_rate1m', eval_time: '15m', exp_samples: [] },
+    ],
+  },
+  {
+    // 31.25 ms and 29.3 ms, either side of 30 ms.
+    name: 'MediaTreeRTPJitter: the worst stream of a type above 30 ms for 2m',
+    input_series:
+      lib.rtp('t', 'egress-1', 'egress', 'video', ssrc='1', jitter=0.03125)
+      + lib.rtp('t', 'egress-1', 'egress', 'video', ssrc='2', jitter=0.001)
+      + lib.rtp('t', 'egress-2', 'egress', 'video', jitter=0.029296875),
+    alert_rule_test: [
+      { alertname: 'MediaTreeRTPJitter', eval_time: '1m30s', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeRTPJitter',
+        eval_time: '2m',
+        exp_alerts: [expect('MediaTreeRTPJitter', lib.target('t', 'egress-1', 'egress', 'media-tree-egress', 7073) { stream_type: 'video', severity: 'warning', component: 'network' }, 'video RTP reaches egress node egress-1 (tree t) with 31.25ms of interarrival jitter.', 'RTP reaches a media tree node with high jitter.')],
+      },
+    ],
+  },
+  {
     name: 'PacketLoss: a node dropping over 100 pkt/s (loopback excluded) for 3m',
     input_series:
       lib.nodeExporter('t', 'egress-1', 'egress', drops=101)

@@ -14,6 +14,50 @@ local sample(labels, value) = { labels: labels, value: value };
 
 lib.file([
   {
+    name: 'RTP quality: per node and stream type (streams summed, worst jitter), per tree from egress nodes only',
+    input_series:
+      lib.rtp('tree-q', 'egress-1', 'egress', 'video', ssrc='1', expected=128, lost=4, jitter=0.0078125)
+      + lib.rtp('tree-q', 'egress-1', 'egress', 'video', ssrc='2', expected=128, lost=0, jitter=0.015625)
+      + lib.rtp('tree-q', 'egress-2', 'egress', 'video', ssrc='1', expected=256, lost=8, jitter=0.001953125)
+      + lib.rtp('tree-q', 'relay-1', 'relay', 'video', ssrc='1', expected=128, lost=64, jitter=0.5),
+    local egress(id) = '{job="media-tree-egress", instance="%s:7073", tree_id="tree-q", node_type="egress", node_id="%s", stream_type="video"}' % [id, id],
+    promql_expr_test: [
+      {
+        expr: 'node_id:media_tree_rtp_packets_lost:sum_rate1m{node_id="egress-1"}',
+        eval_time: '5m',
+        exp_samples: [sample('node_id:media_tree_rtp_packets_lost:sum_rate1m' + egress('egress-1'), 4)],
+      },
+      {
+        expr: 'node_id:media_tree_rtp_packets_expected:sum_rate1m{node_type="egress"}',
+        eval_time: '5m',
+        exp_samples: [
+          sample('node_id:media_tree_rtp_packets_expected:sum_rate1m' + egress('egress-1'), 256),
+          sample('node_id:media_tree_rtp_packets_expected:sum_rate1m' + egress('egress-2'), 256),
+        ],
+      },
+      {
+        expr: 'node_id:media_tree_rtp_packets_lost:ratio_rate1m',
+        eval_time: '5m',
+        exp_samples: [
+          sample('node_id:media_tree_rtp_packets_lost:ratio_rate1m' + egress('egress-1'), 0.015625),
+          sample('node_id:media_tree_rtp_packets_lost:ratio_rate1m' + egress('egress-2'), 0.03125),
+          sample('node_id:media_tree_rtp_packets_lost:ratio_rate1m{job="media-tree-relay", instance="relay-1:7071", tree_id="tree-q", node_type="relay", node_id="relay-1", stream_type="video"}', 0.5),
+        ],
+      },
+      {
+        expr: 'node_id:media_tree_rtp_jitter_seconds:max{node_type="egress"}',
+        eval_time: '5m',
+        exp_samples: [
+          sample('node_id:media_tree_rtp_jitter_seconds:max' + egress('egress-1'), 0.015625),
+          sample('node_id:media_tree_rtp_jitter_seconds:max' + egress('egress-2'), 0.001953125),
+        ],
+      },
+      // (4 + 8) / (256 + 256): the relay's 50 % is not the viewers' loss.
+      { expr: 'tree_id:media_tree_egress_rtp_packets_lost:ratio_rate1m', eval_time: '5m', exp_samples: [sample('tree_id:media_tree_egress_rtp_packets_lost:ratio_rate1m{tree_id="tree-q"}', 0.0234375)] },
+      { expr: 'tree_id:media_tree_egress_rtp_jitter_seconds:max', eval_time: '5m', exp_samples: [sample('tree_id:media_tree_egress_rtp_jitter_seconds:max{tree_id="tree-q"}', 0.015625)] },
+    ],
+  },
+  {
     name: 'recording rules on healthy trees',
     input_series: mixedTree,
     promql_expr_test: [

@@ -18,6 +18,7 @@ local scaleOut(tree, reason, urgency, description) = {
   },
 };
 
+local lossDescription(tree, v) = 'Egress nodes of tree %s lose packets: %s (received packets dropped per second when above 100, else the share of RTP packets missed, above 2%%).' % [tree, v];
 local poolDescription(tree, v) = 'The fullest egress port pool of tree %s is at %s%%, above 85%%.' % [tree, v];
 
 lib.file([
@@ -132,8 +133,44 @@ lib.file([
       {
         alertname: 'MediaTreeScaleOut',
         eval_time: '7m',
-        exp_alerts: [scaleOut('tree-l', 'packet_loss', 'high', 'Egress nodes of tree tree-l drop 101 received packets/s, above 100.')],
+        exp_alerts: [scaleOut('tree-l', 'packet_loss', 'high', lossDescription('tree-l', '101'))],
       },
+    ],
+  },
+  {
+    // Tree ratio = lost / expected over all its egress nodes: 5.25 of 256 pkt/s is 2.05 %, 5 of 256 is 1.95 %.
+    name: 'packet loss: RTP loss above 2 % of what the egress nodes of a tree expect, not at 1.95 %',
+    input_series:
+      lib.egress('tree-r', 'egress-1') + lib.rtp('tree-r', 'egress-1', 'egress', expected=128, lost=5.25)
+      + lib.egress('tree-r', 'egress-2') + lib.rtp('tree-r', 'egress-2', 'egress', expected=128, lost=0)
+      + lib.egress('tree-ok', 'egress-3') + lib.rtp('tree-ok', 'egress-3', 'egress', expected=128, lost=2.5)
+      + lib.egress('tree-ok', 'egress-4') + lib.rtp('tree-ok', 'egress-4', 'egress', expected=128, lost=2.5)
+      // A relay's loss is its own, not what the tree's viewers get.
+      + lib.egress('tree-rl', 'egress-5') + lib.rtp('tree-rl', 'egress-5', 'egress', expected=128, lost=0)
+      + lib.rtp('tree-rl', 'relay-1', 'relay', expected=128, lost=64),
+    alert_rule_test: [
+      // The 1m rate exists from 30s; `for: 2m` ends at 2m30s.
+      { alertname: 'MediaTreeScaleOut', eval_time: '2m', exp_alerts: [] },
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '2m30s',
+        exp_alerts: [scaleOut('tree-r', 'packet_loss', 'high', lossDescription('tree-r', '0.02051'))],
+      },
+    ],
+  },
+  {
+    name: 'packet loss: NIC drops and RTP loss together are one packet_loss alert (valued by the drops)',
+    input_series:
+      lib.egress('tree-b', 'egress-1', drops=200) + lib.rtp('tree-b', 'egress-1', 'egress', expected=128, lost=64),
+    alert_rule_test: [
+      {
+        alertname: 'MediaTreeScaleOut',
+        eval_time: '10m',
+        exp_alerts: [scaleOut('tree-b', 'packet_loss', 'high', lossDescription('tree-b', '200'))],
+      },
+    ],
+    promql_expr_test: [
+      { expr: 'count by (tree_id) (%s) > 1' % lib.firing('MediaTreeScaleOut'), eval_time: '10m', exp_samples: [] },
     ],
   },
   {

@@ -31,10 +31,12 @@ local metrics = import 'metrics.libsonnet';
       description: 'The fullest egress port pool of tree {{ $labels.tree_id }} is at {{ $value | humanize }}%%, above %g%%.' % c.portPoolScaleOutPercent,
     },
     {
+      // Two signals: drops at the egress NICs, and RTP that never reached
+      // the egress nodes (lost upstream, where their NIC counters cannot see).
       reason: 'packet_loss',
       urgency: 'high',
-      condition: '%s > %g' % [r.treeDrops, c.droppedPacketsScaleOut],
-      description: 'Egress nodes of tree {{ $labels.tree_id }} drop {{ $value | humanize }} received packets/s, above %g.' % c.droppedPacketsScaleOut,
+      condition: '(\n  %s > %g\n  or\n  %s > %s\n)' % [r.treeDrops, c.droppedPacketsScaleOut, r.treeRtpLossRatio, ratio(c.rtpLossScaleOutPercent)],
+      description: 'Egress nodes of tree {{ $labels.tree_id }} lose packets: {{ printf "%%.4g" $value }} (received packets dropped per second when above %g, else the share of RTP packets missed, above %g%%).' % [c.droppedPacketsScaleOut, c.rtpLossScaleOutPercent],
     },
   ],
 
@@ -146,6 +148,26 @@ local metrics = import 'metrics.libsonnet';
             annotations: {
               summary: 'A media tree node drops received packets.',
               description: '{{ $labels.node_type }} node {{ $labels.node_id }} (tree {{ $labels.tree_id }}) drops {{ $value | humanize }} packets/s.',
+            },
+          },
+          {
+            alert: 'MediaTreeRTPLoss',
+            expr: '%s > %s\n' % [r.nodeRtpLossRatio, ratio(c.rtpLossAlertPercent)],
+            'for': c.forDurations.rtpLoss,
+            labels: { severity: 'warning', component: 'network' },
+            annotations: {
+              summary: 'RTP packets are lost on the way to a media tree node.',
+              description: '{{ $labels.node_type }} node {{ $labels.node_id }} (tree {{ $labels.tree_id }}) misses {{ $value | humanizePercentage }} of its {{ $labels.stream_type }} RTP packets.',
+            },
+          },
+          {
+            alert: 'MediaTreeRTPJitter',
+            expr: '%s > %g\n' % [r.nodeRtpJitter, c.rtpJitterAlertSeconds],
+            'for': c.forDurations.rtpJitter,
+            labels: { severity: 'warning', component: 'network' },
+            annotations: {
+              summary: 'RTP reaches a media tree node with high jitter.',
+              description: '{{ $labels.stream_type }} RTP reaches {{ $labels.node_type }} node {{ $labels.node_id }} (tree {{ $labels.tree_id }}) with {{ $value | humanizeDuration }} of interarrival jitter.',
             },
           },
           {

@@ -29,6 +29,10 @@
     portPoolScaleOutPercent: 85,
     portPoolScaleInPercent: 30,
     droppedPacketsScaleOut: 100,  // packets/s per tree
+    // RTP lost on the way to a tree's egress nodes (RFC 3550: expected minus
+    // received), in percent of expected: the other packet_loss signal, which
+    // sees loss upstream of a node that its NIC counters never do.
+    rtpLossScaleOutPercent: 2,
     // Scale in only while more egress nodes than this are up.
     egressBaselineNodes: 8,
 
@@ -37,11 +41,17 @@
     highMemoryPercent: self.memoryScaleOutPercent,
     portPoolExhaustionPercent: self.portPoolScaleOutPercent,
     packetLossPerNode: self.droppedPacketsScaleOut,
+    // One node's RTP from its parent, per stream type (MediaTreeRTPLoss, MediaTreeRTPJitter).
+    rtpLossAlertPercent: self.rtpLossScaleOutPercent,
+    // Interarrival jitter (RFC 3550 A.8) a WebRTC jitter buffer starts to feel.
+    rtpJitterAlertSeconds: 0.03,
 
     // Windows.
     cpuRateWindow: '1m',
     cpuAverageWindow: '5m',
     dropRateWindow: '5m',
+    // Short, so a loss shows within a minute of its start (the loss-detection bench).
+    rtpRateWindow: '1m',
 
     // How long a condition holds before its alert fires.
     forDurations: {
@@ -51,6 +61,8 @@
       highMemory: '5m',
       portPoolExhaustion: '2m',
       packetLoss: '3m',
+      rtpLoss: '2m',
+      rtpJitter: '2m',
       forwarderPipelineDown: '1m',
       orphanMountpoints: '10m',
       targetDown: '2m',

@@ -11,6 +11,10 @@
     rtpPacketsForwarded: 'media_tree_relay_rtp_packets_forwarded_total',
     rtpBytesForwarded: 'media_tree_relay_rtp_bytes_forwarded_total',
     forwarderState: 'media_tree_relay_forwarder_state',
+    rtpPacketsExpected: 'media_tree_relay_rtp_packets_expected_total',
+    rtpPacketsLost: 'media_tree_relay_rtp_packets_lost_total',
+    rtpPacketsOutOfOrder: 'media_tree_relay_rtp_packets_out_of_order_total',
+    rtpJitterSeconds: 'media_tree_relay_rtp_jitter_seconds',
   },
   egress: {
     activeMountpoints: 'media_tree_egress_active_mountpoints',
@@ -20,6 +24,10 @@
     portPoolAvailable: 'media_tree_egress_port_pool_available',
     rtpPacketsReceived: 'media_tree_egress_rtp_packets_received_total',
     rtpBytesReceived: 'media_tree_egress_rtp_bytes_received_total',
+    rtpPacketsExpected: 'media_tree_egress_rtp_packets_expected_total',
+    rtpPacketsLost: 'media_tree_egress_rtp_packets_lost_total',
+    rtpPacketsOutOfOrder: 'media_tree_egress_rtp_packets_out_of_order_total',
+    rtpJitterSeconds: 'media_tree_egress_rtp_jitter_seconds',
   },
   actuator: {
     notifications: 'canopy_actuator_notifications_total',

@@ -25,6 +25,13 @@ local metrics = import 'metrics.libsonnet';
     treeEgressUp: 'tree_id:media_tree_egress_nodes_up:count',
     treeEgressDown: 'tree_id:media_tree_egress_targets_down:count',
     treeUnhealthy: 'tree_id:media_tree_egress_unhealthy_nodes:count',
+    // RTP receive quality (RFC 3550) of relay and egress nodes, per stream type.
+    nodeRtpLost: 'node_id:media_tree_rtp_packets_lost:sum_rate%s' % c.rtpRateWindow,
+    nodeRtpExpected: 'node_id:media_tree_rtp_packets_expected:sum_rate%s' % c.rtpRateWindow,
+    nodeRtpLossRatio: 'node_id:media_tree_rtp_packets_lost:ratio_rate%s' % c.rtpRateWindow,
+    nodeRtpJitter: 'node_id:media_tree_rtp_jitter_seconds:max',
+    treeRtpLossRatio: 'tree_id:media_tree_egress_rtp_packets_lost:ratio_rate%s' % c.rtpRateWindow,
+    treeRtpJitter: 'tree_id:media_tree_egress_rtp_jitter_seconds:max',
   },
   local r = self.recorded,
 
@@ -62,6 +69,24 @@ local metrics = import 'metrics.libsonnet';
         )
       ||| % { ne: c.nodeExporterSelector, w: c.dropRateWindow },
     },
+  ] + [
+    {
+      // Per SSRC in the exposition; summed per stream type (sessions come and go).
+      record: r[rec],
+      expr: |||
+        sum without (ssrc) (rate(%(egressFamily)s{%(egress)s}[%(w)s]))
+        or
+        sum without (ssrc) (rate(%(relayFamily)s{%(relay)s}[%(w)s]))
+      ||| % {
+        egressFamily: metrics.egress[family],
+        relayFamily: metrics.relay[family],
+        egress: c.egressSelector,
+        relay: c.relaySelector,
+        w: c.rtpRateWindow,
+      },
+    }
+    for rec in ['nodeRtpLost', 'nodeRtpExpected']
+    for family in [{ nodeRtpLost: 'rtpPacketsLost', nodeRtpExpected: 'rtpPacketsExpected' }[rec]]
   ],
 
   treeRecordings:: [
@@ -89,6 +114,15 @@ local metrics = import 'metrics.libsonnet';
     {
       record: r.treeDrops,
       expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, r.nodeDrops, egress],
+    },
+    {
+      // What the tree's viewers get: RTP lost on the way to its egress nodes.
+      record: r.treeRtpLossRatio,
+      expr: |||
+        sum by (%(tree)s) (%(lost)s{%(egress)s})
+        /
+        (sum by (%(tree)s) (%(expected)s{%(egress)s}) > 0)
+      ||| % { tree: c.treeLabel, lost: r.nodeRtpLost, expected: r.nodeRtpExpected, egress: egress },
     },
     {
       record: r.treeSessions,
@@ -124,12 +158,45 @@ local metrics = import 'metrics.libsonnet';
     },
   ],
 
+  // Read by the operational alerts and dashboards only: a group of their own
+  // keeps the scaling group within 20 rules.
+  streamQualityRecordings:: [
+    {
+      // No ratio while nothing is expected (no stream), rather than NaN.
+      record: r.nodeRtpLossRatio,
+      expr: '%s / (%s > 0)' % [r.nodeRtpLost, r.nodeRtpExpected],
+    },
+    {
+      // The worst stream of each type.
+      record: r.nodeRtpJitter,
+      expr: |||
+        max without (ssrc) (%(egressFamily)s{%(egress)s})
+        or
+        max without (ssrc) (%(relayFamily)s{%(relay)s})
+      ||| % {
+        egressFamily: metrics.egress.rtpJitterSeconds,
+        relayFamily: metrics.relay.rtpJitterSeconds,
+        egress: c.egressSelector,
+        relay: c.relaySelector,
+      },
+    },
+    {
+      record: r.treeRtpJitter,
+      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeRtpJitter, egress],
+    },
+  ],
+
   prometheusRules+:: {
     groups+: [
       {
         name: 'media-tree.scaling',
         interval: c.ruleInterval,
         rules: $.nodeRecordings + $.treeRecordings + $.scalingAlerts,
+      },
+      {
+        name: 'media-tree.stream-quality',
+        interval: c.ruleInterval,
+        rules: $.streamQualityRecordings,
       },
     ],
   },

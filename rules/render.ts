@@ -10,6 +10,7 @@ import {
   egressFamilies,
   injectionFamilies,
   relayFamilies,
+  streamQualityFamilies,
   type FamilySpec,
 } from '../exporters/index.ts';
 
@@ -49,8 +50,8 @@ export function metricsLibsonnet(): string {
   const body = JSON.stringify(
     {
       injection: table(injectionFamilies),
-      relay: table(relayFamilies),
-      egress: table(egressFamilies),
+      relay: { ...table(relayFamilies), ...table(streamQualityFamilies('relay')) },
+      egress: { ...table(egressFamilies), ...table(streamQualityFamilies('egress')) },
       actuator: { ...table(actuatorFamilies), duration: ACTION_DURATION_METRIC },
     },
     null,

@@ -21,6 +21,8 @@ DEBS=(
   make
   libc6-dev
   systemd                    # systemd-analyze: verifies deploy/systemd/ units
+  nftables                   # loss faults inside network namespaces (no sch_netem here)
+  iproute2                   # ip netns, veth, tc tbf
 )
 
 missing=()

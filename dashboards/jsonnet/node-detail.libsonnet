@@ -60,6 +60,16 @@ local ne = import 'node-exporter.libsonnet';
           g.target('8 * ' + rateOf(x[0], '%s, %s' % [x[1], sel], 'node_id, stream_type'), '{{node_id}} {{stream_type}} %s' % x[2])
           for x in rtp('Bytes')
         ], 'Payload plus RTP headers, in bits/s.', min=0),
+        g.timeseries('RTP loss', 'percentunit', [
+          g.target('%s{%s}' % [r.nodeRtpLossRatio, sel], '{{node_id}} {{stream_type}}'),
+        ], 'Relay and egress: share of the RTP packets from the parent that never arrived (RFC 3550: expected from the highest sequence number, minus received), over %s. MediaTreeRTPLoss fires above %g%% for %s.' % [c.rtpRateWindow, c.rtpLossAlertPercent, c.forDurations.rtpLoss], min=0)
+        + g.withThresholdLines([['green', null], ['red', c.rtpLossAlertPercent / 100]])
+        + g.withLinks([k.runbook('MediaTreeRTPLoss')]),
+        g.timeseries('RTP jitter', 's', [
+          g.target('%s{%s}' % [r.nodeRtpJitter, sel], '{{node_id}} {{stream_type}}'),
+        ], 'Relay and egress: interarrival jitter (RFC 3550 A.8) of the worst stream of each type. MediaTreeRTPJitter fires above %gs for %s.' % [c.rtpJitterAlertSeconds, c.forDurations.rtpJitter], min=0)
+        + g.withThresholdLines([['green', null], ['red', c.rtpJitterAlertSeconds]])
+        + g.withLinks([k.runbook('MediaTreeRTPJitter')]),
 
         g.row('Node apps'),
         g.stateTimeline('Scrape targets', 'none', [g.target('up{%s}' % sel, '{{node_id}} {{job}}')], 'App and node_exporter of each node; a down target reports nothing else.', w=12)

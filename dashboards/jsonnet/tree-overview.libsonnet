@@ -14,7 +14,7 @@ local g = import 'grafana.libsonnet';
     'tree-overview.json': g.dashboard(
       c.dashboards.treeOverview.title,
       c.dashboards.treeOverview.uid,
-      'Per tree: viewers, sessions, egress capacity, port pools, packet loss, relay forwarders, scale decisions and actuator actions.',
+      'Per tree: viewers, sessions, egress capacity, port pools, packet loss, RTP loss and jitter, relay forwarders, scale decisions and actuator actions.',
       [k.treeVariable],
       [
         g.row('Tree $tree_id'),
@@ -57,6 +57,20 @@ local g = import 'grafana.libsonnet';
         + g.withThresholdLines([['green', null], ['red', c.droppedPacketsScaleOut]])
         + g.withDataLinks([k.nodeDetailLink])
         + g.withLinks([k.runbook('PacketLoss'), k.runbook('MediaTreeScaleOut')]),
+        g.timeseries('RTP loss', 'percentunit', [
+          g.target(byTree(r.treeRtpLossRatio), '{{tree_id}} egress total'),
+          g.target(byTree(r.nodeRtpLossRatio), '{{node_id}} {{stream_type}}'),
+        ], 'Share of RTP packets that never reached each relay and egress node (RFC 3550), and the egress total: what viewers miss. Scale-out above %g%%.' % c.rtpLossScaleOutPercent, min=0)
+        + g.withThresholdLines([['green', null], ['red', c.rtpLossScaleOutPercent / 100]])
+        + g.withDataLinks([k.nodeDetailLink])
+        + g.withLinks([k.runbook('MediaTreeRTPLoss'), k.runbook('MediaTreeScaleOut')]),
+        g.timeseries('RTP jitter', 's', [
+          g.target(byTree(r.treeRtpJitter), '{{tree_id}} worst egress'),
+          g.target(byTree(r.nodeRtpJitter), '{{node_id}} {{stream_type}}'),
+        ], 'Interarrival jitter (RFC 3550 A.8) of the worst stream of each type at each relay and egress node.', min=0)
+        + g.withThresholdLines([['green', null], ['red', c.rtpJitterAlertSeconds]])
+        + g.withDataLinks([k.nodeDetailLink])
+        + g.withLinks([k.runbook('MediaTreeRTPJitter')]),
         g.stateTimeline('Relay forwarder pipelines', 'none', [
           g.target('%s{%s, %s}' % [metrics.relay.forwarderState, c.relaySelector, k.tree], '{{node_id}} {{pipeline}}'),
         ], 'GStreamer state of each relay pipeline; anything but PLAYING for %s fires ForwarderPipelineDown.' % c.forDurations.forwarderPipelineDown)

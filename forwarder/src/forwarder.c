@@ -27,6 +27,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rtp-quality.h"
+
 #define PROG "media-tree-forwarder"
 #define MAX_LINE 1024            /* bytes per command line, newline excluded */
 #define MAX_OUT (1024 * 1024)    /* unread replies before we drop a client */
@@ -35,9 +37,12 @@
 #define MAX_SSRCS 1024           /* per pipeline: bounds elements an SSRC spray can create */
 #define SWEEP_SECONDS 5          /* idle, unwanted SSRC sinks are dropped after this */
 #define RCVBUF (4 * 1024 * 1024) /* absorbs bursts (key frames) while a core is busy */
+#define QUALITY_IDLE_SECONDS 10  /* a source silent this long leaves STATS (its session ended) */
 
 enum { AUDIO, VIDEO, NTYPES };
 static const char *TYPE_NAME[NTYPES] = {"audio", "video"};
+/* RTP timestamp rate per stream type, for jitter in seconds: Opus 48 kHz, video 90 kHz. */
+static const guint32 CLOCK_RATE[NTYPES] = {48000, 90000};
 
 typedef struct Pipe Pipe;
 
@@ -58,6 +63,10 @@ struct Pipe {
   Sink *sink;             /* fanout */
   GHashTable *by_ssrc;    /* demux: GUINT_TO_POINTER(ssrc) -> Sink*, under lock */
   guint64 packets_in, bytes_in, packets_out, bytes_out; /* atomic */
+  /* RFC 3550 receive quality per SSRC: the streaming thread writes, STATS reads. */
+  GMutex qlock;
+  GHashTable *quality; /* GUINT_TO_POINTER(ssrc) -> RtpQuality*, under qlock */
+  RtpQuality *last_q;  /* the previous packet's source, under qlock */
 };
 
 typedef struct {
@@ -96,7 +105,49 @@ static GstPadProbeReturn count_in(GstPad *pad, GstPadProbeInfo *info, gpointer d
   GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
   __atomic_add_fetch(&p->packets_in, 1, __ATOMIC_RELAXED);
   __atomic_add_fetch(&p->bytes_in, gst_buffer_get_size(b), __ATOMIC_RELAXED);
+  GstMapInfo map;
+  guint32 ssrc, ts;
+  guint16 seq;
+  if (!gst_buffer_map(b, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+  int rtp = rtpq_parse(map.data, map.size, &ssrc, &seq, &ts);
+  gst_buffer_unmap(b, &map);
+  if (rtp != 0) return GST_PAD_PROBE_OK;
+  guint64 now = (guint64)g_get_monotonic_time();
+  g_mutex_lock(&p->qlock);
+  RtpQuality *q = p->last_q;
+  if (!q || q->ssrc != ssrc) {
+    q = g_hash_table_lookup(p->quality, GUINT_TO_POINTER(ssrc));
+    if (!q && g_hash_table_size(p->quality) < MAX_SSRCS) {
+      q = g_new(RtpQuality, 1);
+      rtpq_init(q, ssrc, CLOCK_RATE[p->type]);
+      g_hash_table_insert(p->quality, GUINT_TO_POINTER(ssrc), q);
+    }
+    p->last_q = q;
+  }
+  if (q) rtpq_packet(q, seq, ts, now);
+  g_mutex_unlock(&p->qlock);
   return GST_PAD_PROBE_OK;
+}
+
+/* Main thread, every SWEEP_SECONDS: forget the quality of sources gone silent. */
+static gboolean sweep_quality(gpointer data) {
+  (void)data;
+  guint64 cutoff = (guint64)g_get_monotonic_time() - (guint64)QUALITY_IDLE_SECONDS * G_USEC_PER_SEC;
+  for (int t = 0; t < NTYPES; t++) {
+    Pipe *p = &G.pipes[t];
+    g_mutex_lock(&p->qlock);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, p->quality);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+      if (((RtpQuality *)v)->last_arrival_us < cutoff) {
+        if (p->last_q == v) p->last_q = NULL;
+        g_hash_table_iter_remove(&it);
+      }
+    }
+    g_mutex_unlock(&p->qlock);
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 /* multiudpsink sends each buffer once per client (send-duplicates is on). */
@@ -413,6 +464,26 @@ static char *cmd_stats(void) {
                            __atomic_load_n(&p->bytes_in, __ATOMIC_RELAXED),
                            __atomic_load_n(&p->packets_out, __ATOMIC_RELAXED),
                            __atomic_load_n(&p->bytes_out, __ATOMIC_RELAXED), ndests, ssrcs);
+    s->len--; /* reopen the object for its streams */
+    g_string_append(s, ",\"streams\":[");
+    g_mutex_lock(&p->qlock);
+    GHashTableIter it;
+    gpointer k, v;
+    gboolean first = TRUE;
+    g_hash_table_iter_init(&it, p->quality);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+      RtpQuality *q = v;
+      if (!q->started) continue;
+      g_string_append_printf(s,
+                             "%s{\"ssrc\":%u,\"expected\":%" G_GUINT64_FORMAT ",\"received\":%" G_GUINT64_FORMAT
+                             ",\"lost\":%" G_GUINT64_FORMAT ",\"outOfOrder\":%" G_GUINT64_FORMAT
+                             ",\"duplicates\":%" G_GUINT64_FORMAT ",\"jitter\":%.9f}",
+                             first ? "" : ",", q->ssrc, rtpq_expected(q), rtpq_received(q), rtpq_lost(q),
+                             q->out_of_order, q->duplicates, rtpq_jitter_seconds(q));
+      first = FALSE;
+    }
+    g_mutex_unlock(&p->qlock);
+    g_string_append(s, "]}");
   }
   g_string_append(s, "}");
   return g_string_free(s, FALSE);
@@ -564,6 +635,8 @@ static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer data) {
 static gboolean build_pipe(Pipe *p, int type, guint16 port) {
   p->type = type;
   p->port = port;
+  g_mutex_init(&p->qlock);
+  p->quality = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   p->pipeline = gst_pipeline_new(TYPE_NAME[type]);
   p->src = gst_element_factory_make("udpsrc", NULL);
   if (!p->src) return FALSE;
@@ -749,6 +822,7 @@ int main(int argc, char **argv) {
   g_unix_signal_add(SIGTERM, on_signal, NULL);
   g_unix_signal_add(SIGINT, on_signal, NULL);
   if (G.demux) g_timeout_add_seconds(SWEEP_SECONDS, sweep, NULL);
+  g_timeout_add_seconds(SWEEP_SECONDS, sweep_quality, NULL);
   printf(PROG ": ready, %s mode, audio %s:%u, video %s:%u, control %s\n", G.demux ? "demux" : "fanout", G.bind,
          (unsigned)port[AUDIO], G.bind, (unsigned)port[VIDEO], G.control);
   fflush(stdout);
