@@ -3,14 +3,19 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertmanagerConfig, pushAlerts, startAlertmanager, type RunningAlertmanager } from '../stack/alertmanager.ts';
-import type { Child } from '../stack/child.ts';
-import { startActuatorProcess } from '../test/actuator.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { waitUntil } from '../stack/wait.ts';
+import {
+  alertmanagerConfig,
+  pushAlerts,
+  startAlertmanager,
+  type RunningAlertmanager,
+} from '../servers/alertmanager.ts';
+import type { Child } from '../process/child.ts';
+import { spawnActuatorInDir } from '../test/actuator-in-dir.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { waitUntil } from '../process/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
-import { scaleIn, scaleOut } from './fixtures.ts';
-import { killGroup, processAlive } from './provisioners/local.ts';
+import { scaleIn, scaleOut } from '../test/fixtures/notifications.ts';
+import { killGroup, processAlive } from '../process/signals.ts';
 
 const TOKEN = 'actuator-e2e-token-0123456789';
 const TREE = 'tree-1';
@@ -51,7 +56,7 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
     client.on('error', () => {});
     await new Topology(client, TREE).registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true);
     writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-    ({ child: actuator, url: actuatorUrl } = await startActuatorProcess({
+    ({ child: actuator, url: actuatorUrl } = await spawnActuatorInDir({
       dir,
       redisUrl: redis.url,
       tokenFile: join(dir, 'token'),

@@ -4,12 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertmanagerConfig, pushAlerts, startAlertmanager, type RunningAlertmanager } from '../stack/alertmanager.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { waitUntil } from '../stack/wait.ts';
+import {
+  alertmanagerConfig,
+  pushAlerts,
+  startAlertmanager,
+  type RunningAlertmanager,
+} from '../servers/alertmanager.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { waitUntil } from '../process/wait.ts';
 import { serve } from '../test/http.ts';
 import { actuatorKeys } from '../topology/index.ts';
-import { scaleOut } from './fixtures.ts';
+import { scaleOut } from '../test/fixtures/notifications.ts';
 import { Inbox } from './inbox.ts';
 import { webhookRouter, type WebhookResult } from './server.ts';
 

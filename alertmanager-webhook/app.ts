@@ -42,7 +42,7 @@ export interface RunningActuator {
 }
 
 /** The actuator service: the webhook, the worker, /actions, /metrics, /healthz, /readyz. */
-export async function startActuator(c: ActuatorConfig): Promise<RunningActuator> {
+export async function startActuatorInProcess(c: ActuatorConfig): Promise<RunningActuator> {
   const log = pino({ level: c.logLevel, base: { component: 'actuator', owner: c.owner } }, pino.destination(2));
   // Fail fast while Redis is away, so the webhook answers 503 and Alertmanager retries.
   const redis = new Redis(c.redisUrl, {

@@ -4,12 +4,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Child } from '../stack/child.ts';
-import { startActuatorProcess } from '../test/actuator.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { waitUntil } from '../stack/wait.ts';
+import type { Child } from '../process/child.ts';
+import { spawnActuatorInDir } from '../test/actuator-in-dir.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { waitUntil } from '../process/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
-import { notification, scaleIn, scaleOut } from './fixtures.ts';
+import { notification, scaleIn, scaleOut } from '../test/fixtures/notifications.ts';
 
 const TOKEN = 'crash-test-token-0123456789';
 const SLOTS = ['relay-1-s0', 'relay-1-s1'];
@@ -49,7 +49,7 @@ describe('actuator crash at each step, then restart', () => {
   });
 
   function actuator(tree: string, failpoint?: string): Promise<{ child: Child; url: string }> {
-    return startActuatorProcess({
+    return spawnActuatorInDir({
       dir: join(dir, tree),
       redisUrl: redis.url,
       tokenFile: join(dir, 'token'),

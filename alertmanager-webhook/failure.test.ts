@@ -5,13 +5,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Child } from '../stack/child.ts';
-import { startActuatorProcess } from '../test/actuator.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { waitUntil } from '../stack/wait.ts';
+import type { Child } from '../process/child.ts';
+import { spawnActuatorInDir } from '../test/actuator-in-dir.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { waitUntil } from '../process/wait.ts';
 import { serve } from '../test/http.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
-import { notification, scaleOut } from './fixtures.ts';
+import { notification, scaleOut } from '../test/fixtures/notifications.ts';
 import { SlackNotifier } from './slack.ts';
 
 const TOKEN = 'failure-test-token-0123456789';
@@ -44,7 +44,7 @@ describe('a failing scale-out', () => {
     closeSlack = s.close;
     writeFileSync(join(dir, 'slack-url'), `${s.url}/hook\n`);
     writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-    ({ child: actuator, url } = await startActuatorProcess({
+    ({ child: actuator, url } = await spawnActuatorInDir({
       dir,
       redisUrl: redis.url,
       tokenFile: join(dir, 'token'),

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { actuatorKeys } from '../topology/index.ts';
 import { fencedWrite, TreeLock } from './lock.ts';
 
 describe('TreeLock against a real Redis', () => {
@@ -38,15 +39,15 @@ describe('TreeLock against a real Redis', () => {
     const lb = (await b.acquire('tree-1'))!;
     expect(lb).not.toBeNull();
     // The old holder wakes up and tries to write: refused, nothing written.
-    expect(await fencedWrite(client, la, [['HSET', 'actuator:tree:tree-1', 'desired', 9]])).toBe(false);
-    expect(await client.hget('actuator:tree:tree-1', 'desired')).toBeNull();
+    expect(await fencedWrite(client, la, [['HSET', actuatorKeys.tree('tree-1'), 'desired', 9]])).toBe(false);
+    expect(await client.hget(actuatorKeys.tree('tree-1'), 'desired')).toBeNull();
     expect(
       await fencedWrite(client, lb, [
-        ['HSET', 'actuator:tree:tree-1', 'desired', 2],
-        ['SADD', 'actuator:trees', 'tree-1'],
+        ['HSET', actuatorKeys.tree('tree-1'), 'desired', 2],
+        ['SADD', actuatorKeys.trees, 'tree-1'],
       ]),
     ).toBe(true);
-    expect(await client.hget('actuator:tree:tree-1', 'desired')).toBe('2');
+    expect(await client.hget(actuatorKeys.tree('tree-1'), 'desired')).toBe('2');
     // Nor can it extend or release the new holder's lock.
     expect(await a.extend(la)).toBe(false);
     expect(await a.release(la)).toBe(false);

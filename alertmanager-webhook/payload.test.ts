@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { notification, scaleIn, scaleOut } from './fixtures.ts';
+import { notification, scaleIn, scaleOut } from '../test/fixtures/notifications.ts';
 import { parseNotification, PayloadError, scalingRequests } from './payload.ts';
 
 const parse = (body: unknown) => scalingRequests(parseNotification(JSON.stringify(body)));

@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Child } from '../stack/child.ts';
-import { startActuatorProcess } from '../test/actuator.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { waitUntil } from '../stack/wait.ts';
+import type { Child } from '../process/child.ts';
+import { spawnActuatorInDir } from '../test/actuator-in-dir.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { waitUntil } from '../process/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
 import { LocalProvisioner } from './provisioners/local.ts';
 
@@ -53,7 +53,7 @@ describe('reconcile', () => {
     await client.sadd(actuatorKeys.trees, TREE);
 
     writeFileSync(join(dir, 'token'), 'reconcile-token-0123456789\n');
-    const started = await startActuatorProcess({
+    const started = await spawnActuatorInDir({
       dir,
       redisUrl: redis.url,
       tokenFile: join(dir, 'token'),

@@ -1,10 +1,10 @@
 import express from 'express';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { actuatorKeys } from '../topology/index.ts';
 import { serve } from '../test/http.ts';
-import { notification, scaleIn, scaleOut } from './fixtures.ts';
+import { notification, scaleIn, scaleOut } from '../test/fixtures/notifications.ts';
 import { Inbox } from './inbox.ts';
 import { webhookRouter, type WebhookResult } from './server.ts';
 

@@ -1,14 +1,9 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { actuatorKeys, assertId, ID_PATTERN } from '../topology/index.ts';
+import { actuatorKeys, assertId, ID_PATTERN, readSubtrees, type SubtreeRecord } from '../topology/index.ts';
 import type { TreeState } from './decide.ts';
 
-const subtreeRecord = z.object({
-  slot: z.string().regex(ID_PATTERN),
-  createdAt: z.number().int().nonnegative(),
-  nodes: z.array(z.string().regex(ID_PATTERN)),
-});
-export type SubtreeRecord = z.infer<typeof subtreeRecord>;
+export type { SubtreeRecord };
 
 const inflightRecord = z.object({
   kind: z.enum(['scale-out', 'scale-in']),
@@ -44,14 +39,8 @@ export class ActuatorStore {
     private readonly warn: (msg: string, detail?: Record<string, unknown>) => void = () => {},
   ) {}
 
-  async subtrees(tree: string): Promise<Map<string, SubtreeRecord>> {
-    const out = new Map<string, SubtreeRecord>();
-    for (const [id, json] of Object.entries(await this.redis.hgetall(actuatorKeys.subtrees(tree)))) {
-      const r = subtreeRecord.safeParse(safeJson(json));
-      if (ID_PATTERN.test(id) && r.success) out.set(id, r.data);
-      else this.warn('ignoring a malformed subtree record', { tree, subtree: id });
-    }
-    return out;
+  subtrees(tree: string): Promise<Map<string, SubtreeRecord>> {
+    return readSubtrees(this.redis, tree, this.warn);
   }
 
   async treeState(tree: string, viewersOf: (nodes: string[]) => Promise<number>): Promise<TreeState> {

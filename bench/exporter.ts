@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { countSeries } from '../exporters/text-format.ts';
-import { startNodeExporter } from '../stack/node-exporter.ts';
+import { countSeries } from '../test/exposition-parser.ts';
+import { startNodeExporter } from '../servers/node-exporter.ts';
 import type { TargetReply, TargetRequest } from './exporter-target.ts';
 import { median, timedGet } from './scrape.ts';
 import type { BenchResult } from './result.ts';

@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ForwarderClient } from '../forwarder/client.ts';
-import { procStat } from '../nodes/proc.ts';
-import { startChild, type Child } from '../stack/child.ts';
-import { buildForwarder, FORWARDER_BIN, RTP_BLAST_BIN, startForwarder } from '../stack/forwarder.ts';
-import { freePort } from '../stack/ports.ts';
+import { procStat } from '../process/proc.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { buildForwarder, FORWARDER_BIN, RTP_BLAST_BIN, startForwarder } from '../servers/forwarder.ts';
+import { freePort } from '../process/ports.ts';
 import type { BenchResult } from './result.ts';
 
 export interface ForwarderBenchOptions {

@@ -1,4 +1,4 @@
-import { instantQuery } from '../stack/prometheus.ts';
+import { instantQuery } from '../servers/prometheus.ts';
 import { median } from './scrape.ts';
 
 export interface SeriesFloor {

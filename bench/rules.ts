@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import { renderRulePack, toYaml } from '../stack/jsonnet.ts';
-import { instantQuery, startPrometheus } from '../stack/prometheus.ts';
-import { waitUntil } from '../stack/wait.ts';
+import { parseDuration } from '../process/duration.ts';
+import { waitUntil } from '../process/wait.ts';
+import { renderRulePack, toYaml } from '../rules/jsonnet.ts';
+import { instantQuery, startPrometheus } from '../servers/prometheus.ts';
 import type { BenchResult } from './result.ts';
 import { rawSelectors } from './raw-selectors.ts';
 import { remoteWrite } from './remote-write.ts';
@@ -333,22 +334,12 @@ interface RuleFile {
 export function scaleIntervals(file: string, speedup: number): string {
   const f = parse(file) as RuleFile;
   for (const g of f.groups) {
-    if (g.interval) g.interval = `${Math.max(1, Math.round((durationSeconds(g.interval) * 1000) / speedup))}ms`;
+    if (!g.interval) continue;
+    const ms = parseDuration(g.interval);
+    if (ms === null) throw new Error(`group ${g.name}: interval ${g.interval} is not a duration`);
+    g.interval = `${Math.max(1, Math.round(ms / speedup))}ms`;
   }
   return toYaml(f);
-}
-
-export function durationSeconds(d: string): number {
-  let total = 0;
-  const re = /(\d+)(ms|s|m|h|d)/g;
-  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
-  let matched = '';
-  for (const m of d.matchAll(re)) {
-    total += Number(m[1]) * unit[m[2]!]!;
-    matched += m[0];
-  }
-  if (matched !== d || total <= 0) throw new Error(`not a duration: ${d}`);
-  return total;
 }
 
 function withoutGroup(file: string, name: string): string {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts';
 import { Topology, actuatorKeys } from '../topology/index.ts';
 import { DEMO } from '../stack/demo-config.ts';
-import { instantQuery } from '../stack/prometheus.ts';
+import { instantQuery } from '../servers/prometheus.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
 import type { BenchResult } from './result.ts';
 import { median } from './scrape.ts';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { benchActuator } from '../bench/actuator.ts';
+import { benchActuator } from '../bench/actuator-latency.ts';
 import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
 import { benchTimeToScale } from '../bench/time-to-scale.ts';
@@ -7,7 +7,7 @@ import { benchForwarder } from '../bench/forwarder.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
 
-/** Runs one benchmark and prints, last, the RATIO line that DESIGN.md promises. */
+/** Runs one benchmark and prints, last, the RATIO line docs/benchmarks.md promises. */
 async function report(run: (log: (l: string) => void) => Promise<BenchResult>): Promise<void> {
   const { ratio } = await run((line) => console.log(line));
   if (!Number.isFinite(ratio)) throw new Error(`benchmark produced no finite ratio (${ratio})`);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { actuatorCommand } from './actuator.ts';
+import { actuatorCommand } from './actuator-command.ts';
 import { benchCommand } from './bench.ts';
 import { nodeCommand } from './node.ts';
 import { renderCommand } from './render.ts';

@@ -1,4 +1,4 @@
-import { exitWithPid } from '../nodes/exit-with.ts';
+import { exitWithPid } from '../process/exit-with.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIP } from 'node:net';
 import { ID_PATTERN } from '../topology/ids.ts';

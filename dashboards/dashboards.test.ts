@@ -6,7 +6,7 @@ import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { startNodeExporter, type RunningNodeExporter } from '../stack/node-exporter.ts';
+import { startNodeExporter, type RunningNodeExporter } from '../servers/node-exporter.ts';
 import { promqlErrors } from '../test/promql.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

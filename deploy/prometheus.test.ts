@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { startNodeExporter, type RunningNodeExporter } from '../stack/node-exporter.ts';
-import { instantQuery, startPrometheus, type RunningPrometheus } from '../stack/prometheus.ts';
-import { waitUntil } from '../stack/wait.ts';
+import { startNodeExporter, type RunningNodeExporter } from '../servers/node-exporter.ts';
+import { instantQuery, startPrometheus, type RunningPrometheus } from '../servers/prometheus.ts';
+import { waitUntil } from '../process/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -8,7 +8,7 @@ import {
   renderExposition,
   TARGET_LABELS,
 } from './index.ts';
-import { parseExposition } from './text-format.ts';
+import { parseExposition } from '../test/exposition-parser.ts';
 import { promtoolCheckMetrics } from '../test/promtool.ts';
 
 /**
@@ -100,7 +100,7 @@ const SEED: Record<string, Array<{ name: string; type: string; help: string; lab
 
 /**
  * promtool's lint rejects a `_count` suffix on a gauge. Two seed names have it;
- * DESIGN.md forbids renaming them, so these two findings, and no other, are expected.
+ * docs/architecture.md keeps the seed's names, so these two findings, and no other, are expected.
  */
 const SEED_NAME_LINT_FINDINGS = [
   'media_tree_injection_children_count non-histogram and non-summary metrics should not have "_count" suffix',

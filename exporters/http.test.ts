@@ -2,7 +2,7 @@ import express from 'express';
 import { Gauge } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { COLLECT_FAILURES_METRIC, createEgressMetrics, metricsRouter } from './index.ts';
-import { parseExposition } from './text-format.ts';
+import { parseExposition } from '../test/exposition-parser.ts';
 import { serve } from '../test/http.ts';
 
 const closers: Array<() => Promise<void>> = [];

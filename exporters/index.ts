@@ -6,4 +6,4 @@ export * from './http.ts';
 export * from './injection.ts';
 export * from './relay.ts';
 export * from './egress.ts';
-export * from './actuator.ts';
+export * from './actuator-metrics.ts';

@@ -7,7 +7,7 @@ import {
   renderExposition,
   type SessionStreams,
 } from './index.ts';
-import { parseExposition } from './text-format.ts';
+import { parseExposition } from '../test/exposition-parser.ts';
 
 const CYCLES = 100_000;
 const LIVE = 25;

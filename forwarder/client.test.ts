@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildForwarder, FORWARDER_BIN, startForwarder, type RunningForwarder } from '../stack/forwarder.ts';
-import { waitUntil } from '../stack/wait.ts';
+import { buildForwarder, FORWARDER_BIN, startForwarder, type RunningForwarder } from '../servers/forwarder.ts';
+import { waitUntil } from '../process/wait.ts';
 import { ForwarderClient, ForwarderError, ForwarderUnavailableError } from './client.ts';
 
 // The client against the real forwarder: no fake server, the failure modes are

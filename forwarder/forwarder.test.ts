@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildForwarder, FORWARDER_BIN, startForwarder, type RunningForwarder } from '../stack/forwarder.ts';
-import { freePort } from '../stack/ports.ts';
-import { waitUntil } from '../stack/wait.ts';
+import { buildForwarder, FORWARDER_BIN, startForwarder, type RunningForwarder } from '../servers/forwarder.ts';
+import { freePort } from '../process/ports.ts';
+import { waitUntil } from '../process/wait.ts';
 import { LineSession, Receiver, rtpPacket, Sender } from '../test/rtp.ts';
 
 // The real binary on loopback: real RTP in, real datagrams counted at each destination.

@@ -1,4 +1,4 @@
-import { exitWithPid, whenGone } from './exit-with.ts';
+import { exitWithPid, whenGone } from '../process/exit-with.ts';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';

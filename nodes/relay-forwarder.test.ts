@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRelayMetrics, renderExposition } from '../exporters/index.ts';
 import { ForwarderClient } from '../forwarder/client.ts';
-import { startForwarder } from '../stack/forwarder.ts';
+import { startForwarder } from '../servers/forwarder.ts';
 import { Receiver, rtpPacket, Sender } from '../test/rtp.ts';
-import { waitUntil } from '../stack/wait.ts';
+import { waitUntil } from '../process/wait.ts';
 import { forwarderCollector } from './relay-forwarder.ts';
 
 const cleanups: Array<() => unknown> = [];

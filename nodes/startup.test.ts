@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../stack/ports.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { waitUntil } from '../stack/wait.ts';
+import { freePort } from '../process/ports.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { waitUntil } from '../process/wait.ts';
 import { fileURLToPath } from 'node:url';
-import { startChild, type Child } from '../stack/child.ts';
+import { startChild, type Child } from '../process/child.ts';
 import { Topology } from '../topology/index.ts';
 
 const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));

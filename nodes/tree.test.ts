@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNodeExporter } from '../stack/node-exporter.ts';
-import { evalJsonnet } from '../stack/jsonnet.ts';
-import { instantQuery, startPrometheus } from '../stack/prometheus.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { waitUntil } from '../stack/wait.ts';
-import { Topology } from '../topology/index.ts';
+import { startNodeExporter } from '../servers/node-exporter.ts';
+import { evalJsonnet } from '../rules/jsonnet.ts';
+import { instantQuery, startPrometheus } from '../servers/prometheus.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { waitUntil } from '../process/wait.ts';
+import { keys, Topology } from '../topology/index.ts';
 import { redisSnapshot } from '../test/redis.ts';
 import { Receiver } from '../test/rtp.ts';
 import { json, metricsOf, sample, startNode, type RunningNode } from '../test/nodes.ts';
@@ -444,9 +444,9 @@ describe('a tree of real nodes', () => {
       '{"type":"children-added","childIds":["egress-3"]}',
       '{"type":"boom"}',
     ]) {
-      await r.publish('topology:relay-1-s0', payload);
+      await r.publish(keys.topologyChannel('relay-1-s0'), payload);
     }
-    await r.publish('session-events:tree-1', '{"type":"session-ended","sessionId":"sess-a","x":1}');
+    await r.publish(keys.sessionsChannel('tree-1'), '{"type":"session-ended","sessionId":"sess-a","x":1}');
     await new Promise((res) => setTimeout(res, 300));
     expect(await destinations()).toEqual(dests);
     expect((await mountpoints(e2)).map((m) => m.sessionId)).toEqual(['sess-a', 'sess-b']);

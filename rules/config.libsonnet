@@ -2,7 +2,7 @@
 // Override the monitoring-mixin way: (import 'mixin.libsonnet') + { _config+:: { ... } }.
 {
   _config+:: {
-    // Scrape jobs of deploy/prometheus.yml (DESIGN.md contract).
+    // Scrape jobs of deploy/prometheus.yml (docs/architecture.md contract).
     jobs: {
       nodeExporter: 'node-exporter',
       injection: 'media-tree-injection',

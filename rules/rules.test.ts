@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { renderAll, staleFiles } from '../cli/render.ts';
+import { JSONNETFMT_STYLE } from './jsonnet.ts';
+import { renderAll, staleFiles } from './render.ts';
 import { promqlErrors } from '../test/promql.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -52,21 +53,7 @@ describe('generated files', () => {
   it('Jsonnet sources are jsonnetfmt-clean', () => {
     const sources = jsonnetSources();
     expect(sources.length).toBeGreaterThan(5);
-    const dirty = sources.filter(
-      (f) =>
-        run('jsonnetfmt', [
-          '--test',
-          '-n',
-          '2',
-          '--max-blank-lines',
-          '2',
-          '--string-style',
-          's',
-          '--comment-style',
-          's',
-          f,
-        ]).code !== 0,
-    );
+    const dirty = sources.filter((f) => run('jsonnetfmt', ['--test', ...JSONNETFMT_STYLE, f]).code !== 0);
     expect(dirty).toEqual([]);
   });
 });
@@ -187,7 +174,7 @@ describe('mixin conventions', () => {
     },
   );
 
-  it('scaling alerts carry the labels of the DESIGN.md contract', () => {
+  it('scaling alerts carry the labels of the docs/architecture.md contract', () => {
     for (const a of alerts.filter((x) => x.alert === 'MediaTreeScaleOut')) {
       expect(a.labels?.component).toBe('scaling');
       expect(['critical', 'high']).toContain(a.labels?.urgency);

@@ -1,7 +1,8 @@
 /**
  * The one place where the local stack's compressed timings and its
  * one-machine threshold overrides live. Production values stay in
- * rules/config.libsonnet (the seed's); nothing here is used outside stack/.
+ * rules/config.libsonnet (the seed's). Read by stack/ and by the time-to-scale
+ * bench (bench/time-to-scale.ts), which measures the loop at these timings.
  */
 export const DEMO = {
   tree: 'tree-1',

@@ -1,5 +1,5 @@
-import { evalJsonnet } from './jsonnet.ts';
-import { instantQuery } from './prometheus.ts';
+import { evalJsonnet } from '../rules/jsonnet.ts';
+import { instantQuery } from '../servers/prometheus.ts';
 
 export interface Snapshot {
   viewers: number | null;

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { actuatorFamilies } from '../exporters/index.ts';
-import { evalJsonnet } from './jsonnet.ts';
-import { rangeQuery } from './prometheus.ts';
+import { evalJsonnet } from '../rules/jsonnet.ts';
+import { rangeQuery } from '../servers/prometheus.ts';
 import type { ScenarioReport } from './scenario.ts';
 
 export interface Line {

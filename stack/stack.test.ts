@@ -4,18 +4,18 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rulesOverrides } from './demo-config.ts';
-import { renderRulePack } from './jsonnet.ts';
+import { renderRulePack } from '../rules/jsonnet.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadScenario, parseScenario, runScenario, type ScenarioReport } from './scenario.ts';
 import { startStack, type Stack } from './stack.ts';
-import { instantQuery, rangeQuery } from './prometheus.ts';
+import { instantQuery, rangeQuery } from '../servers/prometheus.ts';
 import { progressLine, startProgress } from './progress.ts';
 import { writeRunReport } from './report.ts';
-import { waitUntil } from './wait.ts';
-import { pushAlerts } from './alertmanager.ts';
-import { scaleOut } from '../alertmanager-webhook/fixtures.ts';
-import { processAlive } from '../alertmanager-webhook/provisioners/local.ts';
-import { procStat } from '../nodes/proc.ts';
+import { waitUntil } from '../process/wait.ts';
+import { pushAlerts } from '../servers/alertmanager.ts';
+import { scaleOut } from '../test/fixtures/notifications.ts';
+import { processAlive } from '../process/signals.ts';
+import { procStat } from '../process/proc.ts';
 
 /** Processes whose command line mentions `needle` (pgrep -f), ours excluded. */
 function pgrep(needle: string): string[] {

@@ -3,18 +3,18 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { keys } from '../topology/index.ts';
-import { alertmanagerConfig, startAlertmanager, type RunningAlertmanager } from './alertmanager.ts';
-import { startActuator } from './actuator.ts';
-import { startChild, type Child } from './child.ts';
+import { Topology } from '../topology/index.ts';
+import { alertmanagerConfig, startAlertmanager, type RunningAlertmanager } from '../servers/alertmanager.ts';
+import { spawnActuatorProcess } from '../servers/actuator-process.ts';
+import { startChild, type Child } from '../process/child.ts';
 import { DEMO, rulesOverrides } from './demo-config.ts';
-import { evalJsonnet, renderRulePack, toYaml } from './jsonnet.ts';
-import { startNodeExporter, type RunningNodeExporter } from './node-exporter.ts';
-import { freePort } from './ports.ts';
-import { killGroup, processAlive } from '../alertmanager-webhook/provisioners/local.ts';
-import { startPrometheus, type RunningPrometheus } from './prometheus.ts';
-import { startRedis, type RunningRedis } from './redis.ts';
-import { httpOk } from './wait.ts';
+import { evalJsonnet, renderRulePack, toYaml } from '../rules/jsonnet.ts';
+import { startNodeExporter, type RunningNodeExporter } from '../servers/node-exporter.ts';
+import { freePort } from '../process/ports.ts';
+import { stopGroups } from '../process/signals.ts';
+import { startPrometheus, type RunningPrometheus } from '../servers/prometheus.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { httpOk } from '../process/wait.ts';
 
 const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
 
@@ -107,11 +107,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       // The actuator leaves its subtrees running on purpose (a restarted one finds them): the stack stops them.
       const pids = subtreePids();
       await actuator?.stop(10_000);
-      for (const p of [...new Set([...pids, ...subtreePids()])]) killGroup(p, 'SIGTERM');
-      const deadline = Date.now() + 10_000;
-      while (subtreePids().concat(pids).some(processAlive) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 100));
-      for (const p of pids.concat(subtreePids())) if (processAlive(p)) killGroup(p, 'SIGKILL');
+      await stopGroups(() => [...new Set([...pids, ...subtreePids()])]);
       // Leaves first: egress, relays, injection.
       for (const n of [...nodes].reverse()) await n.child.stop(10_000);
       for (const e of exporters) await e.child.stop();
@@ -131,7 +127,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     writeFileSync(join(dir, 'actuator-token'), `${token}\n`);
     const a = DEMO.actuator;
     let actuatorUrl: string;
-    ({ child: actuator, url: actuatorUrl } = await startActuator({
+    ({ child: actuator, url: actuatorUrl } = await spawnActuatorProcess({
       args: [
         '--redis-url',
         redisServer.url,
@@ -244,7 +240,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         `injection-1-s${(r - 1) % t.injectionSlots}`,
       ]);
     // The baseline egress nodes take relay-1-s0 (taken out of the pool the actuator draws from); the others are the actuator's.
-    await client.srem(keys.availableSlots(tree), 'relay-1-s0');
+    await new Topology(client, tree).withdrawSlot('relay-1-s0');
     // Below Linux's ephemeral range (32768-), at a random place so two stacks do not meet.
     let poolBase = 20_000 + Math.floor(Math.random() * 12_000);
     for (let e = 1; e <= t.egressNodes; e++) {

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { startChild, type Child } from '../stack/child.ts';
-import { freePort } from '../stack/ports.ts';
-import { httpOk } from '../stack/wait.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { freePort } from '../process/ports.ts';
+import { httpOk } from '../process/wait.ts';
 
 const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
 

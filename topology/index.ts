@@ -4,3 +4,4 @@ export * from './events.ts';
 export * from './store.ts';
 export * from './subscriber.ts';
 export * from './actuator-keys.ts';
+export * from './actuator-subtrees.ts';

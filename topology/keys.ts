@@ -2,7 +2,7 @@ import { assertId, assertNodeType, type NodeType } from './ids.ts';
 
 /**
  * Every Redis key and channel name of Canopy, and nowhere else. The first five
- * are the seed's (DESIGN.md); the rest are ours. Each builder validates its ids.
+ * are the seed's (docs/architecture.md); the rest are ours. Each builder validates its ids.
  */
 export const keys = {
   /** set of node ids of one type in a tree (seed) */

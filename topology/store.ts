@@ -87,11 +87,13 @@ export interface NodeRegistration {
 
 // Registers slots a node owns. A slot seen before (in the owner's set) is left
 // alone: on a restart, a slot the actuator already took stays taken.
+// KEYS[1] owned slots, KEYS[2] available slots or '', KEYS[i > 2] the hash of
+// slot ARGV[i] (keys.slot: the script spells no key name); ARGV[1] tree, ARGV[2] owner.
 const REGISTER_SLOTS = `
 local fresh = {}
 for i, slot in ipairs(ARGV) do
   if i > 2 and redis.call('SADD', KEYS[1], slot) == 1 then
-    redis.call('HSET', 'slot:' .. slot, 'tree', ARGV[1], 'owner', ARGV[2])
+    redis.call('HSET', KEYS[i], 'tree', ARGV[1], 'owner', ARGV[2])
     if KEYS[2] ~= '' then redis.call('SADD', KEYS[2], slot) end
     table.insert(fresh, slot)
   end
@@ -241,14 +243,20 @@ export class Topology {
     for (const s of slotIds) assertId('slot', s);
     const fresh = (await this.redis.eval(
       REGISTER_SLOTS,
-      2,
+      2 + slotIds.length,
       keys.ownedSlots(o),
       advertise ? keys.availableSlots(this.tree) : '',
+      ...slotIds.map((s) => keys.slot(s)),
       this.tree,
       o,
       ...slotIds,
     )) as string[];
     return fresh;
+  }
+
+  /** Takes a slot out of `relay-slots:{tree}:available`, so the actuator does not hand it out. */
+  async withdrawSlot(slot: string): Promise<void> {
+    await this.redis.srem(keys.availableSlots(this.tree), assertId('slot', slot));
   }
 
   async availableSlots(): Promise<string[]> {

@@ -1,10 +1,12 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { redisSnapshot } from '../test/redis.ts';
 import {
+  actuatorKeys,
   keys,
   parseEvent,
+  readSubtrees,
   Topology,
   TopologyInputError,
   TopologySubscriber,
@@ -154,5 +156,21 @@ describe('events', () => {
     ]) {
       expect(parseEvent(topologyEventSchema, bad).ok).toBe(false);
     }
+  });
+});
+
+describe('actuator subtrees', () => {
+  it('reads the records the actuator wrote and skips (and reports) malformed ones', async () => {
+    const seen: string[] = [];
+    await r.hset(actuatorKeys.subtrees('tree-9'), {
+      'subtree-1': JSON.stringify({ slot: 'relay-1-s1', createdAt: 5, nodes: ['subtree-1-egress-1'] }),
+      'subtree-2': '{not json',
+      'subtree-3': JSON.stringify({ slot: 'relay-1-s2', createdAt: 6, nodes: ['BAD:ID'] }),
+      'Bad:Id': JSON.stringify({ slot: 'relay-1-s3', createdAt: 7, nodes: [] }),
+    });
+    const got = await readSubtrees(r, 'tree-9', (_m, d) => seen.push(String(d?.subtree)));
+    expect([...got]).toEqual([['subtree-1', { slot: 'relay-1-s1', createdAt: 5, nodes: ['subtree-1-egress-1'] }]]);
+    expect(seen.sort()).toEqual(['Bad:Id', 'subtree-2', 'subtree-3']);
+    await expect(readSubtrees(r, 'Tree 9')).rejects.toThrow(TopologyInputError);
   });
 });

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { freePort } from '../../process/ports.ts';
+import { killGroup, processAlive, stopGroups } from '../../process/signals.ts';
 import { assertId, ID_PATTERN } from '../../topology/index.ts';
 import type { ScrapeTarget } from '../targets.ts';
 import {
@@ -160,11 +160,8 @@ export class LocalProvisioner implements Provisioner {
   async delete(_tree: string, subtree: string): Promise<void> {
     const state = this.read(subtree);
     if (state) {
-      for (const n of state.nodes) killGroup(n.pid, 'SIGTERM');
-      const deadline = Date.now() + 10_000;
-      while (state.nodes.some((n) => processAlive(n.pid)) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 100));
-      for (const n of state.nodes) if (processAlive(n.pid)) killGroup(n.pid, 'SIGKILL');
+      const pids = state.nodes.map((n) => n.pid);
+      await stopGroups(() => pids);
     }
     rmSync(this.file(subtree), { force: true });
   }
@@ -193,48 +190,4 @@ export class LocalProvisioner implements Provisioner {
     writeFileSync(counter, String((i + 1) % span));
     return this.portBase + (i % span) * this.portsPerNode;
   }
-}
-
-/** True while a process with this pid exists. */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Signals a process group (a detached child leads its own), or the process alone. */
-export function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-/** A loopback port free for both TCP and UDP right now. */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const a = srv.address();
-        srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (port && udpFree) return port;
-  }
-  throw new Error('no free loopback port');
 }

@@ -1,6 +1,6 @@
 /*
  * media-tree-forwarder: forwards RTP from an audio and a video UDP port to a
- * set of destinations, steered over a Unix control socket (see README.md).
+ * set of destinations, steered over a Unix control socket (see docs/forwarder.md).
  *
  * One GStreamer pipeline per stream type:
  *   fanout: udpsrc ! multiudpsink            every packet to every destination

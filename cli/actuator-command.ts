@@ -2,21 +2,20 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { startActuator } from '../alertmanager-webhook/app.ts';
+import { startActuatorInProcess } from '../alertmanager-webhook/app.ts';
 import { readToken } from '../alertmanager-webhook/auth.ts';
 import { KubernetesProvisioner } from '../alertmanager-webhook/provisioners/kubernetes.ts';
 import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts';
 import type { Provisioner } from '../alertmanager-webhook/provisioners/provisioner.ts';
+import { DURATION_FORM, parseDuration } from '../process/duration.ts';
 import { intOption } from './options.ts';
-
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 /** A duration flag such as 30s, 5m, 1h; refused with a message naming the form. */
 function durationOption(flags: string, description: string, env: string, def: string): Option {
   const parse = (raw: string) => {
-    const m = /^(\d{1,7})(ms|s|m|h)$/.exec(raw.trim());
-    if (!m) throw new InvalidArgumentError(`expected a duration like 500ms, 30s, 5m or 1h, got "${raw}"`);
-    return Number(m[1]) * UNITS[m[2]!]!;
+    const ms = parseDuration(raw);
+    if (ms === null) throw new InvalidArgumentError(`expected ${DURATION_FORM}, got "${raw}"`);
+    return ms;
   };
   return new Option(flags, description).env(env).default(parse(def), def).argParser(parse);
 }
@@ -175,7 +174,7 @@ export function actuatorCommand(): Command {
       } else {
         provisioner = new LocalProvisioner({ stateDir: resolve(o.stateDir), redisUrl: o.redisUrl });
       }
-      const a = await startActuator({
+      const a = await startActuatorInProcess({
         listenHost: o.listenHost,
         port: o.port,
         redisUrl: o.redisUrl,

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { startChild, type Child } from './child.ts';
-import { httpOk } from './wait.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { httpOk } from '../process/wait.ts';
 
 const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
 
@@ -9,7 +9,7 @@ const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
  * binds (never one another process can take between a check and the bind);
  * its URL is the `actuator: <url>` line it prints. Ready when /readyz answers.
  */
-export async function startActuator(o: {
+export async function spawnActuatorProcess(o: {
   args: string[];
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;

@@ -1,20 +1,20 @@
 import { join } from 'node:path';
-import { startActuator } from '../stack/actuator.ts';
-import type { Child } from '../stack/child.ts';
+import { spawnActuatorProcess } from '../servers/actuator-process.ts';
+import type { Child } from '../process/child.ts';
 
 /**
  * The real `canopy actuator` in a process of its own, its subtrees' state
  * under <dir>/subtrees and its file_sd files under <dir>/targets; ready when
  * /readyz answers.
  */
-export async function startActuatorProcess(o: {
+export async function spawnActuatorInDir(o: {
   dir: string;
   redisUrl: string;
   tokenFile: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
 }): Promise<{ child: Child; url: string }> {
-  return startActuator({
+  return spawnActuatorProcess({
     args: [
       '--redis-url',
       o.redisUrl,

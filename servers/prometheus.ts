@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startChild, type Child } from './child.ts';
-import { onFreePort } from './ports.ts';
-import { httpOk } from './wait.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { onFreePort } from '../process/ports.ts';
+import { httpOk } from '../process/wait.ts';
 
 export interface RunningPrometheus {
   child: Child;

@@ -1,6 +1,6 @@
-import { startChild, type Child } from './child.ts';
-import { onFreePort } from './ports.ts';
-import { httpOk } from './wait.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { onFreePort } from '../process/ports.ts';
+import { httpOk } from '../process/wait.ts';
 
 export interface RunningNodeExporter {
   child: Child;

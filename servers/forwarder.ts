@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { accepts, FORWARDER_BIN } from '../forwarder/process.ts';
-import { startChild, type Child } from './child.ts';
-import { freePort } from './ports.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { freePort } from '../process/ports.ts';
 
 // The binary's path and the socket probe live in forwarder/ (node apps use them too).
 export { accepts, FORWARDER_BIN };

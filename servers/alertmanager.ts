@@ -1,10 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { startChild, type Child } from './child.ts';
+import { startChild, type Child } from '../process/child.ts';
 import { fileURLToPath } from 'node:url';
-import { onFreePort } from './ports.ts';
-import { httpOk } from './wait.ts';
+import { onFreePort } from '../process/ports.ts';
+import { httpOk } from '../process/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -2,6 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
+/** jsonnetfmt's options for this repository's Jsonnet: the formatter's check and `canopy render` share them. */
+export const JSONNETFMT_STYLE = ['-n', '2', '--max-blank-lines', '2', '--string-style', 's', '--comment-style', 's'];
+
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Evaluates a Jsonnet snippet with rules/ on the import path; returns its JSON value. */

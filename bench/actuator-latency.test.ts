@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runCanopy } from '../test/canopy.ts';
-import { workload } from './actuator.ts';
+import { workload } from './actuator-latency.ts';
 
 describe('bench actuator workload', () => {
   it('has the asked share of distinct episodes; every other body is an exact repeat of one sent before', () => {

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChild, type Child } from './child.ts';
-import { onFreePort } from './ports.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { onFreePort } from '../process/ports.ts';
 
 export interface RunningRedis {
   child: Child;

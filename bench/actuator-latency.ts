@@ -4,17 +4,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { notification, scaleOut } from '../alertmanager-webhook/fixtures.ts';
-import { startChild, type Child } from '../stack/child.ts';
-import { freePort } from '../stack/ports.ts';
-import { startRedis, type RunningRedis } from '../stack/redis.ts';
-import { httpOk, waitUntil } from '../stack/wait.ts';
+import { notification, scaleOut } from '../test/fixtures/notifications.ts';
+import { startChild, type Child } from '../process/child.ts';
+import { freePort } from '../process/ports.ts';
+import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { httpOk, waitUntil } from '../process/wait.ts';
 import { actuatorKeys } from '../topology/index.ts';
 import type { BenchResult } from './result.ts';
 import { median, percentile } from './scrape.ts';
 
 const BIN = fileURLToPath(new URL('../bin/canopy.mjs', import.meta.url));
-const BASELINE = fileURLToPath(new URL('./actuator-baseline.ts', import.meta.url));
+const BASELINE = fileURLToPath(new URL('./actuator-latency-baseline.ts', import.meta.url));
 const TOKEN = 'bench-actuator-token-0123456789abcdef';
 const TREES = 20;
 /** GET /actions answers at most 9,999 entries and the journal keeps about 10,000. */

@@ -1,0 +1,19 @@
+import { sleepStep } from './sleep.ts';
+import { startSession } from './start-session.ts';
+import type { StepKind } from './step.ts';
+import { viewers } from './viewers.ts';
+import { waitFor } from './wait-for.ts';
+
+export type { PlacedViewer, ScenarioEvent, ScenarioReport, StepContext, StepKind } from './step.ts';
+
+/**
+ * Every step kind a scenario may use, keyed by the name it has in a scenario
+ * file. To add one: a module here exporting `defineStep(schema, run)`, and a
+ * line below.
+ */
+export const STEPS = {
+  'start-session': startSession,
+  viewers,
+  'wait-for': waitFor,
+  sleep: sleepStep,
+} satisfies Record<string, StepKind>;

@@ -1,0 +1,61 @@
+import type { z } from 'zod';
+import type { Topology } from '../../topology/index.ts';
+import type { Stack } from '../stack.ts';
+
+/** What a run saw: the e2e test's evidence, the CLI's summary. */
+export interface ScenarioReport {
+  events: ScenarioEvent[];
+  /** Alert name -> first time seen firing (ms since epoch). */
+  firing: Record<string, number>;
+  /** Every subtree the actuator recorded during the run, with its nodes. */
+  subtrees: Record<string, string[]>;
+  /** Node ids of subtrees that Prometheus scraped with up == 1. */
+  scrapedUp: string[];
+  /** Viewer placements: node id -> how many viewers were ever placed there. */
+  placed: Record<string, number>;
+  /** Max port-pool utilisation (the recorded series) sampled after each viewers step. */
+  maxPool: number[];
+}
+
+export interface ScenarioEvent {
+  at: number;
+  what: string;
+}
+
+/** A viewer a step placed on an egress node; `location` is its WHEP resource. */
+export interface PlacedViewer {
+  node: string;
+  location: string;
+}
+
+/** What every step of one run shares: the stack, Redis through topology/, the run's state and its report. */
+export interface StepContext {
+  stack: Stack;
+  topology: Topology;
+  report: ScenarioReport;
+  /** Records an event in the report and logs it. */
+  event(what: string): void;
+  log(line: string): void;
+  /** Session ids started so far, in order. */
+  sessions: string[];
+  /** Viewers placed and not yet removed. */
+  viewers: PlacedViewer[];
+  /** The local UDP ports every viewer's RTP is sent to. */
+  receiver: { audioPort: number; videoPort: number };
+}
+
+/**
+ * One kind of scenario step: the schema of the value under its key in a
+ * scenario file (`- <kind>: <value>`) and what running it does.
+ */
+export interface StepKind<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  run(ctx: StepContext, args: z.output<S>): Promise<void>;
+}
+
+export function defineStep<S extends z.ZodType>(
+  schema: S,
+  run: (ctx: StepContext, args: z.output<S>) => Promise<void>,
+): StepKind<S> {
+  return { schema, run };
+}

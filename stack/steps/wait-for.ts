@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { readSubtrees } from '../../topology/index.ts';
+import { instantQuery } from '../../servers/prometheus.ts';
+import { waitUntil } from '../../process/wait.ts';
+import { duration } from '../../process/duration.ts';
+import { defineStep, type StepContext } from './step.ts';
+
+const alertWait = z
+  .object({
+    alert: z.enum(['MediaTreeScaleOut', 'MediaTreeScaleIn']),
+    state: z.enum(['firing', 'inactive']).default('firing'),
+    timeout: duration.default(120_000),
+  })
+  .strict();
+const subtreesWait = z
+  .object({ subtrees: z.number().int().min(0).max(100), timeout: duration.default(120_000) })
+  .strict();
+
+/** `- wait-for: { alert, state }` or `- wait-for: { subtrees }`; fails the run after `timeout`. */
+export const waitFor = defineStep(z.union([alertWait, subtreesWait]), async (ctx, w) => {
+  if ('alert' in w) await waitForAlert(ctx, w);
+  else await waitForSubtrees(ctx, w);
+});
+
+async function waitForAlert(ctx: StepContext, w: z.output<typeof alertWait>): Promise<void> {
+  const { stack, report } = ctx;
+  await waitUntil(
+    `${w.alert} ${w.state}`,
+    async () => {
+      const r = await instantQuery(
+        stack.urls.prometheus,
+        `ALERTS{alertname="${w.alert}", alertstate="firing", tree_id="${stack.tree}"}`,
+      );
+      const firing = r.result.length > 0;
+      if (firing && !report.firing[w.alert]) report.firing[w.alert] = Date.now();
+      return firing === (w.state === 'firing');
+    },
+    { timeoutMs: w.timeout, intervalMs: 500 },
+  );
+  ctx.event(`${w.alert} ${w.state}`);
+}
+
+// A subtree counts once the actuator recorded it and, for a scale-out, Prometheus scrapes every node of it.
+async function waitForSubtrees(ctx: StepContext, w: z.output<typeof subtreesWait>): Promise<void> {
+  const { stack, report } = ctx;
+  await waitUntil(
+    `${w.subtrees} subtree(s), scraped`,
+    async () => {
+      const subtrees = await readSubtrees(stack.redis, stack.tree, ctx.log);
+      for (const [id, r] of subtrees) report.subtrees[id] = r.nodes;
+      if (subtrees.size !== w.subtrees) return false;
+      const current = [...subtrees.values()].flatMap((r) => r.nodes);
+      if (current.length === 0) return true;
+      const r = await instantQuery(stack.urls.prometheus, `up{job="media-tree-egress", tree_id="${stack.tree}"} == 1`);
+      const up = new Set(r.result.map((x) => x.metric.node_id));
+      if (!current.every((id) => up.has(id))) return false;
+      for (const id of current) if (!report.scrapedUp.includes(id)) report.scrapedUp.push(id);
+      return true;
+    },
+    { timeoutMs: w.timeout, intervalMs: 500 },
+  );
+  ctx.event(`subtrees: ${w.subtrees}`);
+}
