@@ -167,7 +167,7 @@ async function measurePoint(shape: FleetShape, o: RulesBenchOptions, log: (l: st
       // The actuator's group on its own line: its inputs are the actuator's metrics, not the fleet's.
       writeFileSync(join(rulesDir, 'actuator.yaml'), scaleIntervals(onlyGroup(pack.alerts, ACTUATOR_GROUP), o.speedup));
       await reload(prom.url, [...groupNames(packFiles), ACTUATOR_GROUP]);
-      const act = await groupDurations(prom.url, 3, (SEED_INTERVAL_SECONDS * 1000) / o.speedup);
+      const act = await groupDurations(prom.url, 2, (SEED_INTERVAL_SECONDS * 1000) / o.speedup);
       log(
         `${tag} actuator group ${ACTUATOR_GROUP}: ${ms(act.get(ACTUATOR_GROUP) ?? Number.NaN)} per evaluation (not in the ratio)`,
       );
