@@ -55,7 +55,8 @@ export async function seriesFloor(url: string, selectors: string[], rounds: numb
 
 async function seriesKeys(url: string, selector: string): Promise<string[]> {
   const now = Date.now() / 1000;
-  const body = new URLSearchParams({ 'match[]': selector, start: String(now - 60), end: String(now) });
+  // Five minutes back: under load the newest remote-written step can be a minute old.
+  const body = new URLSearchParams({ 'match[]': selector, start: String(now - 300), end: String(now) });
   const res = await fetch(`${url}/api/v1/series`, { method: 'POST', body, signal: AbortSignal.timeout(30_000) });
   const json = (await res.json()) as { status: string; error?: string; data: Array<Record<string, string>> };
   if (json.status !== 'success') throw new Error(`series query failed: ${json.error}: ${selector}`);

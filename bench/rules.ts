@@ -179,8 +179,10 @@ async function measurePoint(shape: FleetShape, o: RulesBenchOptions, log: (l: st
       log(
         `${tag} floor: ${floor.series} distinct raw series in ${floor.reads.length} reads (${floor.overlap} read twice), ${ms(floor.seconds)}; the pack's groups ${ms(packEval)} per evaluation`,
       );
-      if (seedNet <= 0)
-        throw new Error(`the seed cost nothing above idle (${seedNet}): the window is too short or too noisy`);
+      if (floor.series === 0) throw new Error('the floor found no series: the fleet is not visible');
+      // Reported, not hidden: a negative ratio says this point was not measurable here.
+      if (seedNet <= 0 || packNet <= 0)
+        log(`${tag} a side cost nothing above idle: the window is too short for this fleet, or the machine too busy`);
       return { ratio: packNet / seedNet, floorRatio: packEval / floor.seconds };
     } finally {
       clearInterval(writer);
