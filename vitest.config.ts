@@ -8,7 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Tests start real servers on their own ports; two cores, so keep files from fighting.
     fileParallelism: true,
-    // Processes, not worker threads: stack/child.ts gives children a
+    // Processes, not worker threads: process/child.ts gives children a
     // parent-death signal, which fires when the spawning thread ends.
     pool: 'forks',
     maxWorkers: 2,

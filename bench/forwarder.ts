@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { ForwarderClient } from '../forwarder/client.ts';
 import { procStat } from '../process/proc.ts';
 import { startChild, type Child } from '../process/child.ts';
-import { buildForwarder, FORWARDER_BIN, RTP_BLAST_BIN, startForwarder } from '../servers/forwarder.ts';
+import { buildForwarder, FORWARDER_BIN, startForwarder } from '../servers/forwarder.ts';
 import { freePort } from '../process/ports.ts';
 import type { BenchResult } from './result.ts';
 
@@ -19,6 +20,15 @@ export interface ForwarderBenchOptions {
 
 const LOSS_LIMIT = 0.001;
 
+/** The load tool (C, in this folder): Node could not send and count fast enough on two cores. */
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+const RTP_BLAST_BIN = `${BENCH_DIR}build/rtp-blast`;
+
+/** Set-up builds it; this covers a run straight after editing the C. */
+function buildRtpBlast(): void {
+  execFileSync('make', ['-s', '-C', BENCH_DIR], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+}
+
 /**
  * Highest input rate (packets/s over the audio and video ports together) that
  * reaches every destination with under 0.1 % loss: ours, then the plain
@@ -27,7 +37,8 @@ const LOSS_LIMIT = 0.001;
  * rtp-blast (C) sends and counts: Node could not keep up on two cores.
  */
 export async function benchForwarder(o: ForwarderBenchOptions, log: (line: string) => void): Promise<BenchResult> {
-  if (!existsSync(FORWARDER_BIN) || !existsSync(RTP_BLAST_BIN)) buildForwarder();
+  if (!existsSync(FORWARDER_BIN)) buildForwarder();
+  if (!existsSync(RTP_BLAST_BIN)) buildRtpBlast();
   const blast = await Blast.start(o.destinations * 2);
   try {
     const dests = Array.from({ length: o.destinations }, (_, i) => ({

@@ -79,6 +79,11 @@ export function actuatorCommand(): Command {
       ),
     )
     .addOption(
+      new Option('--node-exporter-image <ref>', 'kubernetes provisioner: node_exporter sidecar image').env(
+        'CANOPY_NODE_EXPORTER_IMAGE',
+      ),
+    )
+    .addOption(
       new Option('--state-dir <path>', 'local provisioner: state files and logs of the subtrees')
         .env('CANOPY_STATE_DIR')
         .default('.canopy/subtrees'),
@@ -169,6 +174,7 @@ export function actuatorCommand(): Command {
           kubeconfig: o.kubeconfig,
           namespace: o.namespace,
           image: o.image,
+          nodeExporterImage: o.nodeExporterImage,
           redisUrl: o.redisUrl,
         });
       } else {

@@ -120,7 +120,7 @@ interface Config {
   treeAlertComponents: string[];
   actuatorAlertComponents: string[];
 }
-const config = jsonnet<Config>("(import 'dashboards/jsonnet/mixin.libsonnet')._config");
+const config = jsonnet<Config>("(import 'mixin.libsonnet')._config");
 
 const PROVISIONED = 'deploy/grafana/dashboards';
 const IMPORT = 'dashboards/import';
@@ -353,9 +353,9 @@ describe('metric names', () => {
   }>(
     `{
       app: import 'rules/metrics.libsonnet',
-      recorded: (import 'dashboards/jsonnet/mixin.libsonnet').recorded,
+      recorded: (import 'mixin.libsonnet').recorded,
       ne: import 'dashboards/jsonnet/node-exporter.libsonnet',
-      actuator: import 'dashboards/jsonnet/actuator-metrics.libsonnet',
+      actuator: (import 'mixin.libsonnet').actuatorMetrics,
     }`,
   );
   const contract = Object.values(names.actuator).filter(

@@ -4,7 +4,7 @@
 // Target labels tree_id, node_id, node_type are set here, once, for every
 // node job. The actuator's job (canopy-actuator) is no tree node: its targets
 // carry no tree_id (its series have their own, per action).
-local rulesConfig = (import 'config.libsonnet')._config;
+local rulesConfig = (import '../rules/config.libsonnet')._config;
 
 {
   new(

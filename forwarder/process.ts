@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 /**
  * Runs the forwarder binary as a supervised child of a node app: started with
  * --die-with-parent (a SIGKILLed app leaves nothing behind), restarted with
- * backoff when it dies, stopped with SIGTERM. Lives here rather than in stack/
- * because nodes/ may not import stack/.
+ * backoff when it dies, stopped with SIGTERM. Lives beside the binary, where
+ * node apps may import it; servers/forwarder.ts starts the same binary for
+ * tests and benches.
  */
 
 export const FORWARDER_BIN = fileURLToPath(new URL('./build/media-tree-forwarder', import.meta.url));

@@ -4,17 +4,13 @@ import { ForwarderClient } from '../forwarder/client.ts';
 import { startForwarder } from '../servers/forwarder.ts';
 import { Receiver, rtpPacket, Sender } from '../test/rtp.ts';
 import { waitUntil } from '../process/wait.ts';
+import { sample } from '../test/exposition-parser.ts';
 import { forwarderCollector } from './relay-forwarder.ts';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-const sample = (text: string, series: string) => {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-};
 
 describe('relay exporter fed by the real forwarder', () => {
   it('exposes STATS as the relay families, and state 0 with counters kept while the forwarder is down', async () => {
@@ -36,18 +32,18 @@ describe('relay exporter fed by the real forwarder', () => {
     const m = createRelayMetrics({ defaultMetrics: false });
     m.node.collectors.push(forwarderCollector(m, client));
     const up = await renderExposition(m.node);
-    expect(sample(up, 'media_tree_relay_forwarder_state{pipeline="audio"}')).toBe(3);
-    expect(sample(up, 'media_tree_relay_forwarder_state{pipeline="video"}')).toBe(3);
-    expect(sample(up, 'media_tree_relay_destinations_count{stream_type="video"}')).toBe(1);
-    expect(sample(up, 'media_tree_relay_rtp_packets_forwarded_total{stream_type="video"}')).toBe(10);
-    expect(sample(up, 'media_tree_relay_rtp_bytes_forwarded_total{stream_type="video"}')).toBe(12_000);
-    expect(sample(up, 'media_tree_relay_rtp_packets_forwarded_total{stream_type="audio"}')).toBe(0);
+    expect(sample(up, 'media_tree_relay_forwarder_state', { pipeline: 'audio' })).toBe(3);
+    expect(sample(up, 'media_tree_relay_forwarder_state', { pipeline: 'video' })).toBe(3);
+    expect(sample(up, 'media_tree_relay_destinations_count', { stream_type: 'video' })).toBe(1);
+    expect(sample(up, 'media_tree_relay_rtp_packets_forwarded_total', { stream_type: 'video' })).toBe(10);
+    expect(sample(up, 'media_tree_relay_rtp_bytes_forwarded_total', { stream_type: 'video' })).toBe(12_000);
+    expect(sample(up, 'media_tree_relay_rtp_packets_forwarded_total', { stream_type: 'audio' })).toBe(0);
 
     await f.child.stop();
     const down = await renderExposition(m.node);
-    expect(sample(down, 'media_tree_relay_forwarder_state{pipeline="audio"}')).toBe(0);
-    expect(sample(down, 'media_tree_relay_forwarder_state{pipeline="video"}')).toBe(0);
-    expect(sample(down, 'media_tree_relay_rtp_packets_forwarded_total{stream_type="video"}')).toBe(10);
+    expect(sample(down, 'media_tree_relay_forwarder_state', { pipeline: 'audio' })).toBe(0);
+    expect(sample(down, 'media_tree_relay_forwarder_state', { pipeline: 'video' })).toBe(0);
+    expect(sample(down, 'media_tree_relay_rtp_packets_forwarded_total', { stream_type: 'video' })).toBe(10);
     expect(down).not.toMatch(/media_tree_exporter_collect_failures_total\{collector="forwarder_stats"\} [1-9]/);
   });
 });

@@ -12,7 +12,8 @@ import { waitUntil } from '../process/wait.ts';
 import { keys, Topology } from '../topology/index.ts';
 import { redisSnapshot } from '../test/redis.ts';
 import { Receiver } from '../test/rtp.ts';
-import { json, metricsOf, sample, startNode, type RunningNode } from '../test/nodes.ts';
+import { sample } from '../test/exposition-parser.ts';
+import { json, metricsOf, startNode, type RunningNode } from '../test/nodes.ts';
 
 /**
  * The whole tree with real processes: Redis, `canopy node injection|relay|egress`

@@ -3,7 +3,7 @@
 // std.toString, not '%g': jsonnet 0.18's %g costs a millisecond a call and
 // overflows on 0. Inputs are chosen exact in binary, so they print exactly.
 local num(x) = std.toString(x);
-local actuatorMetrics = (import 'metrics.libsonnet').actuator;
+local actuatorMetrics = (import '../rules/metrics.libsonnet').actuator;
 
 {
   step:: 15,

@@ -20,6 +20,7 @@ DEBS=(
   gcc
   make
   libc6-dev
+  systemd                    # systemd-analyze: verifies deploy/systemd/ units
 )
 
 missing=()
@@ -48,5 +49,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
-# The forwarder and its bench tools; a no-op when the binaries are up to date.
+# The forwarder and the forwarder bench's load tool; a no-op when the binaries are up to date.
 make -s -C forwarder
+make -s -C bench

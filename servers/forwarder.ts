@@ -10,7 +10,6 @@ import { freePort } from '../process/ports.ts';
 // The binary's path and the socket probe live in forwarder/ (node apps use them too).
 export { accepts, FORWARDER_BIN };
 const FORWARDER_DIR = fileURLToPath(new URL('../forwarder/', import.meta.url));
-export const RTP_BLAST_BIN = join(FORWARDER_DIR, 'build', 'rtp-blast');
 
 /** Set-up builds the binaries; this covers a test run straight after editing the C. */
 export function buildForwarder(): void {

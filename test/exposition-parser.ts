@@ -54,6 +54,14 @@ export function parseExposition(text: string): Map<string, ParsedFamily> {
   return families;
 }
 
+/** One sample of `name{labels}` from an exposition; labels must all match. */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const family of parseExposition(text).values())
+    for (const s of family.samples)
+      if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;
+  return undefined;
+}
+
 /** Number of sample lines (the series one scrape ingests), optionally only those whose name starts with `prefix`. */
 export function countSeries(text: string, prefix = ''): number {
   let n = 0;

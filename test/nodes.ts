@@ -62,18 +62,6 @@ export async function startNode(o: NodeStart): Promise<RunningNode> {
   return { child, id: o.id, port, url, fwdAudio, fwdVideo, args };
 }
 
-/** One sample of `name{labels}` from an exposition; labels must all match. */
-export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = Object.fromEntries([...(m[3] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4]);
-  }
-  return undefined;
-}
-
 export async function metricsOf(n: RunningNode): Promise<string> {
   const r = await fetch(`${n.url}/metrics`, { signal: AbortSignal.timeout(3_000) });
   return r.text();

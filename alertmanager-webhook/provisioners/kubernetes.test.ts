@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ID_PATTERN } from '../../topology/ids.ts';
-import { FakeKubeApiServer } from './fake-kube-apiserver.ts';
+import { FakeKubeApiServer } from '../../test/fakes/kube-apiserver.ts';
+import { podMeta, type Relabel, relabel } from '../../test/relabel.ts';
 import { KubernetesProvisioner, KubernetesProvisionerError, type KubernetesProvisionerOptions } from './kubernetes.ts';
 import { ProvisionerError, type SubtreeSpec } from './provisioner.ts';
 
@@ -178,6 +179,7 @@ describe('KubernetesProvisioner against the fake API server', () => {
     const [node] = await p.waitReady(spec, 5000);
     const want = {
       'app.kubernetes.io/part-of': 'canopy',
+      'app.kubernetes.io/managed-by': 'canopy-actuator',
       'canopy.media/tree-id': 'tree-a',
       'canopy.media/subtree': 'tree-a-st-1',
       'canopy.media/node-type': 'egress',
@@ -371,50 +373,10 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect((await p.list()).map((s) => s.subtree)).toEqual(['tree-a-st-1', 'tree-a-st-2', 'tree-b-st-1']);
     const selectors = fake.requests.filter((r) => r.method === 'GET').map((r) => r.query.labelSelector);
     expect(selectors[0]).toBe(
-      'app.kubernetes.io/part-of=canopy,canopy.media/node-type=egress,canopy.media/tree-id=tree-a',
+      'app.kubernetes.io/part-of=canopy,app.kubernetes.io/managed-by=canopy-actuator,canopy.media/node-type=egress,canopy.media/tree-id=tree-a',
     );
-    expect(selectors.at(-1)).toBe('app.kubernetes.io/part-of=canopy,canopy.media/node-type=egress');
+    expect(selectors.at(-1)).toBe(
+      'app.kubernetes.io/part-of=canopy,app.kubernetes.io/managed-by=canopy-actuator,canopy.media/node-type=egress',
+    );
   });
 });
-
-// ---- a small subset of Prometheus relabelling, to run the committed scrape config ----
-
-interface Relabel {
-  source_labels?: string[];
-  regex?: string;
-  target_label?: string;
-  replacement?: string;
-  action?: string;
-  separator?: string;
-}
-
-/** The meta labels kubernetes_sd (role: pod) gives one container port of a pod. */
-function podMeta(pod: Record<string, any>, portName: string, ns: string): Record<string, string> {
-  const meta: Record<string, string> = {
-    __meta_kubernetes_namespace: ns,
-    __meta_kubernetes_pod_name: pod.metadata.name,
-    __meta_kubernetes_pod_container_port_name: portName,
-  };
-  // Prometheus turns every character outside [a-zA-Z0-9_] of a label name into '_'.
-  for (const [k, v] of Object.entries(pod.metadata.labels as Record<string, string>))
-    meta[`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`] = v;
-  return meta;
-}
-
-function relabel(input: Record<string, string>, rules: Relabel[]): Record<string, string> | undefined {
-  const labels = { ...input };
-  for (const r of rules) {
-    const value = (r.source_labels ?? []).map((l) => labels[l] ?? '').join(r.separator ?? ';');
-    const re = new RegExp(`^(?:${r.regex ?? '(.*)'})$`);
-    const m = re.exec(value);
-    const action = r.action ?? 'replace';
-    if (action === 'keep' && !m) return undefined;
-    if (action === 'drop' && m) return undefined;
-    if (action === 'replace' && m && r.target_label) {
-      labels[r.target_label] = (r.replacement ?? '$1').replace(/\$(\d+)/g, (_s, i: string) => m[Number(i)] ?? '');
-    }
-    if (!['keep', 'drop', 'replace'].includes(action))
-      throw new Error(`relabel action ${action} not supported by this test`);
-  }
-  return labels;
-}

@@ -5,7 +5,7 @@
  * "already there", delete treats 404 as "already gone", so a restarted actuator
  * can repeat any step.
  *
- * Tested against `fake-kube-apiserver.ts` (a fake of the API server's wire
+ * Tested against `test/fakes/kube-apiserver.ts` (a fake of the API server's wire
  * contract; no cluster can run here), with this same client library.
  */
 import {
@@ -19,7 +19,6 @@ import {
   type RequestContext,
   type ResponseContext,
   type V1Deployment,
-  type V1EnvVar,
   type V1Pod,
 } from '@kubernetes/client-node';
 import { STATUS_CODES } from 'node:http';
@@ -32,14 +31,19 @@ import {
   type SubtreeSpec,
 } from './provisioner.ts';
 
-export const LABEL_PART_OF = 'app.kubernetes.io/part-of';
-export const LABEL_TREE = 'canopy.media/tree-id';
-export const LABEL_SUBTREE = 'canopy.media/subtree';
-export const LABEL_NODE_TYPE = 'canopy.media/node-type';
+import {
+  DEFAULT_PROGRESS_DEADLINE_SECONDS,
+  deploymentName,
+  egressDeployment,
+  LABEL_MANAGED_BY,
+  LABEL_NODE_TYPE,
+  LABEL_PART_OF,
+  LABEL_SUBTREE,
+  LABEL_TREE,
+  MANAGED_BY_ACTUATOR,
+} from './egress-deployment.ts';
 
-/** Ports the Prometheus kubernetes_sd jobs keep by name (deploy/prometheus.libsonnet). */
-export const METRICS_PORT = 7073;
-export const NODE_METRICS_PORT = 9100;
+export { deploymentName } from './egress-deployment.ts';
 
 export interface KubernetesProvisionerOptions {
   /** A loaded config (tests). Otherwise `kubeconfig`, otherwise the default loader (in-cluster, $KUBECONFIG, ~/.kube/config). */
@@ -103,10 +107,6 @@ const RESERVED_ENV = new Set([
   'CANOPY_LISTEN_HOST',
 ]);
 
-export function deploymentName(subtree: string): string {
-  return `egress-${subtree}`;
-}
-
 export class KubernetesProvisioner implements Provisioner {
   readonly name = 'kubernetes';
   readonly namespace: string;
@@ -115,7 +115,6 @@ export class KubernetesProvisioner implements Provisioner {
   private readonly o: Required<
     Omit<KubernetesProvisionerOptions, 'kubeConfig' | 'kubeconfig' | 'namespace' | 'env'>
   > & { env: Record<string, string> };
-  private readonly redisEnv: V1EnvVar;
 
   constructor(opts: KubernetesProvisionerOptions) {
     let kc = opts.kubeConfig;
@@ -131,11 +130,9 @@ export class KubernetesProvisioner implements Provisioner {
     const r = opts.redisUrl;
     if (typeof r === 'string') {
       if (!/^rediss?:\/\/\S+$/.test(r)) throw new Error('bad redisUrl: expected a redis:// or rediss:// URL');
-      this.redisEnv = { name: 'CANOPY_REDIS_URL', value: r };
     } else {
       if (!r || !isValidId(r.secretName) || !/^[-._a-zA-Z0-9]+$/.test(r.key ?? ''))
         throw new Error('bad redisUrl: expected a URL or { secretName, key }');
-      this.redisEnv = { name: 'CANOPY_REDIS_URL', valueFrom: { secretKeyRef: { name: r.secretName, key: r.key } } };
     }
     for (const k of Object.keys(opts.env ?? {})) {
       // These carry the subtree's identity and wiring; an override would break the scrape labels or the topology.
@@ -150,7 +147,7 @@ export class KubernetesProvisioner implements Provisioner {
       redisUrl: opts.redisUrl,
       env: opts.env ?? {},
       imagePullPolicy: opts.imagePullPolicy ?? 'IfNotPresent',
-      progressDeadlineSeconds: opts.progressDeadlineSeconds ?? 300,
+      progressDeadlineSeconds: opts.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_SECONDS,
       pollIntervalMs: opts.pollIntervalMs ?? 1000,
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       retryAttempts: opts.retryAttempts ?? 4,
@@ -175,7 +172,12 @@ export class KubernetesProvisioner implements Provisioner {
         this.apps.readNamespacedDeployment({ name, namespace: this.namespace }, opt),
       );
       const l = d.metadata?.labels ?? {};
-      if (l[LABEL_PART_OF] !== 'canopy' || l[LABEL_TREE] !== spec.tree || l[LABEL_SUBTREE] !== spec.subtree) {
+      if (
+        l[LABEL_PART_OF] !== 'canopy' ||
+        l[LABEL_MANAGED_BY] !== MANAGED_BY_ACTUATOR ||
+        l[LABEL_TREE] !== spec.tree ||
+        l[LABEL_SUBTREE] !== spec.subtree
+      ) {
         throw new KubernetesProvisionerError(
           'create',
           `Deployment ${this.namespace}/${name} exists but is not Canopy's subtree ${spec.subtree} of tree ${spec.tree} (labels ${JSON.stringify(l)})`,
@@ -268,7 +270,12 @@ export class KubernetesProvisioner implements Provisioner {
       );
       const l = d.metadata?.labels ?? {};
       // As create: never remove a same-named object that is not this subtree's.
-      if (l[LABEL_PART_OF] !== 'canopy' || l[LABEL_TREE] !== tree || l[LABEL_SUBTREE] !== subtree) {
+      if (
+        l[LABEL_PART_OF] !== 'canopy' ||
+        l[LABEL_MANAGED_BY] !== MANAGED_BY_ACTUATOR ||
+        l[LABEL_TREE] !== tree ||
+        l[LABEL_SUBTREE] !== subtree
+      ) {
         throw new KubernetesProvisionerError(
           'delete',
           `${what} is not Canopy's subtree ${subtree} of tree ${tree} (labels ${JSON.stringify(l)}); not deleting it`,
@@ -331,6 +338,8 @@ export class KubernetesProvisioner implements Provisioner {
     if (tree !== undefined) checkId('list', 'tree', tree);
     const selector = [
       `${LABEL_PART_OF}=canopy`,
+      // The baseline egress nodes of the manifests share the template but are not the actuator's to remove.
+      `${LABEL_MANAGED_BY}=${MANAGED_BY_ACTUATOR}`,
       `${LABEL_NODE_TYPE}=egress`,
       ...(tree === undefined ? [] : [`${LABEL_TREE}=${tree}`]),
     ].join(',');
@@ -348,75 +357,22 @@ export class KubernetesProvisioner implements Provisioner {
     return out.sort((a, b) => a.tree.localeCompare(b.tree) || a.subtree.localeCompare(b.subtree));
   }
 
-  /** The Deployment of one subtree: what kubernetes_sd and the egress app need, nothing else. */
+  /** The Deployment of one subtree, from the one egress template (egress-deployment.ts). */
   deployment(spec: SubtreeSpec): V1Deployment {
-    const labels = {
-      [LABEL_PART_OF]: 'canopy',
-      [LABEL_TREE]: spec.tree,
-      [LABEL_SUBTREE]: spec.subtree,
-      [LABEL_NODE_TYPE]: 'egress',
-    };
-    const env: V1EnvVar[] = [
-      { name: 'CANOPY_TREE_ID', value: spec.tree },
-      { name: 'CANOPY_PARENT_SLOT', value: spec.slot },
-      // The pod name is the node id: Prometheus' node_id label comes from the pod name too.
-      { name: 'CANOPY_NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      // Relays send RTP to the address the egress records in Redis: the pod IP.
-      { name: 'CANOPY_ADVERTISE_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-      this.redisEnv,
-      { name: 'CANOPY_HTTP_PORT', value: String(METRICS_PORT) },
-      { name: 'CANOPY_LISTEN_HOST', value: '0.0.0.0' },
-      // RTP comes from relay pods, not from loopback.
-      { name: 'CANOPY_FORWARDER_BIND', value: '0.0.0.0' },
-      ...Object.entries(this.o.env).map(([n, v]) => ({ name: n, value: v })),
-    ];
-    return {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: deploymentName(spec.subtree), namespace: this.namespace, labels },
-      spec: {
-        replicas: spec.size,
-        // Immutable once created; tree and subtree identify the pods uniquely.
-        selector: { matchLabels: { [LABEL_TREE]: spec.tree, [LABEL_SUBTREE]: spec.subtree } },
-        progressDeadlineSeconds: this.o.progressDeadlineSeconds,
-        template: {
-          // The pod labels are what Prometheus' kubernetes_sd (role: pod) keys on.
-          metadata: { labels },
-          spec: {
-            // The egress app leaves the topology cleanly on SIGTERM.
-            terminationGracePeriodSeconds: 30,
-            containers: [
-              {
-                name: 'egress',
-                image: this.o.image,
-                imagePullPolicy: this.o.imagePullPolicy,
-                args: ['node', 'egress'],
-                env,
-                ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
-                readinessProbe: {
-                  httpGet: { path: '/readyz', port: 'metrics' },
-                  periodSeconds: 5,
-                  failureThreshold: 3,
-                },
-                livenessProbe: {
-                  httpGet: { path: '/healthz', port: 'metrics' },
-                  initialDelaySeconds: 10,
-                  periodSeconds: 10,
-                  failureThreshold: 6,
-                },
-              },
-              {
-                name: 'node-exporter',
-                image: this.o.nodeExporterImage,
-                imagePullPolicy: this.o.imagePullPolicy,
-                args: [`--web.listen-address=:${NODE_METRICS_PORT}`],
-                ports: [{ name: 'node-metrics', containerPort: NODE_METRICS_PORT, protocol: 'TCP' }],
-              },
-            ],
-          },
-        },
-      },
-    };
+    return egressDeployment({
+      namespace: this.namespace,
+      tree: spec.tree,
+      subtree: spec.subtree,
+      slot: spec.slot,
+      replicas: spec.size,
+      image: this.o.image,
+      nodeExporterImage: this.o.nodeExporterImage,
+      imagePullPolicy: this.o.imagePullPolicy,
+      progressDeadlineSeconds: this.o.progressDeadlineSeconds,
+      redisUrl: this.o.redisUrl,
+      env: this.o.env,
+      managedBy: MANAGED_BY_ACTUATOR,
+    });
   }
 
   /**

@@ -1,10 +1,10 @@
 // Actuator: what the scaling loop received, did, how long it took and how it
 // failed. The metric names are the contract in actuator-metrics.libsonnet.
-local a = import 'actuator-metrics.libsonnet';
 local g = import 'grafana.libsonnet';
 
 {
   local c = $._config,
+  local a = $.actuatorMetrics,
   local r = $.recorded,
   local k = $.dashboardCommon,
   local byTree(name) = '%s{%s}' % [name, k.tree],

@@ -1,11 +1,11 @@
 // Tree overview: one tree (or several) at a glance: audience, capacity,
 // port pools, loss, relay pipelines and what the scaling loop did.
 local metrics = import '../../rules/metrics.libsonnet';
-local actuator = import 'actuator-metrics.libsonnet';
 local g = import 'grafana.libsonnet';
 
 {
   local c = $._config,
+  local actuator = $.actuatorMetrics,
   local r = $.recorded,
   local k = $.dashboardCommon,
   local byTree(name) = '%s{%s}' % [name, k.tree],

@@ -9,6 +9,12 @@
  *   GET    /apis/apps/v1/namespaces/{ns}/deployments/{name}
  *   DELETE /apis/apps/v1/namespaces/{ns}/deployments/{name}[?propagationPolicy=]
  *   GET    /api/v1/namespaces/{ns}/pods[?labelSelector=]
+ *   POST   /apis/apps/v1/namespaces/{ns}/statefulsets, GET (list, one)
+ *
+ * StatefulSets are there for the manifests' fake-cluster test: their pods
+ * are `<name>-<ordinal>` and become Ready as a Deployment's do. Every request
+ * is recorded with the authorization attributes the API server would check
+ * (verb, API group, resource), so a test can hold a Role against them.
  *
  * Object and error shapes follow the Kubernetes API reference (apps/v1
  * Deployment and DeploymentStatus, core/v1 Pod, meta/v1 Status). A tiny
@@ -37,6 +43,14 @@ export interface RecordedRequest {
   status: number;
 }
 
+/** What RBAC authorizes a request by (k8s.io/apiserver's RequestInfo). */
+export interface ApiCall {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  namespace: string;
+}
+
 export interface FakeKubeApiServerOptions {
   /** How long the fake controller takes to make pods Ready (ms). */
   readyDelayMs?: number;
@@ -60,6 +74,7 @@ export class FakeKubeApiServer {
   /** namespace -> name -> object */
   private readonly deployments = new Map<string, Map<string, Json>>();
   private readonly pods = new Map<string, Map<string, Json>>();
+  private readonly statefulSets = new Map<string, Map<string, Json>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sockets = new Set<Socket>();
   private faults: FaultPlan | undefined;
@@ -150,6 +165,44 @@ export class FakeKubeApiServer {
 
   podNames(namespace: string): string[] {
     return [...(this.pods.get(namespace)?.keys() ?? [])].sort();
+  }
+
+  /** The pods of a namespace as stored (labels, containers, status). */
+  podObjects(namespace: string): Json[] {
+    return [...(this.pods.get(namespace)?.values() ?? [])];
+  }
+
+  /**
+   * Every answered request as RBAC sees it: GET on a collection is `list`, on
+   * one object `get`; POST `create`; DELETE `delete` (deletecollection when
+   * no name); PUT `update`; PATCH `patch`. Dropped or refused-as-malformed
+   * requests count too: RBAC is checked before anything else.
+   */
+  calls(): ApiCall[] {
+    const out: ApiCall[] = [];
+    for (const r of this.requests) {
+      const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+      if (!m) continue;
+      const named = m[4] !== undefined;
+      const verb =
+        r.method === 'GET'
+          ? named
+            ? 'get'
+            : 'list'
+          : r.method === 'POST'
+            ? 'create'
+            : r.method === 'DELETE'
+              ? named
+                ? 'delete'
+                : 'deletecollection'
+              : r.method === 'PUT'
+                ? 'update'
+                : r.method === 'PATCH'
+                  ? 'patch'
+                  : r.method.toLowerCase();
+      out.push({ verb, apiGroup: m[1] ?? '', resource: m[3]!, namespace: decodeURIComponent(m[2]!) });
+    }
+    return out;
   }
 
   // ---- HTTP ----
@@ -287,6 +340,45 @@ export class FakeKubeApiServer {
       return fail(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     }
 
+    m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets(?:\/([^/]+))?$/.exec(url.pathname);
+    if (m) {
+      const ns = decodeURIComponent(m[1]!);
+      const name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+      const store = this.nsMap(this.statefulSets, ns);
+      if (name === undefined && req.method === 'GET') {
+        const sel = parseSelector(query.labelSelector);
+        if (sel instanceof Error) return fail(400, 'BadRequest', sel.message);
+        const items = [...store.values()].filter((d) => matches(sel, d.metadata.labels)).map(listItem);
+        return send(200, { kind: 'StatefulSetList', apiVersion: 'apps/v1', metadata: {}, items });
+      }
+      if (name === undefined && req.method === 'POST') {
+        const sname = body?.metadata?.name;
+        if (typeof sname !== 'string')
+          return fail(422, 'Invalid', 'StatefulSet.apps "" is invalid: metadata.name: Required value');
+        if (store.has(sname))
+          return fail(409, 'AlreadyExists', `statefulsets.apps "${sname}" already exists`, {
+            name: sname,
+            group: 'apps',
+            kind: 'statefulsets',
+          });
+        const st = this.admit(ns, body!, 'StatefulSet');
+        store.set(sname, st);
+        this.reconcileStatefulSet(ns, st);
+        return send(201, st);
+      }
+      if (name !== undefined && req.method === 'GET') {
+        const st = store.get(name);
+        if (!st)
+          return fail(404, 'NotFound', `statefulsets.apps "${name}" not found`, {
+            name,
+            group: 'apps',
+            kind: 'statefulsets',
+          });
+        return send(200, st);
+      }
+      return fail(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    }
+
     m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(url.pathname);
     if (m && req.method === 'GET') {
       const sel = parseSelector(query.labelSelector);
@@ -339,9 +431,9 @@ export class FakeKubeApiServer {
   // ---- the "controllers" ----
 
   /** What the API server fills in on create: uid, resourceVersion, generation, defaults, empty status. */
-  private admit(ns: string, body: Json): Json {
+  private admit(ns: string, body: Json, kind: 'Deployment' | 'StatefulSet' = 'Deployment'): Json {
     const d = structuredClone(body);
-    d.kind = 'Deployment';
+    d.kind = kind;
     d.apiVersion = 'apps/v1';
     d.metadata = {
       ...d.metadata,
@@ -351,8 +443,12 @@ export class FakeKubeApiServer {
       generation: 1,
       creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     };
-    d.spec = { replicas: 1, progressDeadlineSeconds: 600, revisionHistoryLimit: 10, ...d.spec };
-    d.spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } };
+    if (kind === 'Deployment') {
+      d.spec = { replicas: 1, progressDeadlineSeconds: 600, revisionHistoryLimit: 10, ...d.spec };
+      d.spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } };
+    } else {
+      d.spec = { replicas: 1, podManagementPolicy: 'OrderedReady', ...d.spec };
+    }
     d.status = {};
     return d;
   }
@@ -444,6 +540,56 @@ export class FakeKubeApiServer {
         ],
       };
       d.metadata.resourceVersion = String(++this.rv);
+    });
+  }
+
+  /** The StatefulSet controller, briefly: pods `<name>-<ordinal>`, Running and Ready after readyDelayMs. */
+  private reconcileStatefulSet(ns: string, st: Json): void {
+    const template = st.spec.template ?? {};
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const pods = this.nsMap(this.pods, ns);
+    const created: Json[] = [];
+    for (let i = 0; i < st.spec.replicas; i++) {
+      const podName = `${st.metadata.name}-${i}`;
+      const pod: Json = {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        metadata: {
+          name: podName,
+          namespace: ns,
+          uid: cryptoUid(),
+          resourceVersion: String(++this.rv),
+          creationTimestamp: now,
+          labels: {
+            ...(template.metadata?.labels ?? {}),
+            'apps.kubernetes.io/pod-index': String(i),
+            'statefulset.kubernetes.io/pod-name': podName,
+          },
+          ownerReferences: [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'StatefulSet',
+              name: st.metadata.name,
+              uid: st.metadata.uid,
+              controller: true,
+            },
+          ],
+        },
+        spec: { ...structuredClone(template.spec ?? {}), hostname: podName, subdomain: st.spec.serviceName },
+        status: { phase: 'Pending' },
+      };
+      pods.set(podName, pod);
+      created.push(pod);
+    }
+    st.status = { observedGeneration: 1, replicas: st.spec.replicas, readyReplicas: 0 };
+    this.later(this.readyDelayMs, () => {
+      for (const p of created) {
+        p.status = {
+          phase: 'Running',
+          conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }],
+        };
+      }
+      st.status = { ...st.status, readyReplicas: created.length, availableReplicas: created.length };
     });
   }
 
