@@ -1,7 +1,7 @@
 // Every recording rule, on one tree of mixed nodes and on a tree with failures.
 local lib = import 'lib.libsonnet';
 // The per-node expressions the dashboards read and the alerts compute.
-local nodeExprs = (import 'mixin.libsonnet').nodeExprs;
+local nodeExprs = (import '../rules/mixin.libsonnet').nodeExprs;
 
 local mixedTree =
   lib.egress('tree-a', 'egress-1', busy=0.25, mem=0.25, drops=40, pool=60, viewers=10)
