@@ -11,67 +11,69 @@ export interface WriteSeries {
   samples: Array<{ value: number; timestampMs: number }>;
 }
 
-class Pb {
-  private chunks: Uint8Array[] = [];
-  private size = 0;
-  private push(b: Uint8Array): void {
-    this.chunks.push(b);
-    this.size += b.length;
+/** A growing buffer with the protobuf wire primitives the WriteRequest needs. */
+class Writer {
+  buf = Buffer.allocUnsafe(1 << 16);
+  pos = 0;
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
   }
+  /** Non-negative integers below 2^53: lengths, tags and millisecond timestamps. */
   varint(v: number): this {
-    const out: number[] = [];
-    let n = BigInt(v);
-    if (n < 0n) n += 1n << 64n;
-    do {
-      let byte = Number(n & 0x7fn);
-      n >>= 7n;
-      if (n) byte |= 0x80;
-      out.push(byte);
-    } while (n);
-    this.push(Uint8Array.from(out));
+    if (!(v >= 0 && Number.isSafeInteger(v))) throw new Error(`varint out of range: ${v}`);
+    this.room(10);
+    let n = v;
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.buf[this.pos++] = n;
     return this;
   }
   tag(field: number, wire: number): this {
     return this.varint((field << 3) | wire);
   }
-  bytes(field: number, b: Uint8Array): this {
-    this.tag(field, 2).varint(b.length);
-    this.push(b);
+  string(field: number, s: string): this {
+    const n = Buffer.byteLength(s);
+    this.tag(field, 2).varint(n).room(n);
+    this.pos += this.buf.write(s, this.pos);
     return this;
   }
-  string(field: number, s: string): this {
-    return this.bytes(field, new TextEncoder().encode(s));
+  /** A length-delimited field holding what `inner` wrote. */
+  message(field: number, inner: Writer): this {
+    this.tag(field, 2).varint(inner.pos).room(inner.pos);
+    inner.buf.copy(this.buf, this.pos, 0, inner.pos);
+    this.pos += inner.pos;
+    return this;
   }
   double(field: number, v: number): this {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, v, true);
-    this.tag(field, 1);
-    this.push(b);
+    this.tag(field, 1).room(8);
+    this.pos = this.buf.writeDoubleLE(v, this.pos);
     return this;
   }
-  int64(field: number, v: number): this {
-    return this.tag(field, 0).varint(v);
+  reset(): this {
+    this.pos = 0;
+    return this;
   }
   finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let o = 0;
-    for (const c of this.chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return out;
+    return this.buf.subarray(0, this.pos);
   }
 }
 
 /** prometheus.WriteRequest { repeated TimeSeries timeseries = 1 }. */
 export function encodeWriteRequest(series: WriteSeries[]): Uint8Array {
-  const req = new Pb();
+  const req = new Writer();
+  const ts = new Writer();
+  const part = new Writer();
   for (const s of series) {
-    const ts = new Pb();
+    ts.reset();
     for (const name of Object.keys(s.labels).sort())
-      ts.bytes(1, new Pb().string(1, name).string(2, s.labels[name]!).finish());
-    for (const x of s.samples) ts.bytes(2, new Pb().double(1, x.value).int64(2, x.timestampMs).finish());
-    req.bytes(1, ts.finish());
+      ts.message(1, part.reset().string(1, name).string(2, s.labels[name]!));
+    for (const x of s.samples) ts.message(2, part.reset().double(1, x.value).tag(2, 0).varint(x.timestampMs));
+    req.message(1, ts);
   }
   return req.finish();
 }

@@ -1,5 +1,3 @@
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
 import type { WriteSeries } from './remote-write.ts';
 
 /** One series of the synthetic fleet: its value at step k of the history. */
@@ -9,83 +7,81 @@ export interface FleetSeries {
   value: (k: number) => number;
 }
 
+/** Fleet shape of the rules bench. */
+export interface FleetShape {
+  trees: number;
+  /** Egress nodes over all trees. */
+  nodes: number;
+  /** CPU cores per egress node. */
+  cores: number;
+}
+
+/** One in this many egress nodes runs above every threshold, so alerts fire and ALERTS is written. */
+export const HOT_EVERY = 100;
+
 /**
  * A fleet of egress nodes (node_exporter and app series, with the target
- * labels service discovery would set) plus one injection per tree.
+ * labels service discovery would set), plus one injection and one relay per
+ * tree. One node in HOT_EVERY is above the CPU, memory, port-pool and drop
+ * thresholds of both the seed and the pack.
  */
-export function fleet(trees: number, nodesPerTree: number, stepSeconds: number): FleetSeries[] {
+export function fleet(shape: FleetShape, stepSeconds: number): FleetSeries[] {
   const out: FleetSeries[] = [];
   const add = (name: string, labels: Record<string, string>, value: (k: number) => number) =>
     out.push({ name, labels, value });
-  for (let t = 0; t < trees; t++) {
+  const perTree = Math.ceil(shape.nodes / shape.trees);
+  let g = 0;
+  for (let t = 0; t < shape.trees; t++) {
     const tree = `tree-${t}`;
-    const inj = { tree_id: tree, node_id: `${tree}-injection`, node_type: 'injection' };
-    add(
-      'media_tree_injection_active_sessions',
-      { job: 'media-tree-injection', instance: `${tree}-injection:7070`, ...inj, room_id: 'all' },
-      () => 4,
-    );
-    for (let i = 0; i < nodesPerTree; i++) {
+    const inj = {
+      job: 'media-tree-injection',
+      instance: `${tree}-injection:7070`,
+      tree_id: tree,
+      node_id: `${tree}-injection`,
+      node_type: 'injection',
+    };
+    add('media_tree_injection_active_sessions', { ...inj, room_id: 'all' }, () => 4);
+    add('up', inj, () => 1);
+    const relay = {
+      job: 'media-tree-relay',
+      instance: `${tree}-relay:7071`,
+      tree_id: tree,
+      node_id: `${tree}-relay`,
+      node_type: 'relay',
+    };
+    for (const pipeline of ['audio', 'video']) add('media_tree_relay_forwarder_state', { ...relay, pipeline }, () => 3);
+    add('up', relay, () => 1);
+    for (let i = 0; i < perTree && g < shape.nodes; i++, g++) {
       const id = `${tree}-egress-${i}`;
+      const hot = g % HOT_EVERY === 0;
       const target = { tree_id: tree, node_id: id, node_type: 'egress' };
       const ne = { job: 'node-exporter', instance: `${id}:9100`, ...target };
       const app = { job: 'media-tree-egress', instance: `${id}:7073`, ...target };
-      const busy = 0.1 + (0.6 * ((i * 7 + t) % 10)) / 10;
-      add('node_cpu_seconds_total', { ...ne, cpu: '0', mode: 'idle' }, (k) => 1e6 + k * stepSeconds * (1 - busy));
-      add('node_cpu_seconds_total', { ...ne, cpu: '0', mode: 'user' }, (k) => 1e6 + k * stepSeconds * busy);
+      const busy = hot ? 0.95 : 0.1 + (0.5 * ((i * 7 + t) % 10)) / 10;
+      for (let cpu = 0; cpu < shape.cores; cpu++) {
+        add(
+          'node_cpu_seconds_total',
+          { ...ne, cpu: String(cpu), mode: 'idle' },
+          (k) => 1e6 + k * stepSeconds * (1 - busy),
+        );
+        add('node_cpu_seconds_total', { ...ne, cpu: String(cpu), mode: 'user' }, (k) => 1e6 + k * stepSeconds * busy);
+      }
       add('node_memory_MemTotal_bytes', ne, () => 8 * 2 ** 30);
-      add('node_memory_MemAvailable_bytes', ne, (k) => (5 + ((k + i) % 7) / 10) * 2 ** 30);
-      add('node_network_receive_drop_total', { ...ne, device: 'eth0' }, (k) => k * ((i % 3) + 1));
+      add('node_memory_MemAvailable_bytes', ne, (k) => (hot ? 0.5 : 5 + ((k + i) % 7) / 10) * 2 ** 30);
+      for (const device of ['eth0', 'lo'])
+        add(
+          'node_network_receive_drop_total',
+          { ...ne, device },
+          (k) => k * stepSeconds * (hot && device === 'eth0' ? 150 : (i % 3) / 10),
+        );
       add('up', ne, () => 1);
       add('up', app, () => 1);
-      add('media_tree_egress_port_pool_utilization_percent', app, (k) => 20 + ((k + i * 13) % 60));
+      add('media_tree_egress_port_pool_utilization_percent', app, (k) => (hot ? 90 : 20 + ((k + i * 13) % 60)));
+      add('media_tree_egress_active_mountpoints', app, () => 2);
       add('media_tree_egress_active_viewers', { ...app, session_id: `sess-${t}` }, (k) => 100 + ((k + i) % 50));
     }
   }
   return out;
-}
-
-/**
- * Steps [from, to) of the fleet as an OpenMetrics file for `promtool tsdb
- * create-blocks-from openmetrics`; step k is at firstSeconds + k * stepSeconds.
- * Returns the number of samples.
- */
-export async function writeOpenMetrics(
-  path: string,
-  series: FleetSeries[],
-  firstSeconds: number,
-  stepSeconds: number,
-  from: number,
-  to: number,
-): Promise<number> {
-  const out = createWriteStream(path);
-  let samples = 0;
-  const byName = new Map<string, FleetSeries[]>();
-  for (const s of series) {
-    const list = byName.get(s.name);
-    if (list) list.push(s);
-    else byName.set(s.name, [s]);
-  }
-  for (const [name, list] of byName) {
-    let chunk = `# TYPE ${name} gauge\n`;
-    for (const s of list) {
-      const head = `${name}{${Object.entries(s.labels)
-        .map(([k, v]) => `${k}="${v}"`)
-        .join(',')}} `;
-      for (let k = from; k < to; k++) {
-        chunk += `${head}${s.value(k)} ${firstSeconds + k * stepSeconds}\n`;
-        samples++;
-      }
-      if (chunk.length > 1 << 20) {
-        if (!out.write(chunk)) await once(out, 'drain');
-        chunk = '';
-      }
-    }
-    if (!out.write(chunk)) await once(out, 'drain');
-  }
-  out.end('# EOF\n');
-  await once(out, 'finish');
-  return samples;
 }
 
 /** Steps [from, to) of the fleet as remote-write series. */

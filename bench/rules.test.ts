@@ -1,26 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { runCanopy } from '../test/canopy.ts';
+import { scaleIntervals } from './rules.ts';
+import { SEED_ALERT_RULES } from './seed-alerts.ts';
 
-// A smoke run at small size against a real backfill and Prometheus; the
-// target is judged by the full run, never here.
+describe('scaleIntervals', () => {
+  it('divides every group interval and leaves the rules as they are', () => {
+    const out = scaleIntervals(SEED_ALERT_RULES, 6);
+    expect(out).toMatch(/interval: 5000ms/);
+    expect(out).toMatch(/rate\(node_cpu_seconds_total\{mode="idle",node_type="egress"\}\[1m\]\)\) \* 100 > 80/);
+    expect(() => scaleIntervals('groups: [{name: g, interval: 5x, rules: []}]', 2)).toThrow(/not a duration/);
+  });
+});
+
+// A smoke run at the smallest size against a real Prometheus; the targets
+// are judged by the full run, never here.
 describe('canopy bench rules (small)', () => {
-  it('backfills, times both sides and ends with a RATIO line', async () => {
+  it('measures idle, seed and pack CPU, the floor, and ends with a RATIO line', async () => {
     const r = await runCanopy(
       [
         'bench',
         'rules',
-        '--nodes',
-        '20',
-        '--trees',
-        '2',
-        '--minutes',
-        '10',
-        '--head-minutes',
-        '6',
-        '--evaluations',
-        '1',
-        '--interval',
-        '1',
+        ...['--nodes', '20', '--trees', '2', '--cores', '2'],
+        ...['--seconds', '5', '--warmup', '2', '--speedup', '30'],
       ],
       120_000,
     );
@@ -28,9 +29,11 @@ describe('canopy bench rules (small)', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.at(-1)).toMatch(/^RATIO \d+\.\d+$/);
-    expect(r.stdout).toMatch(/fleet: 20 egress nodes in 2 trees, \d+ series/);
-    expect(r.stdout).toMatch(/head: the last 6 min through remote write/);
-    expect(r.stdout).toMatch(/group media-tree\.scaling: \d+\.\d+ ms/);
-    expect(r.stdout).toMatch(/raw reads: the pack's \d+ distinct raw selectors/);
+    expect(r.stdout).toMatch(/\[2t 20n 2c\] fleet: \d+ series, 7 min of history/);
+    expect(r.stdout).toMatch(/seed: [\d.]+ CPU-s\/min at x30/);
+    expect(r.stdout).toMatch(/group media_tree_alerts: [\d.]+ ms/);
+    expect(r.stdout).toMatch(/group media-tree\.scaling: [\d.]+ ms/);
+    expect(r.stdout).toMatch(/floor: \d+ distinct raw series in \d+ reads/);
+    expect(r.stdout).toMatch(/point 2 trees, 20 nodes, 2 cores: pack\/seed [\d.]+, pack\/floor [\d.]+/);
   }, 130_000);
 });

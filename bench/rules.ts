@@ -1,97 +1,113 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'yaml';
+import { parseDuration } from '../process/duration.ts';
+import { waitUntil } from '../process/wait.ts';
 import { renderRulePack, toYaml } from '../rules/jsonnet.ts';
 import { instantQuery, startPrometheus } from '../servers/prometheus.ts';
-import { waitUntil } from '../process/wait.ts';
 import type { BenchResult } from './result.ts';
 import { rawSelectors } from './raw-selectors.ts';
 import { remoteWrite } from './remote-write.ts';
-import { fleet, writeOpenMetrics, writeSeries } from './rules-data.ts';
+import { type FleetShape, fleet, writeSeries } from './rules-data.ts';
+import { seriesFloor } from './rules-floor.ts';
 import { median } from './scrape.ts';
+import { SEED_ALERT_RULES } from './seed-alerts.ts';
 import { seedDecisionQueries } from './seed-queries.ts';
 
-export interface RulesBenchOptions {
-  trees: number;
-  nodes: number;
-  minutes: number;
-  /** The newest minutes of the history, sent to the head rather than backfilled into blocks. */
+export interface RulesBenchOptions extends FleetShape {
+  /** Run every point of SWEEP instead of the one fleet; RATIO is still the default fleet's. */
+  sweep: boolean;
+  /** Steady-state window of each side, wall seconds. */
+  seconds: number;
+  /** Wall seconds after a side is loaded before its window opens. */
+  warmupSeconds: number;
+  /** Every evaluation and query interval, both sides, is divided by this. */
+  speedup: number;
+  /** Minutes of history in the head before the sides run. */
   headMinutes: number;
-  evaluations: number;
-  /** Rule group interval for the run: short so several evaluations happen quickly. */
-  intervalSeconds: number;
 }
 
+/** The default fleet: what RATIO is measured on. */
+export const DEFAULT_FLEET: FleetShape = { trees: 10, nodes: 1000, cores: 8 };
+
+export const SWEEP: FleetShape[] = [1, 10, 100].flatMap((trees) =>
+  [1000, 5000].flatMap((nodes) => [1, 8].map((cores) => ({ trees, nodes, cores }))),
+);
+
+/** The seed's DecisionEngine ran every 30 s, as its alert group did. */
+const SEED_INTERVAL_SECONDS = 30;
 const STEP_SECONDS = 15;
+const ACTUATOR_GROUP = 'canopy.actuator';
+
+interface PointResult {
+  ratio: number;
+  floorRatio: number;
+}
 
 /**
- * The rule pack's cost per evaluation (sum over groups of
- * prometheus_rule_group_last_duration_seconds, median of several) against the
- * seed's six DecisionEngine queries for every tree through the HTTP API
- * (wall time per round, median of as many rounds), in one Prometheus.
- * RATIO = rule pack / seed queries (lower is better).
- *
- * The history is backfilled as blocks but for its newest minutes, which go to
- * the head through the remote-write receiver and keep arriving every 15 s
- * while the bench runs: in production every rule window reads the head, and
- * a window read across a block boundary costs two to three times more, which
- * made earlier runs depend on the time of day.
+ * Prometheus CPU per minute of steady state, the seed's way against the
+ * pack's, each side alone on the same head TSDB (fed through remote write,
+ * one step every 15 s as scrapes would): first nothing (ingest only), then the
+ * seed (its six DecisionEngine queries per tree through the HTTP API every
+ * 30 s, plus its own alert group every 30 s), then the pack as shipped (its
+ * groups at their production intervals, but the actuator's group, which is
+ * timed on its own line). The cost of a side is its CPU above the idle phase.
+ * Every interval of both sides is divided by --speedup, so a minute of wall
+ * time holds that many minutes of evaluations; the data keeps its real 15 s
+ * step, so each evaluation reads what production would.
+ * RATIO = pack / seed at the default fleet (lower is better).
  */
 export async function benchRules(o: RulesBenchOptions, log: (line: string) => void): Promise<BenchResult> {
-  if (o.headMinutes >= o.minutes)
-    throw new Error(`--head-minutes (${o.headMinutes}) must be below --minutes (${o.minutes})`);
+  const shapes = o.sweep ? SWEEP : [{ trees: o.trees, nodes: o.nodes, cores: o.cores }];
+  const isDefault = (s: FleetShape) =>
+    s.trees === DEFAULT_FLEET.trees && s.nodes === DEFAULT_FLEET.nodes && s.cores === DEFAULT_FLEET.cores;
+  const lines: string[] = [];
+  let ratio = Number.NaN;
+  for (const shape of shapes) {
+    const r = await measurePoint(shape, o, log);
+    const line = `point ${shape.trees} trees, ${shape.nodes} nodes, ${shape.cores} cores: pack/seed ${r.ratio.toFixed(3)}, pack/floor ${r.floorRatio.toFixed(2)}`;
+    log(line);
+    lines.push(line);
+    if (!o.sweep || isDefault(shape)) ratio = r.ratio;
+  }
+  if (o.sweep) for (const l of lines) log(l);
+  log('targets: pack/seed <= 0.3 at 10 trees, 1000 nodes, 8 cores; < 1 at every point; pack/floor <= 1.5');
+  return { ratio };
+}
+
+async function measurePoint(shape: FleetShape, o: RulesBenchOptions, log: (l: string) => void): Promise<PointResult> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-bench-rules-'));
+  const rulesDir = join(dir, 'rules');
+  mkdirSync(rulesDir);
   let writer: NodeJS.Timeout | undefined;
   let sending: Promise<void> | undefined;
+  const tag = `[${shape.trees}t ${shape.nodes}n ${shape.cores}c]`;
   try {
-    const now = Math.floor(Date.now() / 1000);
-    const first = now - o.minutes * 60;
-    const steps = (o.minutes * 60) / STEP_SECONDS + 1;
-    const headFrom = steps - (o.headMinutes * 60) / STEP_SECONDS;
-    const series = fleet(o.trees, Math.ceil(o.nodes / o.trees), STEP_SECONDS);
-    const om = join(dir, 'fleet.om');
-    let t0 = Date.now();
-    const samples = await writeOpenMetrics(om, series, first, STEP_SECONDS, 0, headFrom);
-    log(
-      `fleet: ${o.nodes} egress nodes in ${o.trees} trees, ${series.length} series; ${o.minutes} min of history at ${STEP_SECONDS} s, the first ${o.minutes - o.headMinutes} min (${samples} samples) written in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
-    );
-    t0 = Date.now();
-    execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', om, join(dir, 'data')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    rmSync(om);
-    log(`backfill: promtool tsdb create-blocks-from openmetrics in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-
-    // The rule pack as shipped, but for the group interval.
-    const pack = renderRulePack(`ruleInterval: '${o.intervalSeconds}s'`);
-    writeFileSync(join(dir, 'rules.yaml'), pack.rules);
-    writeFileSync(join(dir, 'alerts.yaml'), pack.alerts);
+    const series = fleet(shape, STEP_SECONDS);
+    const steps = (o.headMinutes * 60) / STEP_SECONDS + 1;
+    const first = Math.floor(Date.now() / 1000) - (steps - 1) * STEP_SECONDS;
+    const scaled = (seconds: number) => `${Math.max(1, Math.round((seconds * 1000) / o.speedup))}ms`;
     const prom = await startPrometheus({
       dir,
       config: toYaml({
-        // 15 s as in production: it sets the resolution of the seed's subquery.
-        global: { scrape_interval: '15s', evaluation_interval: '15s' },
-        rule_files: ['rules.yaml', 'alerts.yaml'],
+        global: { scrape_interval: '15s', evaluation_interval: scaled(STEP_SECONDS) },
+        rule_files: ['rules/*.yaml'],
       }),
       extraArgs: ['--web.enable-remote-write-receiver'],
     });
     try {
-      t0 = Date.now();
+      const t0 = Date.now();
       // In batches of series, so a large fleet never makes one huge request.
       for (let i = 0; i < series.length; i += 2_000)
-        await remoteWrite(prom.url, writeSeries(series.slice(i, i + 2_000), first, STEP_SECONDS, headFrom, steps));
-      // The head must hold the newest step, or the rules would read only blocks.
+        await remoteWrite(prom.url, writeSeries(series.slice(i, i + 2_000), first, STEP_SECONDS, 0, steps));
       const newest = await instantQuery(prom.url, 'max(timestamp(media_tree_egress_active_viewers))');
-      if (Number(newest.result[0]?.value[1]) !== first + (steps - 1) * STEP_SECONDS) {
-        throw new Error(
-          `the remote-written head is not visible: newest sample at ${newest.result[0]?.value[1] ?? 'none'}`,
-        );
-      }
+      if (Number(newest.result[0]?.value[1]) !== first + (steps - 1) * STEP_SECONDS)
+        throw new Error(`the remote-written head is not visible: newest sample at ${newest.result[0]?.value[1]}`);
       log(
-        `head: the last ${o.headMinutes} min through remote write in ${((Date.now() - t0) / 1000).toFixed(1)} s, then one step every ${STEP_SECONDS} s`,
+        `${tag} fleet: ${series.length} series, ${o.headMinutes} min of history to the head through remote write in ${((Date.now() - t0) / 1000).toFixed(1)} s, then one step every ${STEP_SECONDS} s`,
       );
-      // Live data: each step is sent once its time has come, as scrapes would add it.
       let next = steps;
       writer = setInterval(() => {
         if (sending || (first + next * STEP_SECONDS) * 1000 > Date.now()) return;
@@ -101,83 +117,75 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
           .finally(() => (sending = undefined));
       }, 500);
 
-      const rulesCost = await ruleGroupCost(prom.url, o.evaluations, o.intervalSeconds, log);
-      await logCostliestRules(prom.url, log);
-      // The recorded series must exist, or the groups were timed doing nothing.
-      const recorded = await instantQuery(prom.url, 'tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg5m');
-      if (recorded.result.length !== o.trees) {
-        throw new Error(
-          `the rule pack recorded ${recorded.result.length} trees of ${o.trees}: its results were not stored`,
+      const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
+      const perMin = (c: number) => `${c.toFixed(3)} CPU-s/min`;
+      const speed = o.speedup;
+
+      // Ingest alone: what neither side is charged for.
+      const idle = await measureCpu(prom.url, o);
+      log(`${tag} idle (ingest only): ${perMin(idle.cpuPerMinute)}`);
+
+      // The seed: its alert group, verbatim but for the interval, and its client's queries.
+      writeFileSync(join(rulesDir, 'seed.yaml'), scaleIntervals(SEED_ALERT_RULES, o.speedup));
+      await reload(prom.url, ['media_tree_alerts']);
+      const client = seedClient(prom.url, shape.trees, (SEED_INTERVAL_SECONDS * 1000) / o.speedup);
+      const seed = await measureCpu(prom.url, o);
+      const rounds = await client.stop();
+      await expectAlerts(prom.url, 'HighCPUUsage', 'component="scaling"');
+      const seedNet = seed.cpuPerMinute - idle.cpuPerMinute;
+      log(
+        `${tag} seed: ${perMin(seed.cpuPerMinute)} at x${speed}, ${perMin(seedNet)} above idle = ${perMin(seedNet / speed)} of production`,
+      );
+      log(
+        `${tag}   queries: ${6 * shape.trees} per round, ${ms(median(rounds.wall) / 1000)} wall median, ${ms(Math.max(...rounds.wall) / 1000)} max, ${rounds.wall.length} rounds of ${Math.floor(((o.seconds + o.warmupSeconds) * o.speedup) / SEED_INTERVAL_SECONDS)} scheduled, ${rounds.late} late (a late seed costs less per minute than it would: the ratio then favours the seed)`,
+      );
+      for (const [g, d] of seed.groups) log(`${tag}   group ${g}: ${ms(d)} per evaluation`);
+
+      // The pack as shipped, without the actuator's group.
+      rmSync(join(rulesDir, 'seed.yaml'));
+      const pack = renderRulePack();
+      const packFiles = [pack.rules, pack.alerts].map((f) => withoutGroup(f, ACTUATOR_GROUP));
+      for (const [i, f] of packFiles.entries())
+        writeFileSync(join(rulesDir, `pack-${i}.yaml`), scaleIntervals(f, o.speedup));
+      await reload(prom.url, groupNames(packFiles));
+      const packed = await measureCpu(prom.url, o);
+      await expectAlerts(prom.url, 'MediaTreeScaleOut', 'reason="unhealthy_nodes"');
+      const packNet = packed.cpuPerMinute - idle.cpuPerMinute;
+      log(
+        `${tag} pack: ${perMin(packed.cpuPerMinute)} at x${speed}, ${perMin(packNet)} above idle = ${perMin(packNet / speed)} of production`,
+      );
+      let packEval = 0;
+      for (const [g, d] of packed.groups) {
+        log(`${tag}   group ${g}: ${ms(d)} per evaluation`);
+        packEval += d;
+      }
+      if (packed.missed > 0 || seed.missed > 0)
+        log(
+          `${tag}   missed group iterations: seed ${seed.missed}, pack ${packed.missed} (an evaluation outran its interval)`,
         );
-      }
 
-      // Wall time without query stats (the seed asked for none), then
-      // Prometheus' own evaluation time with them, in as many rounds.
-      const wall: number[] = [];
-      const evaluation: number[] = [];
-      let seriesSeen = 0;
-      for (const stats of [false, true]) {
-        for (let round = 0; round < o.evaluations + 2; round++) {
-          let evalSeconds = 0;
-          const started = performance.now();
-          for (let t = 0; t < o.trees; t++) {
-            // As DecisionEngine.evaluate(): the six queries of a tree at once, trees in turn.
-            const answers = await Promise.all(
-              Object.entries(seedDecisionQueries(`tree-${t}`)).map(async ([name, q]) => ({
-                name,
-                r: await instantQuery(prom.url, q, stats ? { stats: 'all' } : {}),
-              })),
-            );
-            for (const { name, r } of answers) {
-              if (round === 0 && !stats) seriesSeen += r.result.length;
-              if (stats) evalSeconds += evalTotalTime(r, name);
-            }
-          }
-          // The first two rounds warm caches, as the rule groups' first evaluations do.
-          if (round < 2) continue;
-          if (stats) evaluation.push(evalSeconds);
-          else wall.push((performance.now() - started) / 1000);
-        }
-      }
-      if (seriesSeen === 0) throw new Error('the seed queries returned nothing: the fleet is not visible');
+      // The actuator's group on its own line: its inputs are the actuator's metrics, not the fleet's.
+      writeFileSync(join(rulesDir, 'actuator.yaml'), scaleIntervals(onlyGroup(pack.alerts, ACTUATOR_GROUP), o.speedup));
+      await reload(prom.url, [...groupNames(packFiles), ACTUATOR_GROUP]);
+      const act = await groupDurations(prom.url, 2, (SEED_INTERVAL_SECONDS * 1000) / o.speedup);
+      log(
+        `${tag} actuator group ${ACTUATOR_GROUP}: ${ms(act.get(ACTUATOR_GROUP) ?? Number.NaN)} per evaluation (not in the ratio)`,
+      );
 
-      // What the pack cannot do without: each distinct raw selector of its
-      // rules read once, timed by the same engine, before any rule writes.
-      const selectors = rawSelectors([pack.rules, pack.alerts]);
-      const reads: number[] = [];
-      const perSelector = new Map<string, number[]>(selectors.map((sel) => [sel, []]));
-      for (let round = 0; round < o.evaluations + 2; round++) {
-        let seconds = 0;
-        for (const sel of selectors) {
-          const r = await instantQuery(prom.url, sel, { stats: 'all' });
-          const took = evalTotalTime(r, sel);
-          seconds += took;
-          if (round >= 2) perSelector.get(sel)!.push(took);
-        }
-        if (round >= 2) reads.push(seconds);
-      }
-
-      const seedWall = median(wall);
-      const seedEval = median(evaluation);
-      const rawReads = median(reads);
-      const ms = (s: number) => `${(s * 1000).toFixed(2)} ms`;
-      log(`rule pack: ${ms(rulesCost)} per evaluation of every group (median of ${o.evaluations})`);
+      // The floor, with nothing else evaluating.
+      for (const f of ['actuator.yaml', 'pack-0.yaml', 'pack-1.yaml']) rmSync(join(rulesDir, f));
+      await reload(prom.url, []);
+      const floor = await seriesFloor(prom.url, rawSelectors(packFiles), 5);
       log(
-        `seed queries: ${ms(seedWall)} per round of ${6 * o.trees} queries through the HTTP API, the seed's way (median of ${wall.length}); ${ms(seedEval)} of Prometheus evaluation in a round with query stats`,
+        `${tag} floor: ${floor.series} distinct raw series in ${floor.reads.length} reads (${floor.overlap} read twice), ${ms(floor.seconds)}; the pack's groups ${ms(packEval)} per evaluation`,
       );
-      log(
-        `raw reads: the pack's ${selectors.length} distinct raw selectors, each read once, ${ms(rawReads)} of evaluation (${(rawReads / seedWall).toFixed(3)}x the seed's round), before any rule computes or writes`,
-      );
-      const costliest = [...perSelector].map(([sel, t]) => [sel, median(t)] as const).sort((a, b) => b[1] - a[1]);
-      for (const [sel, t] of costliest.slice(0, 5)) log(`  raw read: ${ms(t)} ${sel}`);
-      log(
-        `rule pack / seed queries: ${(rulesCost / seedWall).toFixed(3)} against HTTP API time (the RATIO), ${(rulesCost / seedEval).toFixed(3)} against evaluation time alone`,
-      );
-      log(`target: rule pack <= 0.2x the seed's queries`);
-      return { ratio: rulesCost / seedWall };
+      if (floor.series === 0) throw new Error('the floor found no series: the fleet is not visible');
+      // Reported, not hidden: a negative ratio says this point was not measurable here.
+      if (seedNet <= 0 || packNet <= 0)
+        log(`${tag} a side cost nothing above idle: the window is too short for this fleet, or the machine too busy`);
+      return { ratio: packNet / seedNet, floorRatio: packEval / floor.seconds };
     } finally {
       clearInterval(writer);
-      // A step still in flight reports before Prometheus goes, never after RATIO.
       await sending;
       await prom.child.stop();
     }
@@ -186,46 +194,105 @@ export async function benchRules(o: RulesBenchOptions, log: (line: string) => vo
   }
 }
 
-/** Median over `n` evaluations (after two warm-ups from the call on) of the summed last durations of every rule group. */
-async function ruleGroupCost(
-  url: string,
-  n: number,
-  intervalSeconds: number,
-  log: (l: string) => void,
-): Promise<number> {
-  // Counted from now, when the head holds the fleet: evaluations before it read no current data.
-  const seen = new Map<string, { start: number; iterations: number; durations: number[] }>();
-  await waitUntil(
-    `${n} evaluations of every rule group`,
-    async () => {
-      const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-      const iterations = metricByGroup(text, 'prometheus_rule_group_iterations_total');
-      const durations = metricByGroup(text, 'prometheus_rule_group_last_duration_seconds');
-      for (const [group, it] of iterations) {
-        const s = seen.get(group) ?? { start: it, iterations: it, durations: [] };
-        // Two warm-ups on the current data, then one duration per new evaluation.
-        if (it > s.iterations && it > s.start + 2) s.durations.push(durations.get(group) ?? 0);
-        s.iterations = it;
-        seen.set(group, s);
+/** The seed's client: every interval, each tree's six queries at once, trees in turn (DecisionEngine.evaluate()). */
+function seedClient(url: string, trees: number, intervalMs: number) {
+  const wall: number[] = [];
+  let late = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const started = performance.now();
+      for (let t = 0; t < trees; t++) {
+        const answers = await Promise.all(
+          Object.values(seedDecisionQueries(`tree-${t}`)).map((q) => instantQuery(url, q)),
+        );
+        if (answers[0]!.result.length === 0) throw new Error(`the seed's CPU query saw nothing for tree-${t}`);
       }
-      return seen.size > 0 && [...seen.values()].every((s) => s.durations.length >= n);
+      const took = performance.now() - started;
+      wall.push(took);
+      if (took > intervalMs) late++;
+      else await sleep(intervalMs - took);
+    }
+  })();
+  // Reported by stop(), not as an unhandled rejection.
+  loop.catch(() => {});
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return { wall, late };
     },
-    { timeoutMs: (n + 6) * intervalSeconds * 1000 + 60_000, intervalMs: 250 },
-  );
-  let total = 0;
-  for (const [group, s] of seen) {
-    const m = median(s.durations.slice(0, n));
-    log(`  group ${group.split(';')[1]}: ${(m * 1000).toFixed(2)} ms`);
-    total += m;
-  }
-  return total;
+  };
 }
 
-/** Prometheus' own evaluation time of a query asked with stats=all. */
-function evalTotalTime(r: { stats?: unknown }, what: string): number {
-  const took = (r.stats as { timings?: { evalTotalTime?: number } } | undefined)?.timings?.evalTotalTime;
-  if (typeof took !== 'number') throw new Error(`no query stats for ${what}`);
-  return took;
+/** CPU per wall minute over the window, after the warm-up, with each rule group's median duration meanwhile. */
+async function measureCpu(url: string, o: RulesBenchOptions) {
+  await sleep(o.warmupSeconds * 1000);
+  const c0 = await cpuSeconds(url);
+  const t0 = performance.now();
+  const sampler = sampleGroups(url, 1000);
+  await sleep(o.seconds * 1000);
+  const c1 = await cpuSeconds(url);
+  const minutes = (performance.now() - t0) / 60_000;
+  const { groups, missed } = await sampler.stop();
+  return { cpuPerMinute: (c1.cpu - c0.cpu) / minutes, groups, missed: missed - c0.missed };
+}
+
+async function metricsText(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+}
+
+async function cpuSeconds(url: string): Promise<{ cpu: number; missed: number }> {
+  const text = await metricsText(url);
+  const cpu = /^process_cpu_seconds_total (\S+)$/m.exec(text);
+  if (!cpu) throw new Error('Prometheus exposes no process_cpu_seconds_total');
+  let missed = 0;
+  for (const v of metricByGroup(text, 'prometheus_rule_group_iterations_missed_total').values()) missed += v;
+  return { cpu: Number(cpu[1]), missed };
+}
+
+/** Polls each group's last duration, one value per new iteration, until stopped. */
+function sampleGroups(url: string, everyMs: number) {
+  const seen = new Map<string, { iterations: number; durations: number[] }>();
+  let running = true;
+  let missed = 0;
+  const poll = async () => {
+    const text = await metricsText(url);
+    const iterations = metricByGroup(text, 'prometheus_rule_group_iterations_total');
+    const durations = metricByGroup(text, 'prometheus_rule_group_last_duration_seconds');
+    missed = 0;
+    for (const v of metricByGroup(text, 'prometheus_rule_group_iterations_missed_total').values()) missed += v;
+    for (const [group, it] of iterations) {
+      const s = seen.get(group);
+      if (!s) seen.set(group, { iterations: it, durations: [] });
+      else if (it > s.iterations) {
+        s.durations.push(durations.get(group) ?? 0);
+        s.iterations = it;
+      }
+    }
+  };
+  const loop = (async () => {
+    while (running) {
+      await poll();
+      await sleep(everyMs);
+    }
+  })();
+  loop.catch(() => {});
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      const groups = new Map<string, number>();
+      for (const [g, s] of seen) if (s.durations.length > 0) groups.set(g.split(';')[1]!, median(s.durations));
+      return { groups, missed };
+    },
+  };
+}
+
+async function groupDurations(url: string, n: number, intervalMs: number): Promise<Map<string, number>> {
+  const sampler = sampleGroups(url, Math.max(100, intervalMs / 4));
+  await sleep(intervalMs * (n + 1));
+  return (await sampler.stop()).groups;
 }
 
 function metricByGroup(text: string, name: string): Map<string, number> {
@@ -235,19 +302,58 @@ function metricByGroup(text: string, name: string): Map<string, number> {
   return out;
 }
 
-/** Where the pack's time goes: the five costliest rules of the last evaluation. */
-async function logCostliestRules(url: string, log: (l: string) => void): Promise<void> {
-  const res = await fetch(`${url}/api/v1/rules`, { signal: AbortSignal.timeout(5_000) });
-  const body = (await res.json()) as {
-    data: {
-      groups: Array<{ rules: Array<{ name: string; evaluationTime: number; labels?: Record<string, string> }> }>;
-    };
-  };
-  const rules = body.data.groups.flatMap((g) => g.rules);
-  rules.sort((a, b) => b.evaluationTime - a.evaluationTime);
-  for (const r of rules.slice(0, 5)) {
-    log(
-      `  costliest: ${(r.evaluationTime * 1000).toFixed(2)} ms ${r.name}${r.labels?.reason ? ` (${r.labels.reason})` : ''}`,
-    );
+/** Reloads the config and waits until exactly these rule groups are loaded. */
+async function reload(url: string, groups: string[]): Promise<void> {
+  const res = await fetch(`${url}/-/reload`, { method: 'POST', signal: AbortSignal.timeout(60_000) });
+  if (!res.ok) throw new Error(`reload failed: ${res.status} ${await res.text()}`);
+  const want = [...groups].sort().join(',');
+  await waitUntil(
+    `rule groups ${want || '(none)'}`,
+    async () => {
+      const body = (await (await fetch(`${url}/api/v1/rules`)).json()) as { data: { groups: Array<{ name: string }> } };
+      return (
+        body.data.groups
+          .map((g) => g.name)
+          .sort()
+          .join(',') === want
+      );
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+}
+
+/** Some alert of this name, as the side under test writes it, is in ALERTS: the side did decide something. */
+async function expectAlerts(url: string, alertname: string, matcher: string): Promise<void> {
+  const r = await instantQuery(url, `count(ALERTS{alertname="${alertname}", ${matcher}})`);
+  if (!(Number(r.result[0]?.value[1]) > 0)) throw new Error(`no ${alertname} in ALERTS: the hot nodes fired nothing`);
+}
+
+interface RuleFile {
+  groups: Array<{ name: string; interval?: string; rules: unknown[] }>;
+}
+
+/** Every group's interval divided by `speedup` (a group without one gets the global interval, also scaled). */
+export function scaleIntervals(file: string, speedup: number): string {
+  const f = parse(file) as RuleFile;
+  for (const g of f.groups) {
+    if (!g.interval) continue;
+    const ms = parseDuration(g.interval);
+    if (ms === null) throw new Error(`group ${g.name}: interval ${g.interval} is not a duration`);
+    g.interval = `${Math.max(1, Math.round(ms / speedup))}ms`;
   }
+  return toYaml(f);
+}
+
+function withoutGroup(file: string, name: string): string {
+  const f = parse(file) as RuleFile;
+  return toYaml({ groups: f.groups.filter((g) => g.name !== name) });
+}
+
+function onlyGroup(file: string, name: string): string {
+  const f = parse(file) as RuleFile;
+  return toYaml({ groups: f.groups.filter((g) => g.name === name) });
+}
+
+function groupNames(files: string[]): string[] {
+  return files.flatMap((f) => (parse(f) as RuleFile).groups.map((g) => g.name));
 }

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { benchActuator } from '../bench/actuator-latency.ts';
 import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
@@ -74,37 +74,41 @@ export function benchCommand(): Command {
   bench
     .command('rules')
     .description(
-      "rule pack evaluation cost against the seed's DecisionEngine queries on one backfilled TSDB (ratio: rule pack/seed, lower is better)",
+      'Prometheus CPU per minute of the rule pack against the seed (its DecisionEngine queries and its alert group), each alone on one head TSDB (ratio: pack/seed, lower is better)',
+    )
+    .addOption(intOption('--nodes <n>', 'egress nodes in the fleet', 'CANOPY_BENCH_NODES', 1000, 10, 100_000))
+    .addOption(intOption('--trees <n>', 'trees the nodes are spread over', 'CANOPY_BENCH_TREES', 10, 1, 1000))
+    .addOption(intOption('--cores <n>', 'CPU cores per egress node', 'CANOPY_BENCH_CORES', 8, 1, 256))
+    .addOption(new Option('--sweep', '1, 10, 100 trees x 1,000, 5,000 nodes x 1, 8 cores; RATIO at the default fleet'))
+    .addOption(
+      intOption('--seconds <n>', 'steady-state window of each side, seconds', 'CANOPY_BENCH_SECONDS', 60, 5, 3600),
     )
     .addOption(
-      intOption('--nodes <n>', 'egress nodes in the backfilled fleet', 'CANOPY_BENCH_NODES', 1000, 10, 100_000),
+      intOption('--warmup <n>', 'seconds after a side loads before its window', 'CANOPY_BENCH_WARMUP', 20, 2, 600),
     )
-    .addOption(intOption('--trees <n>', 'trees the nodes are spread over', 'CANOPY_BENCH_TREES', 10, 1, 1000))
-    .addOption(intOption('--minutes <n>', 'minutes of history', 'CANOPY_BENCH_MINUTES', 60, 10, 24 * 60))
     .addOption(
       intOption(
-        '--head-minutes <n>',
-        'newest minutes of that history sent to the head instead of the blocks',
-        'CANOPY_BENCH_HEAD_MINUTES',
-        10,
-        6,
-        60,
+        '--speedup <n>',
+        'every evaluation and query interval, both sides, divided by this',
+        'CANOPY_BENCH_SPEEDUP',
+        3,
+        1,
+        30,
       ),
     )
-    .addOption(intOption('--evaluations <n>', 'evaluations measured on each side', 'CANOPY_BENCH_EVALUATIONS', 6, 1, 8))
-    .addOption(
-      intOption('--interval <s>', 'rule group interval during the run, seconds', 'CANOPY_BENCH_INTERVAL', 3, 1, 5),
-    )
+    .addOption(intOption('--head-minutes <n>', 'minutes of history in the head', 'CANOPY_BENCH_HEAD_MINUTES', 7, 7, 60))
     .action(
       async (o: {
         nodes: number;
         trees: number;
-        minutes: number;
+        cores: number;
+        sweep?: boolean;
+        seconds: number;
+        warmup: number;
+        speedup: number;
         headMinutes: number;
-        evaluations: number;
-        interval: number;
       }) => {
-        await report((log) => benchRules({ ...o, intervalSeconds: o.interval }, log));
+        await report((log) => benchRules({ ...o, sweep: o.sweep === true, warmupSeconds: o.warmup }, log));
       },
     );
 

@@ -73,7 +73,7 @@ describe('dashboard queries on a real Prometheus with the rule pack', () => {
     await waitUntil(
       'the per-node recordings',
       async () =>
-        (await instantQuery(prom.url, 'node_id:media_tree_node_network_receive_drop:sum_rate5m')).result.length > 0,
+        (await instantQuery(prom.url, 'tree_id:media_tree_egress_network_receive_drop:sum_rate5m')).result.length > 0,
       { timeoutMs: 30_000 },
     );
   }, 60_000);

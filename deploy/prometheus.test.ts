@@ -114,7 +114,7 @@ describe('deploy/prometheus.yml with file_sd (real Prometheus)', () => {
     await waitUntil(
       'the recording rules to evaluate',
       async () =>
-        (await instantQuery(prom.url, 'node_id:media_tree_node_memory_utilisation:ratio{node_id="egress-7"}')).result
+        (await instantQuery(prom.url, 'node_id:media_tree_node_cpu_utilisation:ratio_irate{node_id="egress-7"}')).result
           .length === 1,
       { timeoutMs: 45_000, intervalMs: 1_000 },
     );

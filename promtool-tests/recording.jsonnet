@@ -1,5 +1,7 @@
 // Every recording rule, on one tree of mixed nodes and on a tree with failures.
 local lib = import 'lib.libsonnet';
+// The per-node expressions the dashboards read and the alerts compute.
+local nodeExprs = (import '../rules/mixin.libsonnet').nodeExprs;
 
 local mixedTree =
   lib.egress('tree-a', 'egress-1', busy=0.25, mem=0.25, drops=40, pool=60, viewers=10)
@@ -73,22 +75,35 @@ lib.file([
         ],
       },
       {
-        expr: 'node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a"}',
+        // Per node, as the dashboards show it (no longer recorded for every node).
+        expr: nodeExprs.memory('tree_id="tree-a"'),
         eval_time: '10m',
         exp_samples: [
-          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
-          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
-          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
+          sample('{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
+          sample('{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
+          sample('{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
         ],
       },
       {
-        // Loopback excluded; per node, every node type.
-        expr: 'node_id:media_tree_node_network_receive_drop:sum_rate5m{tree_id="tree-a"}',
+        // Recorded only above 80 %: no node of these trees is.
+        expr: 'node_id:media_tree_node_memory_utilisation:ratio_high',
+        eval_time: '10m',
+        exp_samples: [],
+      },
+      {
+        // Recorded only for failing targets: none here.
+        expr: 'instance:media_tree_up:down',
+        eval_time: '10m',
+        exp_samples: [],
+      },
+      {
+        // Loopback excluded; per node, every node type (PacketLoss and the dashboards).
+        expr: nodeExprs.drops('tree_id="tree-a"'),
         eval_time: '10m',
         exp_samples: [
-          sample('node_id:media_tree_node_network_receive_drop:sum_rate5m{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 40),
-          sample('node_id:media_tree_node_network_receive_drop:sum_rate5m{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 20),
-          sample('node_id:media_tree_node_network_receive_drop:sum_rate5m{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 80),
+          sample('{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 40),
+          sample('{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 20),
+          sample('{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 80),
         ],
       },
       {
@@ -194,6 +209,25 @@ lib.file([
         expr: 'tree_id:media_tree_egress_targets_down:count',
         eval_time: '10m',
         exp_samples: [sample('tree_id:media_tree_egress_targets_down:count{tree_id="tree-c"}', 2)],
+      },
+      {
+        // Every node above 80 %, the lowest threshold reading it (HighMemoryUsage; unhealthy is 90 %).
+        expr: 'node_id:media_tree_node_memory_utilisation:ratio_high',
+        eval_time: '10m',
+        exp_samples: [
+          sample('node_id:media_tree_node_memory_utilisation:ratio_high{job="node-exporter", instance="egress-2:9100", tree_id="tree-c", node_type="egress", node_id="egress-2"}', 0.90625),
+          sample('node_id:media_tree_node_memory_utilisation:ratio_high{job="node-exporter", instance="egress-3:9100", tree_id="tree-c", node_type="egress", node_id="egress-3"}', 0.96875),
+          sample('node_id:media_tree_node_memory_utilisation:ratio_high{job="node-exporter", instance="egress-4:9100", tree_id="tree-c", node_type="egress", node_id="egress-4"}', 0.875),
+        ],
+      },
+      {
+        // Each failing target, app or node_exporter, with its labels; value 0.
+        expr: 'instance:media_tree_up:down',
+        eval_time: '10m',
+        exp_samples: [
+          sample('instance:media_tree_up:down{job="media-tree-egress", instance="egress-5:7073", tree_id="tree-c", node_type="egress", node_id="egress-5"}', 0),
+          sample('instance:media_tree_up:down{job="node-exporter", instance="egress-6:9100", tree_id="tree-c", node_type="egress", node_id="egress-6"}', 0),
+        ],
       },
     ],
   },

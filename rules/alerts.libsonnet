@@ -122,7 +122,7 @@ local metrics = import 'metrics.libsonnet';
           },
           {
             alert: 'HighMemoryUsage',
-            expr: '%s > %s\n' % [r.nodeMemory, ratio(c.highMemoryPercent)],
+            expr: '%s > %s\n' % [r.nodeMemoryHigh, ratio(c.highMemoryPercent)],
             'for': c.forDurations.highMemory,
             labels: { severity: 'warning', component: 'node' },
             annotations: {
@@ -142,7 +142,8 @@ local metrics = import 'metrics.libsonnet';
           },
           {
             alert: 'PacketLoss',
-            expr: '%s > %g\n' % [r.nodeDrops, c.packetLossPerNode],
+            // From the raw series: the per-node rate feeds nothing else.
+            expr: '(\n%s) > %g\n' % [$.nodeExprs.drops(''), c.packetLossPerNode],
             'for': c.forDurations.packetLoss,
             labels: { severity: 'warning', component: 'network' },
             annotations: {
@@ -198,7 +199,7 @@ local metrics = import 'metrics.libsonnet';
           {
             // A down target reports nothing, so the alerts above stay silent for it.
             alert: 'MediaTreeTargetDown',
-            expr: 'up{job=~"%s"} == 0\n' % std.join('|', [c.jobs[j] for j in std.objectFields(c.jobs)]),
+            expr: '%s\n' % r.targetsDown,
             'for': c.forDurations.targetDown,
             labels: { severity: 'critical', component: 'monitoring' },
             annotations: {

@@ -91,8 +91,10 @@
     // of that tree succeeding within this window.
     actuatorScaleOutWindow: '15m',
 
-    // Evaluation interval of every rule group.
+    // Evaluation interval of every rule group but the dashboards' one.
     ruleInterval: '30s',
+    // Evaluation interval of what only dashboards and reports read (viewers total).
+    dashboardRuleInterval: '1m',
 
     // %s is the alert name in lower case: the runbook's section anchors.
     runbookURL: 'https://github.com/canopy-media/canopy/blob/main/rules/runbook.md',

@@ -2,6 +2,12 @@
 // CPU is per node (the seed computed it per core), and every series is
 // selected by the target labels service discovery sets, never by exposed ones.
 //
+// What a rule costs is paid every interval in Prometheus CPU (docs/benchmarks.md):
+// a recorded sample costs about three raw reads, so per node only CPU is
+// recorded (its raw series are one per core, and three rules read it); memory
+// is recorded only where it is high (the per-node alerts need no more), and
+// tree memory and drops are computed from the raw series.
+//
 // They share one group with the scaling alerts (alerts.libsonnet's
 // scalingAlerts): rules of a group run in order within one evaluation, so a
 // scrape reaches a decision in one evaluation instead of one per group.
@@ -14,8 +20,10 @@ local metrics = import 'metrics.libsonnet';
   // Recorded names: alerts and dashboards use these, not their expressions.
   recorded:: {
     nodeCpu: 'node_id:media_tree_node_cpu_utilisation:ratio_irate',
-    nodeMemory: 'node_id:media_tree_node_memory_utilisation:ratio',
-    nodeDrops: 'node_id:media_tree_node_network_receive_drop:sum_rate%s' % c.dropRateWindow,
+    // Only nodes above memoryHighRatio, the lowest threshold that reads it.
+    nodeMemoryHigh: 'node_id:media_tree_node_memory_utilisation:ratio_high',
+    // Targets of the tree jobs failing their scrapes (up == 0), all jobs: read once.
+    targetsDown: 'instance:media_tree_up:down',
     treeEgressCpu: 'tree_id:media_tree_egress_cpu_utilisation:avg_ratio_avg%s' % c.cpuAverageWindow,
     treeEgressMemory: 'tree_id:media_tree_egress_memory_utilisation:max_ratio',
     treePortPool: 'tree_id:%s:max' % metrics.egress.portPoolUtilizationPercent,
@@ -35,6 +43,25 @@ local metrics = import 'metrics.libsonnet';
   },
   local r = self.recorded,
 
+  // Per-node expressions the rules and the dashboards share; `sel` narrows them.
+  nodeExprs:: {
+    memory(sel):: |||
+      1 - (
+        %(avail)s{%(ne)s%(sel)s}
+        /
+        %(total)s{%(ne)s%(sel)s}
+      )
+    ||| % { avail: 'node_memory_MemAvailable_bytes', total: 'node_memory_MemTotal_bytes', ne: c.nodeExporterSelector, sel: if sel == '' then '' else ', ' + sel },
+    // Dashboards pass their own window ($__rate_interval).
+    drops(sel, window=c.dropRateWindow):: |||
+      sum without (device) (
+        rate(node_network_receive_drop_total{%(ne)s%(sel)s, device!="lo"}[%(w)s])
+      )
+    ||| % { ne: c.nodeExporterSelector, sel: if sel == '' then '' else ', ' + sel, w: window },
+  },
+  local x = self.nodeExprs,
+  local memoryHighRatio = std.min(c.highMemoryPercent, c.unhealthyPercent) / 100,
+
   // Per node first: the per-tree rules below read these.
   nodeRecordings:: [
     {
@@ -50,24 +77,15 @@ local metrics = import 'metrics.libsonnet';
       ||| % { ne: c.nodeExporterSelector, w: c.cpuRateWindow },
     },
     {
-      // One-to-one division, no aggregation: the cheapest form per evaluation.
-      record: r.nodeMemory,
-      expr: |||
-        1 - (
-          node_memory_MemAvailable_bytes{%(ne)s}
-          /
-          node_memory_MemTotal_bytes{%(ne)s}
-        )
-      ||| % { ne: c.nodeExporterSelector },
+      // The per-node memory alerts' only input: every node is read, few are written.
+      record: r.nodeMemoryHigh,
+      expr: '(\n%s) > %g\n' % [x.memory(''), memoryHighRatio],
     },
     {
-      // Read once, used by PacketLoss and the per-tree sum.
-      record: r.nodeDrops,
-      expr: |||
-        sum without (device) (
-          rate(node_network_receive_drop_total{%(ne)s, device!="lo"}[%(w)s])
-        )
-      ||| % { ne: c.nodeExporterSelector, w: c.dropRateWindow },
+      // up read once for every tree job: the targets-down count and
+      // MediaTreeTargetDown read this instead (as a rule, 0 kept: `== 0` filters).
+      record: r.targetsDown,
+      expr: 'up{job=~"%s"} == 0\n' % std.join('|', [c.jobs[j] for j in std.objectFields(c.jobs)]),
     },
   ] + [
     {
@@ -100,20 +118,21 @@ local metrics = import 'metrics.libsonnet';
       ||| % { tree: c.treeLabel, cpu: r.nodeCpu, egress: egress, w: c.cpuAverageWindow },
     },
     {
+      // From the raw series: a per-node recording would cost more writes than it saves reads.
       record: r.treeEgressMemory,
-      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeMemory, egress],
+      expr: 'max by (%s) (\n%s)\n' % [c.treeLabel, x.memory(egress)],
     },
     {
       record: r.treePortPool,
       expr: 'max by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.portPoolUtilizationPercent, c.egressSelector],
     },
     {
-      record: r.treeViewers,
-      expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.activeViewers, c.egressSelector],
-    },
-    {
       record: r.treeDrops,
-      expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, r.nodeDrops, egress],
+      expr: |||
+        sum by (%(tree)s) (
+          rate(node_network_receive_drop_total{%(ne)s, %(egress)s, device!="lo"}[%(w)s])
+        )
+      ||| % { tree: c.treeLabel, ne: c.nodeExporterSelector, egress: egress, w: c.dropRateWindow },
     },
     {
       // What the tree's viewers get: RTP lost on the way to its egress nodes.
@@ -138,13 +157,14 @@ local metrics = import 'metrics.libsonnet';
       // all answer, so "no data" and "nothing down" are told apart.
       record: r.treeEgressDown,
       expr: |||
-        count by (%(tree)s) (up{%(egress)s} == 0)
+        count by (%(tree)s) (%(down)s{%(egress)s})
         or on (%(tree)s)
         0 * %(up)s
-      ||| % { tree: c.treeLabel, egress: egress, up: r.treeEgressUp },
+      ||| % { tree: c.treeLabel, egress: egress, down: r.targetsDown, up: r.treeEgressUp },
     },
     {
-      // The seed's unhealthy test (CPU or memory above 90 %), per node.
+      // The seed's unhealthy test (CPU or memory above 90 %), per node; a
+      // node above both counts once (`or` matches label sets, names aside).
       record: r.treeUnhealthy,
       expr: |||
         count by (%(tree)s) (
@@ -154,7 +174,15 @@ local metrics = import 'metrics.libsonnet';
         )
         or on (%(tree)s)
         0 * %(up)s
-      ||| % { tree: c.treeLabel, cpu: r.nodeCpu, mem: r.nodeMemory, egress: egress, limit: c.unhealthyPercent / 100, up: r.treeEgressUp },
+      ||| % { tree: c.treeLabel, cpu: r.nodeCpu, mem: r.nodeMemoryHigh, egress: egress, limit: c.unhealthyPercent / 100, up: r.treeEgressUp },
+    },
+  ],
+
+  // What feeds no decision, only dashboards and reports: evaluated less often.
+  dashboardRecordings:: [
+    {
+      record: r.treeViewers,
+      expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.activeViewers, c.egressSelector],
     },
   ],
 
@@ -197,6 +225,11 @@ local metrics = import 'metrics.libsonnet';
         name: 'media-tree.stream-quality',
         interval: c.ruleInterval,
         rules: $.streamQualityRecordings,
+      },
+      {
+        name: 'media-tree.dashboards',
+        interval: c.dashboardRuleInterval,
+        rules: $.dashboardRecordings,
       },
     ],
   },

@@ -30,7 +30,7 @@ local ne = import 'node-exporter.libsonnet';
         g.timeseries('CPU', 'percentunit', [g.target('%s{%s}' % [r.nodeCpu, sel], '{{node_id}}')], 'Busy share of each node, all cores together.', min=0, max=1)
         + g.withThresholdLines([['green', null], ['yellow', c.cpuScaleOutPercent / 100], ['orange', c.highCpuPercent / 100], ['red', c.unhealthyPercent / 100]])
         + g.withLinks([k.runbook('HighCPUUsage')]),
-        g.timeseries('Memory', 'percentunit', [g.target('%s{%s}' % [r.nodeMemory, sel], '{{node_id}}')], 'Used share of memory (MemAvailable).', min=0, max=1)
+        g.timeseries('Memory', 'percentunit', [g.target($.nodeExprs.memory(sel), '{{node_id}}')], 'Used share of memory (MemAvailable).', min=0, max=1)
         + g.withThresholdLines([['green', null], ['orange', c.highMemoryPercent / 100], ['red', c.unhealthyPercent / 100]])
         + g.withLinks([k.runbook('HighMemoryUsage')]),
         g.timeseries('Network receive / transmit', 'Bps', [
@@ -38,7 +38,7 @@ local ne = import 'node-exporter.libsonnet';
           g.target(rateOf(ne.transmitBytes, host + ', device!="lo"', 'node_id'), '{{node_id}} transmit'),
         ], 'Bytes/s on every interface but loopback; transmit on the right axis.', min=0)
         + g.withRightAxis('/ transmit$/'),
-        g.timeseries('Received packets dropped', 'pps', [g.target('%s{%s}' % [r.nodeDrops, sel], '{{node_id}}')], 'PacketLoss fires above %g packets/s for %s.' % [c.packetLossPerNode, c.forDurations.packetLoss], min=0)
+        g.timeseries('Received packets dropped', 'pps', [g.target($.nodeExprs.drops(sel, '$__rate_interval'), '{{node_id}}')], 'PacketLoss fires above %g packets/s for %s.' % [c.packetLossPerNode, c.forDurations.packetLoss], min=0)
         + g.withThresholdLines([['green', null], ['red', c.packetLossPerNode]])
         + g.withLinks([k.runbook('PacketLoss')]),
         g.timeseries('Disk space used', 'percentunit', [

@@ -6,6 +6,7 @@
   memTotal: 'node_memory_MemTotal_bytes',
   receiveBytes: 'node_network_receive_bytes_total',
   transmitBytes: 'node_network_transmit_bytes_total',
+  receiveDrop: 'node_network_receive_drop_total',
   receivePackets: 'node_network_receive_packets_total',
   transmitPackets: 'node_network_transmit_packets_total',
   filesystemAvail: 'node_filesystem_avail_bytes',

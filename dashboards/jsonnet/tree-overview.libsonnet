@@ -52,7 +52,7 @@ local g = import 'grafana.libsonnet';
         + g.withThresholdLines([['green', null], ['orange', c.memoryScaleOutPercent / 100], ['red', c.unhealthyPercent / 100]]),
         g.timeseries('Packet loss (received packets dropped)', 'pps', [
           g.target(byTree(r.treeDrops), '{{tree_id}} egress total'),
-          g.target(byTree(r.nodeDrops), '{{node_id}}'),
+          g.target($.nodeExprs.drops(k.tree, '$__rate_interval'), '{{node_id}}'),
         ], 'Per node (all types) and the egress total of the tree. Scale-out above %g packets/s.' % c.droppedPacketsScaleOut, w=24, min=0)
         + g.withThresholdLines([['green', null], ['red', c.droppedPacketsScaleOut]])
         + g.withDataLinks([k.nodeDetailLink])
