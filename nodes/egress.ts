@@ -104,7 +104,16 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
     async collect() {
       const st = await fwd.client.stats();
       if (!st.reachable) return;
-      for (const t of ['audio', 'video'] as const) metrics.streamQuality.record(t, st[t].streams);
+      // Only the streams of open mountpoints: the forwarder keeps a stream in STATS for a while after its
+      // session ends, and an ended session's series must stay gone (forgetEgressSession).
+      const live = new Set<number>();
+      for (const m of mounts.values()) live.add(m.session.audioSsrc).add(m.session.videoSsrc);
+      for (const t of ['audio', 'video'] as const) {
+        metrics.streamQuality.record(
+          t,
+          st[t].streams.filter((q) => live.has(q.ssrc)),
+        );
+      }
     },
   });
 
