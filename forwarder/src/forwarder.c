@@ -99,19 +99,14 @@ static struct {
 
 /* ---------- sinks and counters ---------- */
 
-static GstPadProbeReturn count_in(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
-  (void)pad;
-  Pipe *p = data;
-  GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
-  __atomic_add_fetch(&p->packets_in, 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&p->bytes_in, gst_buffer_get_size(b), __ATOMIC_RELAXED);
+static void track_quality(Pipe *p, GstBuffer *b) {
   GstMapInfo map;
   guint32 ssrc, ts;
   guint16 seq;
-  if (!gst_buffer_map(b, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+  if (!gst_buffer_map(b, &map, GST_MAP_READ)) return;
   int rtp = rtpq_parse(map.data, map.size, &ssrc, &seq, &ts);
   gst_buffer_unmap(b, &map);
-  if (rtp != 0) return GST_PAD_PROBE_OK;
+  if (rtp != 0) return;
   guint64 now = (guint64)g_get_monotonic_time();
   g_mutex_lock(&p->qlock);
   RtpQuality *q = p->last_q;
@@ -126,6 +121,17 @@ static GstPadProbeReturn count_in(GstPad *pad, GstPadProbeInfo *info, gpointer d
   }
   if (q) rtpq_packet(q, seq, ts, now);
   g_mutex_unlock(&p->qlock);
+}
+
+static GstPadProbeReturn count_in(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
+  (void)pad;
+  Pipe *p = data;
+  GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+  track_quality(p, b);
+  /* Counted after the quality update (release, paired with STATS' acquire): a STATS whose
+     packetsIn includes a packet also has that packet in its streams. */
+  __atomic_add_fetch(&p->bytes_in, gst_buffer_get_size(b), __ATOMIC_RELAXED);
+  __atomic_add_fetch(&p->packets_in, 1, __ATOMIC_RELEASE);
   return GST_PAD_PROBE_OK;
 }
 
@@ -460,7 +466,7 @@ static char *cmd_stats(void) {
                            ",\"%s\":{\"state\":%d,\"port\":%u,\"packetsIn\":%" G_GUINT64_FORMAT
                            ",\"bytesIn\":%" G_GUINT64_FORMAT ",\"packetsOut\":%" G_GUINT64_FORMAT
                            ",\"bytesOut\":%" G_GUINT64_FORMAT ",\"destinations\":%u,\"ssrcs\":%u}",
-                           TYPE_NAME[t], seed_state, p->port, __atomic_load_n(&p->packets_in, __ATOMIC_RELAXED),
+                           TYPE_NAME[t], seed_state, p->port, __atomic_load_n(&p->packets_in, __ATOMIC_ACQUIRE),
                            __atomic_load_n(&p->bytes_in, __ATOMIC_RELAXED),
                            __atomic_load_n(&p->packets_out, __ATOMIC_RELAXED),
                            __atomic_load_n(&p->bytes_out, __ATOMIC_RELAXED), ndests, ssrcs);
