@@ -230,22 +230,17 @@ async function startBaseline(
   const audioPort = await freePort();
   let videoPort = await freePort();
   while (videoPort === audioPort) videoPort = await freePort();
-  const clients = (k: 'audio' | 'video') => dests.map((d) => `127.0.0.1:${d[k]}`).join(',');
+  // One plain pipeline per stream: receive on its port, send to every destination's port of that stream.
+  const pipeline = (port: number, k: 'audio' | 'video') => [
+    'udpsrc',
+    'address=127.0.0.1',
+    `port=${port}`,
+    '!',
+    'multiudpsink',
+    `clients=${dests.map((d) => `127.0.0.1:${d[k]}`).join(',')}`,
+  ];
   const child = await startChild('gst-launch-1.0', 'gst-launch-1.0', {
-    args: [
-      'udpsrc',
-      'address=127.0.0.1',
-      `port=${audioPort}`,
-      '!',
-      'multiudpsink',
-      `clients=${clients('audio')}`,
-      'udpsrc',
-      'address=127.0.0.1',
-      `port=${videoPort}`,
-      '!',
-      'multiudpsink',
-      `clients=${clients('video')}`,
-    ],
+    args: [...pipeline(audioPort, 'audio'), ...pipeline(videoPort, 'video')],
     ready: () => udpBound(audioPort) && udpBound(videoPort),
     readyTimeoutMs: 5_000,
   });
