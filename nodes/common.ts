@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Res
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
+import type { z } from 'zod';
 import { metricsRouter, type NodeRegistry } from '../exporters/index.ts';
 import { TopologyInputError } from '../topology/index.ts';
 
@@ -54,6 +55,12 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A 400 naming every field zod refused (`bad <what>: path: message; ...`). */
+export function badInput(what: string, e: z.ZodError): HttpError {
+  const issues = e.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  return new HttpError(400, `bad ${what}: ${issues.join('; ')}`, { issues });
 }
 
 export function sendError(res: Response, status: number, message: string, detail?: Record<string, unknown>): void {
