@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChild, type Child } from '../process/child.ts';
+import { waitUntil } from '../process/wait.ts';
 import { accepts, buildForwarder, FORWARDER_BIN } from '../servers/forwarder.ts';
 import { LineSession } from '../test/rtp.ts';
 
@@ -76,12 +77,23 @@ describe.skipIf(!canNetns)('RTP loss from an nftables drop in a private network 
       (x: any) => x.rule,
     ).rule;
     const dropped: number = rule.expr.find((e: any) => e.counter).counter.packets;
-    const stats = JSON.parse(await control!.cmd('STATS'));
+    const total = sent.sentAudio + sent.sentVideo;
+    // rtp-blast is done sending, not the forwarder with taking in: read STATS once every
+    // packet that got past the rule has been counted (a loaded machine lags here)
+    const readStats = async () => JSON.parse(await control!.cmd('STATS'));
+    await waitUntil(
+      'every surviving packet counted in',
+      async () => {
+        const s = await readStats();
+        return s.audio.packetsIn + s.video.packetsIn >= total - dropped;
+      },
+      { timeoutMs: 5_000, intervalMs: 20 },
+    );
+    const stats = await readStats();
     const streams = [...stats.audio.streams, ...stats.video.streams];
     expect(streams.map((s: any) => s.ssrc).sort()).toEqual([1111, 2222]);
     const lost = streams.reduce((n: number, s: any) => n + s.lost, 0);
     const expected = streams.reduce((n: number, s: any) => n + s.expected, 0);
-    const total = sent.sentAudio + sent.sentVideo;
     // 5 % of ~6,000 packets; a drop of a stream's first or last packets is not
     // detectable as a gap (RFC 3550 counts from the first valid to the highest seen).
     expect(dropped / total).toBeGreaterThan(0.03);
