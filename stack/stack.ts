@@ -227,10 +227,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     await startNode('injection', 'injection-1', [
       '--slots',
       String(t.injectionSlots),
-      '--audio-pps',
-      String(t.audioPps),
-      '--video-pps',
-      String(t.videoPps),
+      '--source',
+      t.source,
     ]);
     for (let r = 1; r <= t.relays; r++)
       await startNode('relay', `relay-${r}`, [
