@@ -188,7 +188,9 @@ export function nodeCommand(): Command {
         ['videoPps', '--video-pps'],
       ] as const)
         if (o.source !== 'synthetic' && cmd.getOptionValueSource(key) !== 'default')
-          cmd.error(`error: ${flag} applies to --source synthetic only (the encoded source's rates follow its bitrate)`);
+          cmd.error(
+            `error: ${flag} applies to --source synthetic only (the encoded source's rates follow its bitrate)`,
+          );
       const { mainInjection } = await import('../nodes/injection.ts');
       await mainInjection(o);
     });

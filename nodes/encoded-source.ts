@@ -32,7 +32,9 @@ const ELEMENTS = ['videotestsrc', 'vp8enc', 'rtpvp8pay', 'audiotestsrc', 'opusen
 
 /** Null when GStreamer has every element the encoded source needs, else what is missing. */
 export function encoderMissing(): string | null {
-  const missing = ELEMENTS.filter((e) => spawnSync('gst-inspect-1.0', ['--exists', e], { timeout: 10_000 }).status !== 0);
+  const missing = ELEMENTS.filter(
+    (e) => spawnSync('gst-inspect-1.0', ['--exists', e], { timeout: 10_000 }).status !== 0,
+  );
   return missing.length === 0 ? null : `GStreamer elements missing: ${missing.join(', ')}`;
 }
 

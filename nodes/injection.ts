@@ -49,7 +49,10 @@ interface LiveSession {
 export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   if (c.source === 'encoded') {
     const missing = encoderMissing();
-    if (missing) throw new Error(`--source encoded needs GStreamer 1.x plugins-base and -good (${missing}); or use --source synthetic`);
+    if (missing)
+      throw new Error(
+        `--source encoded needs GStreamer 1.x plugins-base and -good (${missing}); or use --source synthetic`,
+      );
   }
   const b = nodeBase('injection', c);
   const { log, redis, topo } = b;
