@@ -113,6 +113,10 @@ export class EncodedSource implements RtpSource {
       this.o.onError?.(err as Error);
       return;
     }
+    if (this.stopping || !this.encoding) {
+      await gst.stop(2_000); // stopped while it was being spawned
+      return;
+    }
     this.gst = gst;
     let ended = false;
     const restart = (why: string) => {
@@ -120,7 +124,7 @@ export class EncodedSource implements RtpSource {
       ended = true;
       if (this.gst === gst) this.gst = undefined;
       if (this.stopping || !this.encoding) return;
-      // An encoder that ran a while comes back at once; one failing at start backs off.
+      // An encoder that ran a while comes back after 0.5 s; one failing at start backs off.
       this.backoffMs = Date.now() - started > 10_000 ? 500 : Math.min(this.backoffMs * 2, 10_000);
       const tail = gst.output().trim().split('\n').slice(-3).join(' | ');
       this.o.onError?.(new Error(`encoder ${why}${tail ? `: ${tail}` : ''}; restarting in ${this.backoffMs} ms`));
