@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ForwarderClient } from '../forwarder/client.ts';
-import { procStat } from '../process/proc.ts';
+import { cpuSeconds } from '../process/proc.ts';
 import { startChild, type Child } from '../process/child.ts';
 import { buildForwarder, FORWARDER_BIN, startForwarder } from '../servers/forwarder.ts';
 import { freePort } from '../process/ports.ts';
@@ -157,14 +157,6 @@ async function step(
     turn.done();
   }
 }
-
-/** User + system CPU seconds of a process so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const f = procStat(pid);
-  if (!f) throw new Error(`process ${pid} is gone`);
-  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 interface RunResult {
   sentAudio: number;

@@ -1,6 +1,7 @@
 import { exitWithPid } from '../process/exit-with.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIP } from 'node:net';
+import { SOURCE_KINDS } from '../nodes/rtp-source.ts';
 import { ID_PATTERN } from '../topology/ids.ts';
 import { intOption } from './options.ts';
 
@@ -166,12 +167,30 @@ export function nodeCommand(): Command {
   )
     .addOption(intOption('--slots <n>', 'slots relays attach to ({node-id}-s0 ...)', 'CANOPY_SLOTS', 1, 1, 64))
     .addOption(
-      intOption('--audio-pps <n>', 'built-in source: audio packets per second', 'CANOPY_AUDIO_PPS', 50, 1, 10_000),
+      new Option(
+        '--source <kind>',
+        'built-in source: encoded (VP8 640x360@30 + Opus, decodable) or synthetic (filler at exact packet rates)',
+      )
+        .env('CANOPY_SOURCE')
+        .default('encoded')
+        .choices(SOURCE_KINDS),
     )
     .addOption(
-      intOption('--video-pps <n>', 'built-in source: video packets per second', 'CANOPY_VIDEO_PPS', 250, 1, 50_000),
+      intOption('--audio-pps <n>', 'synthetic source: audio packets per second', 'CANOPY_AUDIO_PPS', 50, 1, 10_000),
     )
-    .action(async (o) => {
+    .addOption(
+      intOption('--video-pps <n>', 'synthetic source: video packets per second', 'CANOPY_VIDEO_PPS', 250, 1, 50_000),
+    )
+    .action(async (o, cmd: Command) => {
+      // A rate the encoder would ignore is a mistake worth saying.
+      for (const [key, flag] of [
+        ['audioPps', '--audio-pps'],
+        ['videoPps', '--video-pps'],
+      ] as const)
+        if (o.source !== 'synthetic' && cmd.getOptionValueSource(key) !== 'default')
+          cmd.error(
+            `error: ${flag} applies to --source synthetic only (the encoded source's rates follow its bitrate)`,
+          );
       const { mainInjection } = await import('../nodes/injection.ts');
       await mainInjection(o);
     });

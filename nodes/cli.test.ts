@@ -31,6 +31,18 @@ describe('canopy node', () => {
     ],
     [['node', 'relay', '--node-id', 'relay-1', '--slots', '0'], /--slots.*expected 1\.\.256, got 0/],
     [['node', 'relay', '--node-id', 'relay-1', '--log-level', 'loud'], /--log-level.*Allowed choices/],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--source', 'zeros'],
+      /--source.*Allowed choices are encoded, synthetic/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--video-pps', '100'],
+      /--video-pps applies to --source synthetic only/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--source', 'synthetic', '--audio-pps', '0'],
+      /--audio-pps.*expected 1\.\.10000, got 0/,
+    ],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
     const r = await runCanopy(args, 20_000);
     expect(r.code).not.toBe(0);

@@ -3,17 +3,22 @@ import { createInjectionMetrics, forgetInjectionSession } from '../exporters/ind
 import { ID_PATTERN, type SessionInfo, slotIdsOf } from '../topology/index.ts';
 import { badInput, baseApp, type CommonConfig, HttpError, Queue, redisAnswers } from './common.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
-import { RtpSource, type RtpTarget } from './rtp-source.ts';
+import { EncodedSource, encoderMissing } from './encoded-source.ts';
+import type { RtpSource, RtpSourceOptions, RtpTarget, SourceKind } from './rtp-source.ts';
+import { SyntheticSource } from './synthetic-source.ts';
 
 /**
  * The injection node: takes broadcast sessions over HTTP, generates their RTP
- * with the built-in source, sends it to its children (relays attached to its
+ * with the built-in source (encoded VP8 + Opus, or synthetic at exact rates),
+ * sends it to its children (relays attached to its
  * slot), and records sessions in Redis so egress nodes can find them.
  */
 
 export interface InjectionConfig extends CommonConfig {
   /** How many slots relays can attach to (ids `{nodeId}-s{i}`; not advertised to the actuator). */
   slots: number;
+  source: SourceKind;
+  /** Synthetic source only. */
   audioPps: number;
   videoPps: number;
 }
@@ -42,6 +47,13 @@ interface LiveSession {
 }
 
 export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
+  if (c.source === 'encoded') {
+    const missing = encoderMissing();
+    if (missing)
+      throw new Error(
+        `--source encoded needs GStreamer 1.x plugins-base and -good (${missing}); or use --source synthetic`,
+      );
+  }
   const b = nodeBase('injection', c);
   const { log, redis, topo } = b;
   const metrics = createInjectionMetrics();
@@ -86,11 +98,9 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
       metrics.rtpPacketsSent.inc(labels[t], 0);
       metrics.rtpBytesSent.inc({ stream_type: t, session_id: info.id }, 0);
     }
-    const source = new RtpSource({
+    const options: RtpSourceOptions = {
       audioSsrc: info.audioSsrc,
       videoSsrc: info.videoSsrc,
-      audioPps: c.audioPps,
-      videoPps: c.videoPps,
       delayMs: gen?.delayMs,
       durationMs: gen?.durationMs,
       targets: () => children,
@@ -99,18 +109,22 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
         metrics.rtpPacketsSent.inc(labels[t]);
         metrics.rtpBytesSent.inc({ stream_type: t, session_id: info.id }, bytes);
       },
-      onError: (err) => log.warn({ session: info.id, err: err.message }, 'RTP send failed'),
-    });
+      onError: (err) => log.warn({ session: info.id, err: err.message }, 'RTP source'),
+    };
+    const source =
+      c.source === 'encoded'
+        ? new EncodedSource(options)
+        : new SyntheticSource({ ...options, audioPps: c.audioPps, videoPps: c.videoPps });
     sessions.set(info.id, { info, source, sent });
     source.start();
     updateGauge();
   }
 
-  function silence(id: string): void {
+  async function silence(id: string): Promise<void> {
     const s = sessions.get(id);
     if (!s) return;
-    s.source.stop();
     sessions.delete(id);
+    await s.source.stop();
     forgetInjectionSession(metrics, { sessionId: id, audioSsrc: s.info.audioSsrc, videoSsrc: s.info.videoSsrc });
     updateGauge();
   }
@@ -125,6 +139,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     res.json({
       sessions: [...sessions.values()].map((s) => ({ ...s.info, sent: s.sent, generated: s.source.generated() })),
       children: children.map((t) => t.id),
+      source: c.source,
     });
   });
 
@@ -155,7 +170,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     if (!ID_PATTERN.test(id)) throw new HttpError(400, 'bad session id');
     if (!sessions.has(id)) throw new HttpError(404, `no session ${id} on this node`);
     await topo.endSession(id);
-    silence(id);
+    await silence(id);
     log.info({ session: id }, 'session stopped');
     res.status(204).end();
   });
@@ -186,7 +201,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     // Events can be missed while Redis is away: re-read the children now and then.
     resync: { everyMs: 5_000, run: () => void refreshChildren().catch(() => {}) },
     leave: async () => {
-      for (const s of sessions.values()) s.source.stop();
+      await Promise.all([...sessions.values()].map((s) => s.source.stop()));
     },
   });
 }

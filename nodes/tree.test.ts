@@ -31,6 +31,8 @@ let e3: RunningNode;
 const receivers: Receiver[] = [];
 const base = 21_000 + Math.floor(Math.random() * 80) * 100;
 
+// Exact packet counts: the raw-rate source (the encoded one's rates follow its encoder).
+const SYNTHETIC = ['--source', 'synthetic'];
 const SESS_A = { sessionId: 'sess-a', audioSsrc: 1111, videoSsrc: 2222 };
 const SESS_B = { sessionId: 'sess-b', audioSsrc: 3333, videoSsrc: 4444 };
 
@@ -71,7 +73,7 @@ beforeAll(async () => {
   redis = await startRedis();
   r = new Redis(redis.url);
   topo = new Topology(r, 'tree-1');
-  inj = await startNode({ type: 'injection', id: 'injection-1', redisUrl: redis.url });
+  inj = await startNode({ type: 'injection', id: 'injection-1', redisUrl: redis.url, extra: SYNTHETIC });
   relay = await startNode({
     type: 'relay',
     id: 'relay-1',
@@ -315,7 +317,13 @@ describe('a tree of real nodes', () => {
     await new Promise((res) => inj.child.process.once('exit', res));
     await new Promise((res) => setTimeout(res, 200));
     const paused = await received(e1, 'sess-b', 'video');
-    inj = await startNode({ type: 'injection', id: 'injection-1', redisUrl: redis.url, port: inj.port });
+    inj = await startNode({
+      type: 'injection',
+      id: 'injection-1',
+      redisUrl: redis.url,
+      port: inj.port,
+      extra: SYNTHETIC,
+    });
     const state = (await json(`${inj.url}/sessions`)).body;
     expect(state.sessions.map((x: { id: string }) => x.id)).toEqual(['sess-a', 'sess-b']);
     expect(state.children).toEqual(['relay-1']);

@@ -13,9 +13,9 @@ DEBS=(
   redis-server
   jsonnet                    # jsonnet, jsonnetfmt
   libgstreamer1.0-dev        # the forwarder (C): headers, pkg-config file
-  gstreamer1.0-plugins-base  # what plugins-good builds on
-  gstreamer1.0-plugins-good  # udpsrc, multiudpsink, rtpssrcdemux
-  gstreamer1.0-tools         # gst-launch-1.0, the forwarder bench's baseline
+  gstreamer1.0-plugins-base  # what plugins-good builds on; opusenc, videotestsrc (the injection's encoded source)
+  gstreamer1.0-plugins-good  # udpsrc, multiudpsink, rtpssrcdemux; vp8enc, rtpvp8pay, rtpopuspay
+  gstreamer1.0-tools         # gst-launch-1.0: the injection's encoder, the forwarder bench's baseline
   pkg-config                 # pkg-config, gcc, make, libc6-dev build forwarder/
   gcc
   make

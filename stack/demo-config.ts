@@ -52,8 +52,8 @@ export const DEMO = {
     egressNodes: 2,
     /** Ports in each baseline egress pool: small, so a few viewers cross 85 %. */
     egressPoolSize: 20,
-    audioPps: 10,
-    videoPps: 20,
+    /** The injection's source: real VP8 + Opus, so what the stack carries is what a viewer decodes. */
+    source: 'encoded',
   },
 } as const;
 

@@ -15,7 +15,7 @@ import { waitUntil } from '../process/wait.ts';
 import { pushAlerts } from '../servers/alertmanager.ts';
 import { scaleOut } from '../test/fixtures/notifications.ts';
 import { processAlive } from '../process/signals.ts';
-import { procStat } from '../process/proc.ts';
+import { cmdline, descendantsOf } from '../process/proc.ts';
 
 /** Processes whose command line mentions `needle` (pgrep -f), ours excluded. */
 function pgrep(needle: string): string[] {
@@ -347,33 +347,6 @@ describe('canopy stack (the command)', () => {
     }
   }, 150_000);
 });
-
-/** Every live descendant of `pid` (detached ones included: they keep their parent until it dies). */
-function descendantsOf(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const ppid = Number(procStat(Number(d))?.[1]); // NaN when gone meanwhile
-    children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-}
 
 // In this file, not bench/: two local stacks at once on a 2-core CI machine
 // race for free ports; tests in one file run one after the other.

@@ -224,14 +224,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       return node;
     };
 
-    await startNode('injection', 'injection-1', [
-      '--slots',
-      String(t.injectionSlots),
-      '--audio-pps',
-      String(t.audioPps),
-      '--video-pps',
-      String(t.videoPps),
-    ]);
+    await startNode('injection', 'injection-1', ['--slots', String(t.injectionSlots), '--source', t.source]);
     for (let r = 1; r <= t.relays; r++)
       await startNode('relay', `relay-${r}`, [
         '--slots',
