@@ -85,12 +85,6 @@ lib.file([
         ],
       },
       {
-        // Recorded only above 80 % (the relay's 75 % is not).
-        expr: 'node_id:media_tree_node_cpu_utilisation:ratio_irate_high',
-        eval_time: '10m',
-        exp_samples: [],
-      },
-      {
         // Recorded only above 80 %: no node of these trees is.
         expr: 'node_id:media_tree_node_memory_utilisation:ratio_high',
         eval_time: '10m',
@@ -215,16 +209,6 @@ lib.file([
         expr: 'tree_id:media_tree_egress_targets_down:count',
         eval_time: '10m',
         exp_samples: [sample('tree_id:media_tree_egress_targets_down:count{tree_id="tree-c"}', 2)],
-      },
-      {
-        // Every node above 80 %, the lowest threshold reading it (HighCPUUsage; unhealthy is 90 %).
-        expr: 'node_id:media_tree_node_cpu_utilisation:ratio_irate_high',
-        eval_time: '10m',
-        exp_samples: [
-          sample('node_id:media_tree_node_cpu_utilisation:ratio_irate_high{job="node-exporter", instance="egress-1:9100", tree_id="tree-c", node_type="egress", node_id="egress-1"}', 0.90625),
-          sample('node_id:media_tree_node_cpu_utilisation:ratio_irate_high{job="node-exporter", instance="egress-3:9100", tree_id="tree-c", node_type="egress", node_id="egress-3"}', 0.96875),
-          sample('node_id:media_tree_node_cpu_utilisation:ratio_irate_high{job="node-exporter", instance="egress-4:9100", tree_id="tree-c", node_type="egress", node_id="egress-4"}', 0.875),
-        ],
       },
       {
         // Every node above 80 %, the lowest threshold reading it (HighMemoryUsage; unhealthy is 90 %).

@@ -112,7 +112,7 @@ local metrics = import 'metrics.libsonnet';
         rules: [
           {
             alert: 'HighCPUUsage',
-            expr: '%s > %s\n' % [r.nodeCpuHigh, ratio(c.highCpuPercent)],
+            expr: '%s > %s\n' % [r.nodeCpu, ratio(c.highCpuPercent)],
             'for': c.forDurations.highCpu,
             labels: { severity: 'warning', component: 'node' },
             annotations: {

@@ -20,8 +20,6 @@ local metrics = import 'metrics.libsonnet';
   // Recorded names: alerts and dashboards use these, not their expressions.
   recorded:: {
     nodeCpu: 'node_id:media_tree_node_cpu_utilisation:ratio_irate',
-    // Only nodes above cpuHighRatio, the lowest per-node threshold that reads it.
-    nodeCpuHigh: 'node_id:media_tree_node_cpu_utilisation:ratio_irate_high',
     // Only nodes above memoryHighRatio, the lowest threshold that reads it.
     nodeMemoryHigh: 'node_id:media_tree_node_memory_utilisation:ratio_high',
     // Targets of the tree jobs failing their scrapes (up == 0), all jobs: read once.
@@ -63,7 +61,6 @@ local metrics = import 'metrics.libsonnet';
   },
   local x = self.nodeExprs,
   local memoryHighRatio = std.min(c.highMemoryPercent, c.unhealthyPercent) / 100,
-  local cpuHighRatio = std.min(c.highCpuPercent, c.unhealthyPercent) / 100,
 
   // Per node first: the per-tree rules below read these.
   nodeRecordings:: [
@@ -78,11 +75,6 @@ local metrics = import 'metrics.libsonnet';
           irate(node_cpu_seconds_total{%(ne)s, mode="idle"}[%(w)s])
         )
       ||| % { ne: c.nodeExporterSelector, w: c.cpuRateWindow },
-    },
-    {
-      // HighCPUUsage and the unhealthy count read this, not every node's CPU.
-      record: r.nodeCpuHigh,
-      expr: '%s > %g' % [r.nodeCpu, cpuHighRatio],
     },
     {
       // The per-node memory alerts' only input: every node is read, few are written.
@@ -176,13 +168,13 @@ local metrics = import 'metrics.libsonnet';
       record: r.treeUnhealthy,
       expr: |||
         count by (%(tree)s) (
-          %(cpuHigh)s{%(egress)s} > %(limit)g
+          %(cpu)s{%(egress)s} > %(limit)g
           or
           %(mem)s{%(egress)s} > %(limit)g
         )
         or on (%(tree)s)
         0 * %(up)s
-      ||| % { tree: c.treeLabel, cpuHigh: r.nodeCpuHigh, mem: r.nodeMemoryHigh, egress: egress, limit: c.unhealthyPercent / 100, up: r.treeEgressUp },
+      ||| % { tree: c.treeLabel, cpu: r.nodeCpu, mem: r.nodeMemoryHigh, egress: egress, limit: c.unhealthyPercent / 100, up: r.treeEgressUp },
     },
   ],
 
