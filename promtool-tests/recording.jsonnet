@@ -1,6 +1,6 @@
 // Every recording rule, on one tree of mixed nodes and on a tree with failures.
 local lib = import 'lib.libsonnet';
-// The per-node expressions the dashboards read and the alerts compute.
+// The per-node drop rate the dashboards read and PacketLoss computes.
 local nodeExprs = (import '../rules/mixin.libsonnet').nodeExprs;
 
 local mixedTree =
@@ -75,13 +75,13 @@ lib.file([
         ],
       },
       {
-        // Per node, as the dashboards show it (no longer recorded for every node).
-        expr: nodeExprs.memory('tree_id="tree-a"'),
+        // Per node, every node type (the tree rules, the exceptions and the dashboards read it).
+        expr: 'node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a"}',
         eval_time: '10m',
         exp_samples: [
-          sample('{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
-          sample('{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
-          sample('{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
         ],
       },
       {

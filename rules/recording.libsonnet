@@ -2,11 +2,13 @@
 // CPU is per node (the seed computed it per core), and every series is
 // selected by the target labels service discovery sets, never by exposed ones.
 //
-// What a rule costs is paid every interval in Prometheus CPU (docs/benchmarks.md):
-// a recorded sample costs about three raw reads, so per node only CPU is
-// recorded (its raw series are one per core, and three rules read it); memory
-// is recorded only where it is high (the per-node alerts need no more), and
-// tree memory and drops are computed from the raw series.
+// What a rule costs is paid every interval in Prometheus CPU (docs/benchmarks.md).
+// Measured per rule, writing a sample is cheap and computing one is not: the
+// memory ratio (a division matching two series per node) costs several times
+// a read of a recorded series, so per node CPU and memory are recorded once
+// and read by the tree rules; the per-node alerts and the unhealthy count read
+// the few nodes above their lowest threshold (`_high`). Drops and the port
+// pool, a plain read, are read raw where they are needed.
 //
 // They share one group with the scaling alerts (alerts.libsonnet's
 // scalingAlerts): rules of a group run in order within one evaluation, so a
@@ -20,7 +22,8 @@ local metrics = import 'metrics.libsonnet';
   // Recorded names: alerts and dashboards use these, not their expressions.
   recorded:: {
     nodeCpu: 'node_id:media_tree_node_cpu_utilisation:ratio_irate',
-    // Only nodes above memoryHighRatio, the lowest threshold that reads it.
+    nodeMemory: 'node_id:media_tree_node_memory_utilisation:ratio',
+    // Only nodes above memoryHighRatio, the lowest per-node threshold that reads it.
     nodeMemoryHigh: 'node_id:media_tree_node_memory_utilisation:ratio_high',
     // Targets of the tree jobs failing their scrapes (up == 0), all jobs: read once.
     targetsDown: 'instance:media_tree_up:down',
@@ -77,9 +80,14 @@ local metrics = import 'metrics.libsonnet';
       ||| % { ne: c.nodeExporterSelector, w: c.cpuRateWindow },
     },
     {
-      // The per-node memory alerts' only input: every node is read, few are written.
+      // Used share of memory; the tree's fullest node and the exceptions below read it.
+      record: r.nodeMemory,
+      expr: x.memory(''),
+    },
+    {
+      // HighMemoryUsage and the unhealthy count read this, not every node's memory.
       record: r.nodeMemoryHigh,
-      expr: '(\n%s) > %g\n' % [x.memory(''), memoryHighRatio],
+      expr: '%s > %g' % [r.nodeMemory, memoryHighRatio],
     },
     {
       // up read once for every tree job: the targets-down count and
@@ -118,9 +126,8 @@ local metrics = import 'metrics.libsonnet';
       ||| % { tree: c.treeLabel, cpu: r.nodeCpu, egress: egress, w: c.cpuAverageWindow },
     },
     {
-      // From the raw series: a per-node recording would cost more writes than it saves reads.
       record: r.treeEgressMemory,
-      expr: 'max by (%s) (\n%s)\n' % [c.treeLabel, x.memory(egress)],
+      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeMemory, egress],
     },
     {
       record: r.treePortPool,

@@ -30,7 +30,7 @@ local ne = import 'node-exporter.libsonnet';
         g.timeseries('CPU', 'percentunit', [g.target('%s{%s}' % [r.nodeCpu, sel], '{{node_id}}')], 'Busy share of each node, all cores together.', min=0, max=1)
         + g.withThresholdLines([['green', null], ['yellow', c.cpuScaleOutPercent / 100], ['orange', c.highCpuPercent / 100], ['red', c.unhealthyPercent / 100]])
         + g.withLinks([k.runbook('HighCPUUsage')]),
-        g.timeseries('Memory', 'percentunit', [g.target($.nodeExprs.memory(sel), '{{node_id}}')], 'Used share of memory (MemAvailable).', min=0, max=1)
+        g.timeseries('Memory', 'percentunit', [g.target('%s{%s}' % [r.nodeMemory, sel], '{{node_id}}')], 'Used share of memory (MemAvailable).', min=0, max=1)
         + g.withThresholdLines([['green', null], ['orange', c.highMemoryPercent / 100], ['red', c.unhealthyPercent / 100]])
         + g.withLinks([k.runbook('HighMemoryUsage')]),
         g.timeseries('Network receive / transmit', 'Bps', [
