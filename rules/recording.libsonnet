@@ -37,10 +37,7 @@ local metrics = import 'metrics.libsonnet';
     treeEgressDown: 'tree_id:media_tree_egress_targets_down:count',
     treeUnhealthy: 'tree_id:media_tree_egress_unhealthy_nodes:count',
     // RTP receive quality (RFC 3550) of relay and egress nodes, per stream type.
-    nodeRtpLost: 'node_id:media_tree_rtp_packets_lost:sum_rate%s' % c.rtpRateWindow,
-    nodeRtpExpected: 'node_id:media_tree_rtp_packets_expected:sum_rate%s' % c.rtpRateWindow,
     nodeRtpLossRatio: 'node_id:media_tree_rtp_packets_lost:ratio_rate%s' % c.rtpRateWindow,
-    nodeRtpJitter: 'node_id:media_tree_rtp_jitter_seconds:max',
     treeRtpLossRatio: 'tree_id:media_tree_egress_rtp_packets_lost:ratio_rate%s' % c.rtpRateWindow,
     treeRtpJitter: 'tree_id:media_tree_egress_rtp_jitter_seconds:max',
   },
@@ -61,6 +58,18 @@ local metrics = import 'metrics.libsonnet';
         rate(node_network_receive_drop_total{%(ne)s%(sel)s, device!="lo"}[%(w)s])
       )
     ||| % { ne: c.nodeExporterSelector, sel: if sel == '' then '' else ', ' + sel, w: window },
+    // The worst stream of each type, relay and egress (MediaTreeRTPJitter and the dashboards).
+    jitter(sel):: |||
+      max without (ssrc) (%(egressFamily)s{%(egress)s%(sel)s})
+      or
+      max without (ssrc) (%(relayFamily)s{%(relay)s%(sel)s})
+    ||| % {
+      egressFamily: metrics.egress.rtpJitterSeconds,
+      relayFamily: metrics.relay.rtpJitterSeconds,
+      egress: c.egressSelector,
+      relay: c.relaySelector,
+      sel: if sel == '' then '' else ', ' + sel,
+    },
   },
   local x = self.nodeExprs,
   local memoryHighRatio = std.min(c.highMemoryPercent, c.unhealthyPercent) / 100,
@@ -95,24 +104,6 @@ local metrics = import 'metrics.libsonnet';
       record: r.targetsDown,
       expr: 'up{job=~"%s"} == 0\n' % std.join('|', [c.jobs[j] for j in std.objectFields(c.jobs)]),
     },
-  ] + [
-    {
-      // Per SSRC in the exposition; summed per stream type (sessions come and go).
-      record: r[rec],
-      expr: |||
-        sum without (ssrc) (rate(%(egressFamily)s{%(egress)s}[%(w)s]))
-        or
-        sum without (ssrc) (rate(%(relayFamily)s{%(relay)s}[%(w)s]))
-      ||| % {
-        egressFamily: metrics.egress[family],
-        relayFamily: metrics.relay[family],
-        egress: c.egressSelector,
-        relay: c.relaySelector,
-        w: c.rtpRateWindow,
-      },
-    }
-    for rec in ['nodeRtpLost', 'nodeRtpExpected']
-    for family in [{ nodeRtpLost: 'rtpPacketsLost', nodeRtpExpected: 'rtpPacketsExpected' }[rec]]
   ],
 
   treeRecordings:: [
@@ -143,12 +134,13 @@ local metrics = import 'metrics.libsonnet';
     },
     {
       // What the tree's viewers get: RTP lost on the way to its egress nodes.
+      // From the raw series: per-node recordings cost more than they save here.
       record: r.treeRtpLossRatio,
       expr: |||
-        sum by (%(tree)s) (%(lost)s{%(egress)s})
+        sum by (%(tree)s) (rate(%(lost)s{%(egress)s}[%(w)s]))
         /
-        (sum by (%(tree)s) (%(expected)s{%(egress)s}) > 0)
-      ||| % { tree: c.treeLabel, lost: r.nodeRtpLost, expected: r.nodeRtpExpected, egress: egress },
+        (sum by (%(tree)s) (rate(%(expected)s{%(egress)s}[%(w)s])) > 0)
+      ||| % { tree: c.treeLabel, lost: metrics.egress.rtpPacketsLost, expected: metrics.egress.rtpPacketsExpected, egress: c.egressSelector, w: c.rtpRateWindow },
     },
     {
       record: r.treeSessions,
@@ -191,33 +183,27 @@ local metrics = import 'metrics.libsonnet';
       record: r.treeViewers,
       expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.activeViewers, c.egressSelector],
     },
+    {
+      // The worst egress stream of the tree (MediaTreeRTPJitter reads each node's itself).
+      record: r.treeRtpJitter,
+      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.rtpJitterSeconds, c.egressSelector],
+    },
   ],
 
-  // Read by the operational alerts and dashboards only: a group of their own
-  // keeps the scaling group within 20 rules.
+  // Read by MediaTreeRTPLoss and the dashboards, by no scaling decision.
   streamQualityRecordings:: [
     {
-      // No ratio while nothing is expected (no stream), rather than NaN.
+      // Per SSRC in the exposition, summed per stream type (sessions come and
+      // go); no ratio while nothing is expected (no stream), rather than NaN.
       record: r.nodeRtpLossRatio,
-      expr: '%s / (%s > 0)' % [r.nodeRtpLost, r.nodeRtpExpected],
-    },
-    {
-      // The worst stream of each type.
-      record: r.nodeRtpJitter,
-      expr: |||
-        max without (ssrc) (%(egressFamily)s{%(egress)s})
-        or
-        max without (ssrc) (%(relayFamily)s{%(relay)s})
-      ||| % {
-        egressFamily: metrics.egress.rtpJitterSeconds,
-        relayFamily: metrics.relay.rtpJitterSeconds,
-        egress: c.egressSelector,
-        relay: c.relaySelector,
-      },
-    },
-    {
-      record: r.treeRtpJitter,
-      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeRtpJitter, egress],
+      expr: std.join('or\n', [
+        |||
+          sum without (ssrc) (rate(%(lost)s{%(sel)s}[%(w)s]))
+          /
+          (sum without (ssrc) (rate(%(expected)s{%(sel)s}[%(w)s])) > 0)
+        ||| % { lost: metrics[n[0]].rtpPacketsLost, expected: metrics[n[0]].rtpPacketsExpected, sel: n[1], w: c.rtpRateWindow }
+        for n in [['egress', c.egressSelector], ['relay', c.relaySelector]]
+      ]),
     },
   ],
 

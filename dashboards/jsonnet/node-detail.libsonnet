@@ -66,7 +66,7 @@ local ne = import 'node-exporter.libsonnet';
         + g.withThresholdLines([['green', null], ['red', c.rtpLossAlertPercent / 100]])
         + g.withLinks([k.runbook('MediaTreeRTPLoss')]),
         g.timeseries('RTP jitter', 's', [
-          g.target('%s{%s}' % [r.nodeRtpJitter, sel], '{{node_id}} {{stream_type}}'),
+          g.target($.nodeExprs.jitter(sel), '{{node_id}} {{stream_type}}'),
         ], 'Relay and egress: interarrival jitter (RFC 3550 A.8) of the worst stream of each type. MediaTreeRTPJitter fires above %gs for %s.' % [c.rtpJitterAlertSeconds, c.forDurations.rtpJitter], min=0)
         + g.withThresholdLines([['green', null], ['red', c.rtpJitterAlertSeconds]])
         + g.withLinks([k.runbook('MediaTreeRTPJitter')]),
