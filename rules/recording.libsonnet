@@ -7,8 +7,9 @@
 // memory ratio (a division matching two series per node) costs several times
 // a read of a recorded series, so per node CPU and memory are recorded once
 // and read by the tree rules; the per-node alerts and the unhealthy count read
-// the few nodes above their lowest threshold (`_high`). Drops and the port
-// pool, a plain read, are read raw where they are needed.
+// the few nodes above their lowest threshold (`_high`). Drops, the port pool
+// and RTP quality are read raw where they are needed: recording them per node
+// cost more (writes and the reads of the recordings) than it saved.
 //
 // They share one group with the scaling alerts (alerts.libsonnet's
 // scalingAlerts): rules of a group run in order within one evaluation, so a
