@@ -20,10 +20,11 @@ export interface FleetShape {
 export const HOT_EVERY = 100;
 
 /**
- * A fleet of egress nodes (node_exporter and app series, with the target
- * labels service discovery would set), plus one injection and one relay per
- * tree. One node in HOT_EVERY is above the CPU, memory, port-pool and drop
- * thresholds of both the seed and the pack.
+ * A fleet of egress nodes (node_exporter and app series, RTP quality of one
+ * session included, with the target labels service discovery would set),
+ * plus one injection and one relay per tree. One node in HOT_EVERY is above
+ * the CPU, memory, port-pool and drop thresholds of both the seed and the
+ * pack, and the pack's RTP loss and jitter thresholds.
  */
 export function fleet(shape: FleetShape, stepSeconds: number): FleetSeries[] {
   const out: FleetSeries[] = [];
@@ -50,6 +51,7 @@ export function fleet(shape: FleetShape, stepSeconds: number): FleetSeries[] {
       node_type: 'relay',
     };
     for (const pipeline of ['audio', 'video']) add('media_tree_relay_forwarder_state', { ...relay, pipeline }, () => 3);
+    rtpStreams(add, 'relay', relay, false, stepSeconds);
     add('up', relay, () => 1);
     for (let i = 0; i < perTree && g < shape.nodes; i++, g++) {
       const id = `${tree}-egress-${i}`;
@@ -79,9 +81,33 @@ export function fleet(shape: FleetShape, stepSeconds: number): FleetSeries[] {
       add('media_tree_egress_port_pool_utilization_percent', app, (k) => (hot ? 90 : 20 + ((k + i * 13) % 60)));
       add('media_tree_egress_active_mountpoints', app, () => 2);
       add('media_tree_egress_active_viewers', { ...app, session_id: `sess-${t}` }, (k) => 100 + ((k + i) % 50));
+      rtpStreams(add, 'egress', app, hot, stepSeconds);
     }
   }
   return out;
+}
+
+/**
+ * RTP receive quality of one live session (a video and an audio stream, one
+ * SSRC each), as the relay and egress apps export it: what the pack's
+ * stream-quality rules read. A hot node misses 4 % of its packets, with 50 ms of jitter.
+ */
+function rtpStreams(
+  add: (name: string, labels: Record<string, string>, value: (k: number) => number) => void,
+  node: 'relay' | 'egress',
+  target: Record<string, string>,
+  hot: boolean,
+  stepSeconds: number,
+): void {
+  for (const [streamType, ssrc, perSecond] of [
+    ['video', '1111', 300],
+    ['audio', '2222', 50],
+  ] as const) {
+    const labels = { ...target, stream_type: streamType, ssrc };
+    add(`media_tree_${node}_rtp_packets_expected_total`, labels, (k) => 1e6 + k * stepSeconds * perSecond);
+    add(`media_tree_${node}_rtp_packets_lost_total`, labels, (k) => k * stepSeconds * perSecond * (hot ? 0.04 : 0));
+    add(`media_tree_${node}_rtp_jitter_seconds`, labels, () => (hot ? 0.05 : 0.004));
+  }
 }
 
 /** Steps [from, to) of the fleet as remote-write series. */

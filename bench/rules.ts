@@ -88,11 +88,13 @@ async function measurePoint(shape: FleetShape, o: RulesBenchOptions, log: (l: st
     const series = fleet(shape, STEP_SECONDS);
     const steps = (o.headMinutes * 60) / STEP_SECONDS + 1;
     const first = Math.floor(Date.now() / 1000) - (steps - 1) * STEP_SECONDS;
-    const scaled = (seconds: number) => `${Math.max(1, Math.round((seconds * 1000) / o.speedup))}ms`;
     const prom = await startPrometheus({
       dir,
       config: toYaml({
-        global: { scrape_interval: '15s', evaluation_interval: scaled(STEP_SECONDS) },
+        // Not scaled: a subquery without a resolution steps by the global
+        // evaluation interval, and the seed's [5m:] stepped by its 15 s.
+        // Every group of both sides has its own (scaled) interval.
+        global: { scrape_interval: `${STEP_SECONDS}s`, evaluation_interval: `${STEP_SECONDS}s` },
         rule_files: ['rules/*.yaml'],
       }),
       extraArgs: ['--web.enable-remote-write-receiver'],
@@ -140,6 +142,8 @@ async function measurePoint(shape: FleetShape, o: RulesBenchOptions, log: (l: st
         `${tag}   queries: ${6 * shape.trees} per round, ${ms(median(rounds.wall) / 1000)} wall median, ${ms(Math.max(...rounds.wall) / 1000)} max, ${rounds.wall.length} rounds of ${Math.floor(((o.seconds + o.warmupSeconds) * o.speedup) / SEED_INTERVAL_SECONDS)} scheduled, ${rounds.late} late (a late seed costs less per minute than it would: the ratio then favours the seed)`,
       );
       for (const [g, d] of seed.groups) log(`${tag}   group ${g}: ${ms(d)} per evaluation`);
+      for (const [rule, d] of await ruleDurations(prom.url, 4, (SEED_INTERVAL_SECONDS * 1000) / o.speedup))
+        log(`${tag}     rule ${rule}: ${ms(d)}`);
 
       // The pack as shipped, without the actuator's group.
       rmSync(join(rulesDir, 'seed.yaml'));
@@ -159,6 +163,8 @@ async function measurePoint(shape: FleetShape, o: RulesBenchOptions, log: (l: st
         log(`${tag}   group ${g}: ${ms(d)} per evaluation`);
         packEval += d;
       }
+      for (const [rule, d] of await ruleDurations(prom.url, 4, (SEED_INTERVAL_SECONDS * 1000) / o.speedup))
+        log(`${tag}     rule ${rule}: ${ms(d)}`);
       if (packed.missed > 0 || seed.missed > 0)
         log(
           `${tag}   missed group iterations: seed ${seed.missed}, pack ${packed.missed} (an evaluation outran its interval)`,
@@ -295,6 +301,44 @@ async function groupDurations(url: string, n: number, intervalMs: number): Promi
   return (await sampler.stop()).groups;
 }
 
+/**
+ * Each rule's median evaluation time over n evaluations (the rules API's
+ * evaluationTime), read after a side's CPU window so the polling is not
+ * charged to it: where a group's time goes.
+ */
+async function ruleDurations(url: string, n: number, intervalMs: number): Promise<Map<string, number>> {
+  const seen = new Map<string, { last: string; times: number[] }>();
+  const deadline = performance.now() + intervalMs * (n + 1);
+  while (performance.now() < deadline) {
+    const res = await fetch(`${url}/api/v1/rules`, { signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as {
+      data: {
+        groups: Array<{
+          name: string;
+          rules: Array<{
+            name: string;
+            evaluationTime: number;
+            lastEvaluation: string;
+            labels?: Record<string, string>;
+          }>;
+        }>;
+      };
+    };
+    for (const g of body.data.groups)
+      for (const [i, r] of g.rules.entries()) {
+        const key = `${g.name}/${i} ${r.name}${r.labels?.reason ? `{${r.labels.reason}}` : ''}`;
+        const s = seen.get(key) ?? { last: '', times: [] };
+        if (r.lastEvaluation !== s.last && s.last !== '') s.times.push(r.evaluationTime);
+        s.last = r.lastEvaluation;
+        seen.set(key, s);
+      }
+    await sleep(Math.max(100, intervalMs / 4));
+  }
+  const out = new Map<string, number>();
+  for (const [k, s] of seen) if (s.times.length > 0) out.set(k, median(s.times));
+  return out;
+}
+
 function metricByGroup(text: string, name: string): Map<string, number> {
   const out = new Map<string, number>();
   const re = new RegExp(`^${name}\\{rule_group="([^"]+)"\\} (\\S+)$`, 'gm');
@@ -332,11 +376,15 @@ interface RuleFile {
   groups: Array<{ name: string; interval?: string; rules: unknown[] }>;
 }
 
-/** Every group's interval divided by `speedup` (a group without one gets the global interval, also scaled). */
+/**
+ * Every group's interval divided by `speedup`; a group without one gets the
+ * global evaluation interval's, scaled, written out (the global one stays
+ * real: it is also the seed's subquery resolution).
+ */
 export function scaleIntervals(file: string, speedup: number): string {
   const f = parse(file) as RuleFile;
   for (const g of f.groups) {
-    if (!g.interval) continue;
+    g.interval ??= `${STEP_SECONDS}s`;
     const ms = parseDuration(g.interval);
     if (ms === null) throw new Error(`group ${g.name}: interval ${g.interval} is not a duration`);
     g.interval = `${Math.max(1, Math.round(ms / speedup))}ms`;

@@ -1,6 +1,6 @@
 // Every recording rule, on one tree of mixed nodes and on a tree with failures.
 local lib = import 'lib.libsonnet';
-// The per-node expressions the dashboards read and the alerts compute.
+// The per-node drop rate and RTP jitter the dashboards read and PacketLoss and MediaTreeRTPJitter compute.
 local nodeExprs = (import '../rules/mixin.libsonnet').nodeExprs;
 
 local mixedTree =
@@ -25,19 +25,6 @@ lib.file([
     local egress(id) = '{job="media-tree-egress", instance="%s:7073", tree_id="tree-q", node_type="egress", node_id="%s", stream_type="video"}' % [id, id],
     promql_expr_test: [
       {
-        expr: 'node_id:media_tree_rtp_packets_lost:sum_rate1m{node_id="egress-1"}',
-        eval_time: '5m',
-        exp_samples: [sample('node_id:media_tree_rtp_packets_lost:sum_rate1m' + egress('egress-1'), 4)],
-      },
-      {
-        expr: 'node_id:media_tree_rtp_packets_expected:sum_rate1m{node_type="egress"}',
-        eval_time: '5m',
-        exp_samples: [
-          sample('node_id:media_tree_rtp_packets_expected:sum_rate1m' + egress('egress-1'), 256),
-          sample('node_id:media_tree_rtp_packets_expected:sum_rate1m' + egress('egress-2'), 256),
-        ],
-      },
-      {
         expr: 'node_id:media_tree_rtp_packets_lost:ratio_rate1m',
         eval_time: '5m',
         exp_samples: [
@@ -47,11 +34,12 @@ lib.file([
         ],
       },
       {
-        expr: 'node_id:media_tree_rtp_jitter_seconds:max{node_type="egress"}',
+        // Per node and stream type, as MediaTreeRTPJitter and the dashboards compute it.
+        expr: nodeExprs.jitter('node_type="egress"'),
         eval_time: '5m',
         exp_samples: [
-          sample('node_id:media_tree_rtp_jitter_seconds:max' + egress('egress-1'), 0.015625),
-          sample('node_id:media_tree_rtp_jitter_seconds:max' + egress('egress-2'), 0.001953125),
+          sample(egress('egress-1'), 0.015625),
+          sample(egress('egress-2'), 0.001953125),
         ],
       },
       // (4 + 8) / (256 + 256): the relay's 50 % is not the viewers' loss.
@@ -75,13 +63,13 @@ lib.file([
         ],
       },
       {
-        // Per node, as the dashboards show it (no longer recorded for every node).
-        expr: nodeExprs.memory('tree_id="tree-a"'),
+        // Per node, every node type (the tree rules, the exceptions and the dashboards read it).
+        expr: 'node_id:media_tree_node_memory_utilisation:ratio{tree_id="tree-a"}',
         eval_time: '10m',
         exp_samples: [
-          sample('{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
-          sample('{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
-          sample('{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-1:9100", tree_id="tree-a", node_type="egress", node_id="egress-1"}', 0.25),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="egress-2:9100", tree_id="tree-a", node_type="egress", node_id="egress-2"}', 0.5),
+          sample('node_id:media_tree_node_memory_utilisation:ratio{job="node-exporter", instance="relay-1:9100", tree_id="tree-a", node_type="relay", node_id="relay-1"}', 0.25),
         ],
       },
       {

@@ -163,7 +163,12 @@ local metrics = import 'metrics.libsonnet';
           },
           {
             alert: 'MediaTreeRTPJitter',
-            expr: '%s > %g\n' % [r.nodeRtpJitter, c.rtpJitterAlertSeconds],
+            // nodeExprs.jitter, each side filtered before the `or`: the same
+            // alerts, and only the few streams above the threshold matched.
+            expr: std.join('or\n', [
+              'max without (ssrc) (%s{%s} > %g)\n' % [metrics[n[0]].rtpJitterSeconds, n[1], c.rtpJitterAlertSeconds]
+              for n in [['egress', c.egressSelector], ['relay', c.relaySelector]]
+            ]),
             'for': c.forDurations.rtpJitter,
             labels: { severity: 'warning', component: 'network' },
             annotations: {

@@ -2,11 +2,14 @@
 // CPU is per node (the seed computed it per core), and every series is
 // selected by the target labels service discovery sets, never by exposed ones.
 //
-// What a rule costs is paid every interval in Prometheus CPU (docs/benchmarks.md):
-// a recorded sample costs about three raw reads, so per node only CPU is
-// recorded (its raw series are one per core, and three rules read it); memory
-// is recorded only where it is high (the per-node alerts need no more), and
-// tree memory and drops are computed from the raw series.
+// What a rule costs is paid every interval in Prometheus CPU (docs/benchmarks.md).
+// Measured per rule, writing a sample is cheap and computing one is not: the
+// memory ratio (a division matching two series per node) costs several times
+// a read of a recorded series, so per node CPU and memory are recorded once
+// and read by the tree rules; the per-node alerts and the unhealthy count read
+// the few nodes above their lowest threshold (`_high`). Drops, the port pool
+// and RTP quality are read raw where they are needed: recording them per node
+// cost more (writes and the reads of the recordings) than it saved.
 //
 // They share one group with the scaling alerts (alerts.libsonnet's
 // scalingAlerts): rules of a group run in order within one evaluation, so a
@@ -20,7 +23,8 @@ local metrics = import 'metrics.libsonnet';
   // Recorded names: alerts and dashboards use these, not their expressions.
   recorded:: {
     nodeCpu: 'node_id:media_tree_node_cpu_utilisation:ratio_irate',
-    // Only nodes above memoryHighRatio, the lowest threshold that reads it.
+    nodeMemory: 'node_id:media_tree_node_memory_utilisation:ratio',
+    // Only nodes above memoryHighRatio, the lowest per-node threshold that reads it.
     nodeMemoryHigh: 'node_id:media_tree_node_memory_utilisation:ratio_high',
     // Targets of the tree jobs failing their scrapes (up == 0), all jobs: read once.
     targetsDown: 'instance:media_tree_up:down',
@@ -34,10 +38,7 @@ local metrics = import 'metrics.libsonnet';
     treeEgressDown: 'tree_id:media_tree_egress_targets_down:count',
     treeUnhealthy: 'tree_id:media_tree_egress_unhealthy_nodes:count',
     // RTP receive quality (RFC 3550) of relay and egress nodes, per stream type.
-    nodeRtpLost: 'node_id:media_tree_rtp_packets_lost:sum_rate%s' % c.rtpRateWindow,
-    nodeRtpExpected: 'node_id:media_tree_rtp_packets_expected:sum_rate%s' % c.rtpRateWindow,
     nodeRtpLossRatio: 'node_id:media_tree_rtp_packets_lost:ratio_rate%s' % c.rtpRateWindow,
-    nodeRtpJitter: 'node_id:media_tree_rtp_jitter_seconds:max',
     treeRtpLossRatio: 'tree_id:media_tree_egress_rtp_packets_lost:ratio_rate%s' % c.rtpRateWindow,
     treeRtpJitter: 'tree_id:media_tree_egress_rtp_jitter_seconds:max',
   },
@@ -58,6 +59,18 @@ local metrics = import 'metrics.libsonnet';
         rate(node_network_receive_drop_total{%(ne)s%(sel)s, device!="lo"}[%(w)s])
       )
     ||| % { ne: c.nodeExporterSelector, sel: if sel == '' then '' else ', ' + sel, w: window },
+    // The worst stream of each type, relay and egress (MediaTreeRTPJitter and the dashboards).
+    jitter(sel):: |||
+      max without (ssrc) (%(egressFamily)s{%(egress)s%(sel)s})
+      or
+      max without (ssrc) (%(relayFamily)s{%(relay)s%(sel)s})
+    ||| % {
+      egressFamily: metrics.egress.rtpJitterSeconds,
+      relayFamily: metrics.relay.rtpJitterSeconds,
+      egress: c.egressSelector,
+      relay: c.relaySelector,
+      sel: if sel == '' then '' else ', ' + sel,
+    },
   },
   local x = self.nodeExprs,
   local memoryHighRatio = std.min(c.highMemoryPercent, c.unhealthyPercent) / 100,
@@ -77,9 +90,14 @@ local metrics = import 'metrics.libsonnet';
       ||| % { ne: c.nodeExporterSelector, w: c.cpuRateWindow },
     },
     {
-      // The per-node memory alerts' only input: every node is read, few are written.
+      // Used share of memory; the tree's fullest node and the exceptions below read it.
+      record: r.nodeMemory,
+      expr: x.memory(''),
+    },
+    {
+      // HighMemoryUsage and the unhealthy count read this, not every node's memory.
       record: r.nodeMemoryHigh,
-      expr: '(\n%s) > %g\n' % [x.memory(''), memoryHighRatio],
+      expr: '%s > %g' % [r.nodeMemory, memoryHighRatio],
     },
     {
       // up read once for every tree job: the targets-down count and
@@ -87,24 +105,6 @@ local metrics = import 'metrics.libsonnet';
       record: r.targetsDown,
       expr: 'up{job=~"%s"} == 0\n' % std.join('|', [c.jobs[j] for j in std.objectFields(c.jobs)]),
     },
-  ] + [
-    {
-      // Per SSRC in the exposition; summed per stream type (sessions come and go).
-      record: r[rec],
-      expr: |||
-        sum without (ssrc) (rate(%(egressFamily)s{%(egress)s}[%(w)s]))
-        or
-        sum without (ssrc) (rate(%(relayFamily)s{%(relay)s}[%(w)s]))
-      ||| % {
-        egressFamily: metrics.egress[family],
-        relayFamily: metrics.relay[family],
-        egress: c.egressSelector,
-        relay: c.relaySelector,
-        w: c.rtpRateWindow,
-      },
-    }
-    for rec in ['nodeRtpLost', 'nodeRtpExpected']
-    for family in [{ nodeRtpLost: 'rtpPacketsLost', nodeRtpExpected: 'rtpPacketsExpected' }[rec]]
   ],
 
   treeRecordings:: [
@@ -118,9 +118,8 @@ local metrics = import 'metrics.libsonnet';
       ||| % { tree: c.treeLabel, cpu: r.nodeCpu, egress: egress, w: c.cpuAverageWindow },
     },
     {
-      // From the raw series: a per-node recording would cost more writes than it saves reads.
       record: r.treeEgressMemory,
-      expr: 'max by (%s) (\n%s)\n' % [c.treeLabel, x.memory(egress)],
+      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeMemory, egress],
     },
     {
       record: r.treePortPool,
@@ -136,12 +135,13 @@ local metrics = import 'metrics.libsonnet';
     },
     {
       // What the tree's viewers get: RTP lost on the way to its egress nodes.
+      // From the raw series: per-node recordings cost more than they save here.
       record: r.treeRtpLossRatio,
       expr: |||
-        sum by (%(tree)s) (%(lost)s{%(egress)s})
+        sum by (%(tree)s) (rate(%(lost)s{%(egress)s}[%(w)s]))
         /
-        (sum by (%(tree)s) (%(expected)s{%(egress)s}) > 0)
-      ||| % { tree: c.treeLabel, lost: r.nodeRtpLost, expected: r.nodeRtpExpected, egress: egress },
+        (sum by (%(tree)s) (rate(%(expected)s{%(egress)s}[%(w)s])) > 0)
+      ||| % { tree: c.treeLabel, lost: metrics.egress.rtpPacketsLost, expected: metrics.egress.rtpPacketsExpected, egress: c.egressSelector, w: c.rtpRateWindow },
     },
     {
       record: r.treeSessions,
@@ -184,33 +184,27 @@ local metrics = import 'metrics.libsonnet';
       record: r.treeViewers,
       expr: 'sum by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.activeViewers, c.egressSelector],
     },
+    {
+      // The worst egress stream of the tree (MediaTreeRTPJitter reads each node's itself).
+      record: r.treeRtpJitter,
+      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, metrics.egress.rtpJitterSeconds, c.egressSelector],
+    },
   ],
 
-  // Read by the operational alerts and dashboards only: a group of their own
-  // keeps the scaling group within 20 rules.
+  // Read by MediaTreeRTPLoss and the dashboards, by no scaling decision.
   streamQualityRecordings:: [
     {
-      // No ratio while nothing is expected (no stream), rather than NaN.
+      // Per SSRC in the exposition, summed per stream type (sessions come and
+      // go); no ratio while nothing is expected (no stream), rather than NaN.
       record: r.nodeRtpLossRatio,
-      expr: '%s / (%s > 0)' % [r.nodeRtpLost, r.nodeRtpExpected],
-    },
-    {
-      // The worst stream of each type.
-      record: r.nodeRtpJitter,
-      expr: |||
-        max without (ssrc) (%(egressFamily)s{%(egress)s})
-        or
-        max without (ssrc) (%(relayFamily)s{%(relay)s})
-      ||| % {
-        egressFamily: metrics.egress.rtpJitterSeconds,
-        relayFamily: metrics.relay.rtpJitterSeconds,
-        egress: c.egressSelector,
-        relay: c.relaySelector,
-      },
-    },
-    {
-      record: r.treeRtpJitter,
-      expr: 'max by (%s) (%s{%s})' % [c.treeLabel, r.nodeRtpJitter, egress],
+      expr: std.join('or\n', [
+        |||
+          sum without (ssrc) (rate(%(lost)s{%(sel)s}[%(w)s]))
+          /
+          (sum without (ssrc) (rate(%(expected)s{%(sel)s}[%(w)s])) > 0)
+        ||| % { lost: metrics[n[0]].rtpPacketsLost, expected: metrics[n[0]].rtpPacketsExpected, sel: n[1], w: c.rtpRateWindow }
+        for n in [['egress', c.egressSelector], ['relay', c.relaySelector]]
+      ]),
     },
   ],
 

@@ -30,7 +30,7 @@ local ne = import 'node-exporter.libsonnet';
         g.timeseries('CPU', 'percentunit', [g.target('%s{%s}' % [r.nodeCpu, sel], '{{node_id}}')], 'Busy share of each node, all cores together.', min=0, max=1)
         + g.withThresholdLines([['green', null], ['yellow', c.cpuScaleOutPercent / 100], ['orange', c.highCpuPercent / 100], ['red', c.unhealthyPercent / 100]])
         + g.withLinks([k.runbook('HighCPUUsage')]),
-        g.timeseries('Memory', 'percentunit', [g.target($.nodeExprs.memory(sel), '{{node_id}}')], 'Used share of memory (MemAvailable).', min=0, max=1)
+        g.timeseries('Memory', 'percentunit', [g.target('%s{%s}' % [r.nodeMemory, sel], '{{node_id}}')], 'Used share of memory (MemAvailable).', min=0, max=1)
         + g.withThresholdLines([['green', null], ['orange', c.highMemoryPercent / 100], ['red', c.unhealthyPercent / 100]])
         + g.withLinks([k.runbook('HighMemoryUsage')]),
         g.timeseries('Network receive / transmit', 'Bps', [
@@ -66,7 +66,7 @@ local ne = import 'node-exporter.libsonnet';
         + g.withThresholdLines([['green', null], ['red', c.rtpLossAlertPercent / 100]])
         + g.withLinks([k.runbook('MediaTreeRTPLoss')]),
         g.timeseries('RTP jitter', 's', [
-          g.target('%s{%s}' % [r.nodeRtpJitter, sel], '{{node_id}} {{stream_type}}'),
+          g.target($.nodeExprs.jitter(sel), '{{node_id}} {{stream_type}}'),
         ], 'Relay and egress: interarrival jitter (RFC 3550 A.8) of the worst stream of each type. MediaTreeRTPJitter fires above %gs for %s.' % [c.rtpJitterAlertSeconds, c.forDurations.rtpJitter], min=0)
         + g.withThresholdLines([['green', null], ['red', c.rtpJitterAlertSeconds]])
         + g.withLinks([k.runbook('MediaTreeRTPJitter')]),

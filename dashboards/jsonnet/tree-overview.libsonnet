@@ -66,7 +66,7 @@ local g = import 'grafana.libsonnet';
         + g.withLinks([k.runbook('MediaTreeRTPLoss'), k.runbook('MediaTreeScaleOut')]),
         g.timeseries('RTP jitter', 's', [
           g.target(byTree(r.treeRtpJitter), '{{tree_id}} worst egress'),
-          g.target(byTree(r.nodeRtpJitter), '{{node_id}} {{stream_type}}'),
+          g.target($.nodeExprs.jitter(k.tree), '{{node_id}} {{stream_type}}'),
         ], 'Interarrival jitter (RFC 3550 A.8) of the worst stream of each type at each relay and egress node.', min=0)
         + g.withThresholdLines([['green', null], ['red', c.rtpJitterAlertSeconds]])
         + g.withDataLinks([k.nodeDetailLink])
