@@ -1,0 +1,82 @@
+// Predictive scale-out (reason="forecast"), on the pack with
+// forecastScaleOut on: predict_linear of the tree's port-pool utilisation over
+// 5m, 180 + 60 s ahead, above 85 %. Pools of 128 ports, so every ratio is
+// exact in binary.
+local lib = import 'lib.libsonnet';
+
+local forecast = 'tree_id:media_tree_egress_port_pool_utilisation:predict_linear5m';
+local desired = 'tree_id:media_tree_egress_subtrees_desired:ceil';
+local sample(name, tree, value) = { labels: '%s{tree_id="%s"}' % [name, tree], value: value };
+
+// `count` egress apps of 128 ports whose allocation starts at `start` ports
+// and changes by `step` ports every 15 s, for `n` samples, then `tail`.
+local fleet(tree, count, start, step, n=lib.samples, tail='') = std.flattenArrays([
+  local t = lib.target(tree, '%s-egress-%d' % [tree, i], 'egress', 'media-tree-egress', 7073);
+  local series(from, by) = '%d%s%dx%d%s' % [from, if by < 0 then '-' else '+', std.abs(by), n, tail];
+  [
+    lib.series('media_tree_egress_port_pool_allocated', t, series(start, step)),
+    lib.series('media_tree_egress_port_pool_available', t, series(128 - start, -step)),
+    lib.series('up', t, lib.gauge(1)),
+  ]
+  for i in std.range(1, count)
+]);
+
+local forecastAlert(tree, value) = {
+  exp_labels: { severity: 'warning', component: 'scaling', tree_id: tree, reason: 'forecast', urgency: 'high' },
+  exp_annotations: {
+    summary: 'A media tree needs more egress capacity.',
+    description: 'The egress port pools of tree %s are forecast at %s allocated in 240s (over 85%%), from their trend over 5m.' % [tree, value],
+    runbook_url: lib.runbook('MediaTreeScaleOut'),
+    dashboard_url: lib.treeDashboard(tree),
+    desired_subtrees: '3',
+  },
+};
+
+lib.file(rules='forecast-rules.yaml', tests=[
+  {
+    // 64 of 128 ports, one more each 15 s: utilisation 0.5 + t/32 (t in
+    // minutes), forecast 0.125 above it. It crosses 85 % between 7m
+    // (0.84375) and 7m30s (0.859375), fires 2m later, and gives way to
+    // port_pool once the tree itself is above 85 % (from 11m30s).
+    name: 'a rising load: forecast before the pools fill, port_pool after',
+    input_series: fleet('tree-up', 10, 64, 1),
+    promql_expr_test: [
+      { expr: forecast, eval_time: '7m', exp_samples: [sample(forecast, 'tree-up', 0.84375)] },
+      { expr: forecast, eval_time: '7m30s', exp_samples: [sample(forecast, 'tree-up', 0.859375)] },
+      // Sized for the forecast: 10 nodes * 0.859375 / 0.7 = 12.3 nodes, 3
+      // subtrees, where the 94 ports now allocated need 2.
+      { expr: desired, eval_time: '7m30s', exp_samples: [sample(desired, 'tree-up', 3)] },
+    ],
+    alert_rule_test: [
+      { alertname: 'MediaTreeScaleOut', eval_time: '9m', exp_alerts: [] },
+      { alertname: 'MediaTreeScaleOut', eval_time: '9m30s', exp_alerts: [forecastAlert('tree-up', '92.19%')] },
+      // At 11m30s the tree is at 0.859375 itself: port_pool (pending) holds, forecast yields.
+      { alertname: 'MediaTreeScaleOut', eval_time: '11m30s', exp_alerts: [] },
+    ],
+  },
+  {
+    // 108 of 128 ports (84.4 %), flat; and a load falling from there.
+    name: 'a flat and a falling load: no forecast',
+    input_series: fleet('tree-flat', 10, 108, 0) + fleet('tree-down', 10, 108, -1),
+    promql_expr_test: [
+      { expr: forecast + '{tree_id="tree-flat"}', eval_time: '10m', exp_samples: [sample(forecast, 'tree-flat', 0.84375)] },
+      // 108 - 40 = 68 ports now, 52 forecast: below now, so the size is the present one.
+      { expr: forecast + '{tree_id="tree-down"}', eval_time: '10m', exp_samples: [sample(forecast, 'tree-down', 0.40625)] },
+      { expr: desired, eval_time: '10m', exp_samples: [sample(desired, 'tree-flat', 3), sample(desired, 'tree-down', 0)] },
+    ],
+    alert_rule_test: [
+      { alertname: 'MediaTreeScaleOut', eval_time: '5m', exp_alerts: [] },
+      { alertname: 'MediaTreeScaleOut', eval_time: '20m', exp_alerts: [] },
+    ],
+  },
+  {
+    // Rising, then stale-marked at 5m: samples of the window remain, but no
+    // forecast is made for a tree that reports nothing now.
+    name: 'no forecast from a window of old samples',
+    input_series: fleet('tree-gone', 1, 64, 1, n=20, tail=' stale'),
+    promql_expr_test: [
+      { expr: forecast, eval_time: '4m', exp_samples: [sample(forecast, 'tree-gone', 0.625 + 4 / 32)] },
+      { expr: forecast, eval_time: '6m', exp_samples: [] },
+    ],
+  },
+])
