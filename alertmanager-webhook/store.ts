@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { actuatorKeys, assertId, ID_PATTERN, readSubtrees, type SubtreeRecord } from '../topology/index.ts';
+import { actuatorKeys, assertId, ID_PATTERN, keys, readSubtrees, type SubtreeRecord } from '../topology/index.ts';
 import type { TreeState } from './decide.ts';
+import type { Command } from './lock.ts';
 
 export type { SubtreeRecord };
 
@@ -14,6 +15,12 @@ const inflightRecord = z.object({
   startedAt: z.coerce.number(),
 });
 export type Inflight = z.infer<typeof inflightRecord>;
+
+// A count written by the actuator; anything else reads as absent.
+const count = z.string().regex(/^\d+$/).transform(Number).optional().catch(undefined);
+/** `actuator:tree:{tree}`: the tree's desired subtree count and when it last changed (ms). */
+const treeRecord = z.object({ desired: count, lastScaleOutAt: count, lastScaleInAt: count });
+type TreeFields = { [K in keyof z.infer<typeof treeRecord>]-?: number };
 
 export const FAILURE_REASONS = ['provision', 'timeout', 'topology', 'drain', 'other'] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
@@ -49,11 +56,11 @@ export class ActuatorStore {
       this.redis.smembers(actuatorKeys.episodes(tree)),
       this.subtrees(tree),
     ]);
-    const num = (v: string | undefined) => (v === undefined || !/^\d+$/.test(v) ? null : Number(v));
+    const t = treeRecord.parse(h);
     return {
-      desired: num(h.desired) ?? subtrees.size,
-      lastScaleOutAt: num(h.lastScaleOutAt),
-      lastScaleInAt: num(h.lastScaleInAt),
+      desired: t.desired ?? subtrees.size,
+      lastScaleOutAt: t.lastScaleOutAt ?? null,
+      lastScaleInAt: t.lastScaleInAt ?? null,
       episodesActedOn: new Set(episodes),
       subtrees: await Promise.all(
         [...subtrees].map(async ([subtree, r]) => ({
@@ -68,7 +75,7 @@ export class ActuatorStore {
   async totalDesired(): Promise<number> {
     let total = 0;
     for (const tree of await this.trees())
-      total += Number((await this.redis.hget(actuatorKeys.tree(tree), 'desired')) ?? 0);
+      total += treeRecord.parse(await this.redis.hgetall(actuatorKeys.tree(tree))).desired ?? 0;
     return total;
   }
 
@@ -100,6 +107,32 @@ export class ActuatorStore {
   async paused(): Promise<boolean> {
     return (await this.redis.get(actuatorKeys.paused)) === '1';
   }
+}
+
+/**
+ * The actuator's writes, as commands for `fencedWrite`: the hash fields its
+ * reads above parse are spelled here and nowhere else.
+ */
+export const writes = {
+  /** Records the tree's action in flight before its first step, for recovery after a crash. */
+  beginAction: (tree: string, f: Inflight): Command => hset(actuatorKeys.inflight(tree), f),
+  actionStep: (tree: string, step: Inflight['step']): Command => hset(actuatorKeys.inflight(tree), { step }),
+  endAction: (tree: string): Command => ['DEL', actuatorKeys.inflight(tree)],
+  treeFields: (tree: string, f: Partial<TreeFields>): Command => hset(actuatorKeys.tree(tree), f),
+  recordSubtree: (tree: string, subtree: string, r: SubtreeRecord): Command => [
+    'HSET',
+    actuatorKeys.subtrees(tree),
+    subtree,
+    JSON.stringify(r),
+  ],
+  dropSubtree: (tree: string, subtree: string): Command => ['HDEL', actuatorKeys.subtrees(tree), subtree],
+  episodeActedOn: (tree: string, episode: string): Command => ['SADD', actuatorKeys.episodes(tree), episode],
+  knownTree: (tree: string): Command => ['SADD', actuatorKeys.trees, tree],
+  returnSlot: (tree: string, slot: string): Command => ['SADD', keys.availableSlots(tree), slot],
+};
+
+function hset(key: string, fields: Record<string, string | number | undefined>): Command {
+  return ['HSET', key, ...Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [k, v]))];
 }
 
 function safeJson(s: string): unknown {

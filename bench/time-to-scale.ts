@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts';
-import { Topology, actuatorKeys } from '../topology/index.ts';
+import { actuatorKeys, readSubtrees, Topology } from '../topology/index.ts';
 import { DEMO } from '../stack/demo-config.ts';
 import { instantQuery } from '../servers/prometheus.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
@@ -196,8 +196,8 @@ async function acceptedNotifications(stack: Stack): Promise<number> {
 async function subtreeNodes(stack: Stack): Promise<Array<{ id: string; url: string }>> {
   const topo = new Topology(stack.redis, stack.tree);
   const out: Array<{ id: string; url: string }> = [];
-  for (const json of Object.values(await stack.redis.hgetall(actuatorKeys.subtrees(stack.tree)))) {
-    for (const id of (JSON.parse(json) as { nodes: string[] }).nodes) {
+  for (const record of (await readSubtrees(stack.redis, stack.tree)).values()) {
+    for (const id of record.nodes) {
       const info = await topo.getNode(id);
       if (info) out.push({ id, url: `http://${info.host}:${info.httpPort}` });
     }

@@ -22,7 +22,7 @@ export const actuatorKeys = {
   subtrees: (tree: string) => `actuator:subtrees:${assertId('tree', tree)}`,
   /** set: firing episodes (fingerprint@startsAt) already turned into a change */
   episodes: (tree: string) => `actuator:episodes:${assertId('tree', tree)}`,
-  /** hash: the tree's action in flight (kind, subtree, slot, step, token), for recovery after a crash */
+  /** hash: the tree's action in flight (kind, subtree, slot, step, episode, startedAt), for recovery after a crash */
   inflight: (tree: string) => `actuator:inflight:${assertId('tree', tree)}`,
   /** counter: the last subtree number of a tree, for deterministic names */
   subtreeSeq: (tree: string) => `actuator:subtree-seq:${assertId('tree', tree)}`,

@@ -1,0 +1,125 @@
+import { actuatorKeys, assertId, keys, Topology } from '../topology/index.ts';
+import { type ActionContext, failpoint, journal, write } from './context.ts';
+import { episodeOf } from './decide.ts';
+import type { Lease } from './lock.ts';
+import type { ScalingRequest } from './payload.ts';
+import type { SubtreeNode } from './provisioners/provisioner.ts';
+import { type FailureReason, type SubtreeRecord, writes } from './store.ts';
+
+/**
+ * Adds a subtree (seed steps 3a-3e): a relay slot, the provisioned nodes, their
+ * topology, their scrape targets. Recorded in flight from the first step; any
+ * failure rolls back.
+ */
+export async function scaleOut(
+  ctx: ActionContext,
+  lease: Lease,
+  r: ScalingRequest,
+  desired: number,
+  why: string,
+): Promise<void> {
+  const started = ctx.now();
+  const tree = r.tree;
+  // 3a: take a relay slot atomically.
+  const slot = await ctx.redis.spop(keys.availableSlots(tree));
+  if (!slot) {
+    await journal(ctx, {
+      tree,
+      kind: 'scale-out',
+      result: 'failed',
+      reason: 'other',
+      why: `no free relay slot in relay-slots:${tree}:available`,
+    });
+    return;
+  }
+  const subtree = assertId('slot', `${tree}-st-${await ctx.redis.incr(actuatorKeys.subtreeSeq(tree))}`);
+  await write(ctx, lease, [
+    writes.knownTree(tree),
+    writes.beginAction(tree, {
+      kind: 'scale-out',
+      subtree,
+      slot,
+      step: 'provision',
+      episode: episodeOf(r),
+      startedAt: started,
+    }),
+  ]);
+  let nodes: SubtreeNode[] = [];
+  let step: FailureReason = 'provision';
+  try {
+    // 3b-3c: provision, wait for readiness with a deadline.
+    const spec = { tree, subtree, slot, size: ctx.subtreeSize };
+    failpoint('scale-out:slot-taken');
+    await ctx.provisioner.create(spec);
+    // Announced while the nodes start, as kubernetes_sd lists a starting pod:
+    // Prometheus's discovery delay (up to 5 s, twice, in 2.42) then overlaps
+    // provisioning. A rollback removes them like the ready ones.
+    const planned = ctx.provisioner.plannedTargets?.(spec) ?? [];
+    if (planned.length) ctx.targets.write(tree, subtree, planned);
+    failpoint('scale-out:created');
+    step = 'timeout';
+    nodes = await ctx.provisioner.waitReady(spec, ctx.readyTimeoutMs);
+    failpoint('scale-out:ready');
+    step = 'topology';
+    const topo = new Topology(ctx.redis, tree);
+    const targets = [];
+    for (const n of nodes) {
+      const info = await topo.getNode(n.id);
+      if (!info) throw new Error(`egress node ${n.id} is ready but not registered in Redis`);
+      targets.push({ nodeId: n.id, address: `${info.host}:${info.httpPort}` });
+    }
+    // 3d-3e: parent links, children and the children-added event in one MULTI.
+    await write(ctx, lease, [writes.actionStep(tree, 'attach')]);
+    await topo.attachChildren(
+      slot,
+      nodes.map((n) => n.id),
+    );
+    failpoint('scale-out:attached');
+    ctx.targets.write(tree, subtree, targets);
+    failpoint('scale-out:targets-written');
+    const record: SubtreeRecord = { slot, createdAt: ctx.now(), nodes: nodes.map((n) => n.id) };
+    await write(ctx, lease, [
+      writes.recordSubtree(tree, subtree, record),
+      writes.treeFields(tree, { desired, lastScaleOutAt: ctx.now() }),
+      writes.episodeActedOn(tree, episodeOf(r)),
+      writes.endAction(tree),
+    ]);
+    await journal(ctx, {
+      tree,
+      kind: 'scale-out',
+      result: 'done',
+      subtree,
+      nodes: nodes.length,
+      why,
+      durationMs: ctx.now() - started,
+    });
+  } catch (err) {
+    await rollbackScaleOut(ctx, lease, subtree, slot);
+    await journal(ctx, {
+      tree,
+      kind: 'scale-out',
+      result: 'failed',
+      reason: step,
+      subtree,
+      why: `${(err as Error).message}; rolled back`,
+      durationMs: ctx.now() - started,
+    });
+  }
+}
+
+/** Undoes a scale-out at any step: no topology, no subtree, no targets, the slot back. */
+export async function rollbackScaleOut(
+  ctx: ActionContext,
+  lease: Lease,
+  subtree: string,
+  slot: string | undefined,
+): Promise<void> {
+  const tree = lease.tree;
+  const topo = new Topology(ctx.redis, tree);
+  // The slot came free from relay-slots:available, so every child it has is this subtree's.
+  const attached = slot ? await topo.children(slot) : [];
+  if (slot && attached.length) await topo.detachChildren(slot, attached);
+  await ctx.provisioner.delete(tree, subtree);
+  ctx.targets.remove(subtree);
+  await write(ctx, lease, [...(slot ? [writes.returnSlot(tree, slot)] : []), writes.endAction(tree)]);
+}
