@@ -95,6 +95,16 @@ export function actuatorCommand(): Command {
         .default('.canopy/targets'),
     )
     .addOption(intOption('--subtree-size <n>', 'egress nodes per subtree', 'CANOPY_SUBTREE_SIZE', 2, 1, 256))
+    .addOption(
+      intOption(
+        '--egress-pool-size <n>',
+        "local provisioner: ports in each new egress node's pool",
+        'CANOPY_EGRESS_POOL_SIZE',
+        100,
+        4,
+        10_000,
+      ),
+    )
     .addOption(intOption('--min-subtrees <n>', 'per tree, never fewer', 'CANOPY_MIN_SUBTREES', 0, 0, 1000))
     .addOption(intOption('--max-subtrees <n>', 'per tree, never more', 'CANOPY_MAX_SUBTREES', 4, 0, 1000))
     .addOption(intOption('--global-max-subtrees <n>', 'across all trees', 'CANOPY_GLOBAL_MAX_SUBTREES', 16, 0, 100_000))
@@ -198,7 +208,11 @@ export function actuatorCommand(): Command {
           redisUrl: o.redisUrl,
         });
       } else {
-        provisioner = new LocalProvisioner({ stateDir: resolve(o.stateDir), redisUrl: o.redisUrl });
+        provisioner = new LocalProvisioner({
+          stateDir: resolve(o.stateDir),
+          redisUrl: o.redisUrl,
+          portsPerNode: o.egressPoolSize,
+        });
       }
       const a = await startActuatorInProcess({
         listenHost: o.listenHost,

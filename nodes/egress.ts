@@ -23,6 +23,9 @@ import { BuiltinMountpoints, type MountpointBackend } from './mountpoints.ts';
 import { forwarderAnswers, nodeForwarder, type ForwarderConfig } from './node-forwarder.ts';
 import { PortPool } from './port-pool.ts';
 
+/** Seconds a viewer refused for a full port pool is told to wait (Retry-After) before trying again. */
+export const POOL_FULL_RETRY_AFTER_S = 2;
+
 /**
  * The egress node: a demux forwarder fed by its parent relay, one mountpoint
  * per live session (seed step 4b, discoverExistingSessions), and viewers that
@@ -303,11 +306,14 @@ export async function runEgress(c: EgressConfig): Promise<{ server: Server; stop
       const m = mounts.get(sessionId);
       if (!m) throw new HttpError(404, `no live session ${sessionId} on this node`);
       const port = pool.take(1);
-      if (!port)
+      if (!port) {
+        // A WHEP client tries again then: room comes with a scale-out, or as viewers leave.
+        res.set('Retry-After', String(POOL_FULL_RETRY_AFTER_S));
         throw new HttpError(503, 'port pool exhausted: no port left for a new viewer', {
           allocated: pool.allocated,
           size: pool.size,
         });
+      }
       const placement: ViewerPlacement = {
         id: `v-${randomBytes(8).toString('hex')}`,
         sessionId,

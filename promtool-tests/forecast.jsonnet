@@ -70,6 +70,24 @@ lib.file(rules='forecast-rules.yaml', tests=[
     ],
   },
   {
+    // A burst: 8 ports more every 15 s. At 1m the forecast is 1.75 (far past
+    // full); the size counts the tree full at most: 10 / 0.7 = 14.3 nodes, 4
+    // subtrees (not 9 from 1.75).
+    name: 'a burst is sized for the tree full at most',
+    input_series: std.flattenArrays([
+      local t = lib.target('tree-burst', 'tree-burst-egress-%d' % i, 'egress', 'media-tree-egress', 7073);
+      [
+        lib.series('media_tree_egress_port_pool_allocated', t, '64+8x6 112x100'),
+        lib.series('media_tree_egress_port_pool_available', t, '64-8x6 16x100'),
+      ]
+      for i in std.range(1, 10)
+    ]),
+    promql_expr_test: [
+      { expr: forecast, eval_time: '1m', exp_samples: [sample(forecast, 'tree-burst', 1.75)] },
+      { expr: desired, eval_time: '1m', exp_samples: [sample(desired, 'tree-burst', 4)] },
+    ],
+  },
+  {
     // Rising, then stale-marked at 5m: samples of the window remain, but no
     // forecast is made for a tree that reports nothing now.
     name: 'no forecast from a window of old samples',

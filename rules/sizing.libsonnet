@@ -32,10 +32,12 @@ local metrics = import 'metrics.libsonnet';
   local horizon = c.forecastProvisioningSeconds + c.forecastMarginSeconds,
 
   // The ports the size is computed from: the forecast's when higher
-  // (capacity ready before it is needed), else those allocated now.
+  // (capacity ready before it is needed), else those allocated now. The
+  // forecast counts at most the tree's whole pools: a burst of arrivals
+  // extrapolated is no measure of how far it goes.
   local sizingPorts =
     if c.forecastScaleOut
-    then '(%(f)s * %(t)s > %(a)s or %(a)s)' % { f: r.treePortsForecast, t: r.treePortsTotal, a: r.treePortsAllocated }
+    then '(clamp_max(%(f)s, 1) * %(t)s > %(a)s or %(a)s)' % { f: r.treePortsForecast, t: r.treePortsTotal, a: r.treePortsAllocated }
     else r.treePortsAllocated,
 
   sizingRecordings:: [
