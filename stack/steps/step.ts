@@ -27,6 +27,8 @@ export interface SurgeReport {
   refusedViewers: number;
   /** Of those, served on a later try. */
   servedAfterRefusal: number;
+  /** Still waiting at the step's timeout: never served. */
+  gaveUp: number;
   timeline: SurgeSample[];
   /** When the last viewer left. */
   leftAt?: number;
