@@ -7,6 +7,9 @@ import { loadScenario, runScenario, type ScenarioReport } from '../stack/scenari
 import { startStack } from '../stack/stack.ts';
 import type { BenchResult } from './result.ts';
 
+/** The rule pack's `_config` before sizing (the actuator's `--scaling episode` is the rest of it). */
+export const BEFORE_SIZING = { portPoolSignal: 'fullest', forecastScaleOut: false };
+
 /** What one policy did with the surge. */
 export interface SurgeFigures {
   scaling: Scaling;
@@ -26,9 +29,10 @@ export interface SurgeFigures {
 }
 
 /**
- * The `surge` scenario on a fresh local stack, once with the episode policy
- * (one subtree per firing episode, the policy before sizing) and once with
- * the level policy, in the same run. RATIO = viewers refused with the level
+ * The `surge` scenario on a fresh local stack, once as the loop was before
+ * sizing (the actuator's episode policy, one subtree per firing episode, on
+ * the fullest node's pool, no forecast) and once with sizing, the forecast
+ * and the level policy, in the same run. RATIO = viewers refused with the level
  * policy / with the episode policy (target <= 0.2), with no more than one
  * subtree at the peak over what it needed.
  */
@@ -38,7 +42,9 @@ export async function benchSurge(log: (l: string) => void): Promise<BenchResult>
   const results: SurgeFigures[] = [];
   for (const scaling of ['episode', 'level'] as const) {
     const shape = resolveShape({ ...scenario.stack, scaling });
-    const stack = await startStack({ shape });
+    // The baseline is the loop before sizing, rules included: the fullest
+    // node's pool as the trigger, no forecast.
+    const stack = await startStack({ shape, rules: scaling === 'episode' ? BEFORE_SIZING : {} });
     const startedAt = Date.now();
     try {
       const report = await runScenario(stack, scenario);

@@ -24,14 +24,19 @@ local metrics = import 'metrics.libsonnet';
       condition: '%s > %s' % [r.treeEgressCpu, ratio(c.cpuScaleOutPercent)],
       description: 'Egress CPU of tree {{ $labels.tree_id }} averages {{ $value | humanizePercentage }} over %s, above %g%%.' % [c.cpuAverageWindow, c.cpuScaleOutPercent],
     },
-    {
-      // The whole tree's pools, not the fullest node's: viewers stay where
-      // they joined, so the old nodes stay full after a scale-out.
+    // The whole tree's pools, not the fullest node's: viewers stay where
+    // they joined, so the old nodes stay full after a scale-out.
+    if c.portPoolSignal == 'tree' then {
       reason: 'port_pool',
       urgency: 'critical',
       condition: '%s > %s' % [r.treePortsUtilisation, ratio(c.portPoolScaleOutPercent)],
       description: 'The egress port pools of tree {{ $labels.tree_id }} are {{ $value | humanizePercentage }} allocated, above %g%%.' % c.portPoolScaleOutPercent,
-    },
+    } else if c.portPoolSignal == 'fullest' then {
+      reason: 'port_pool',
+      urgency: 'critical',
+      condition: '%s > %g' % [r.treePortPool, c.portPoolScaleOutPercent],
+      description: 'The fullest egress port pool of tree {{ $labels.tree_id }} is at {{ $value | humanize }}%%, above %g%%.' % c.portPoolScaleOutPercent,
+    } else error 'portPoolSignal: tree or fullest, not %s' % c.portPoolSignal,
     {
       // Two signals: drops at the egress NICs, and RTP that never reached
       // the egress nodes (lost upstream, where their NIC counters cannot see).

@@ -27,6 +27,11 @@
     memoryScaleInPercent: 30,
     unhealthyPercent: 90,
     portPoolScaleOutPercent: 85,
+    // What `port_pool` compares with it: 'tree' (every egress port of the
+    // tree together) or 'fullest' (the fullest node's pool: the seed's, kept
+    // as the surge bench's baseline; a tree stays "full" after a scale-out
+    // while viewers stay where they joined).
+    portPoolSignal: 'tree',
     portPoolScaleInPercent: 30,
     droppedPacketsScaleOut: 100,  // packets/s per tree
     // RTP lost on the way to a tree's egress nodes (RFC 3550: expected minus

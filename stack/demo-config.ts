@@ -41,6 +41,12 @@ export const DEMO = {
     forecastMarginSeconds: 4,
     forDurations: { scaleOut: '5s', forecast: '5s', scaleIn: '10s' },
   },
+  /**
+   * How often Prometheus re-sends a firing alert to Alertmanager (its
+   * --rules.alert.resend-delay, 1m by default): Alertmanager's copy of the
+   * desired_subtrees annotation is at most this old.
+   */
+  alertResendDelay: '1s',
   alertmanager: { groupWait: '1s', groupInterval: '2s', repeatInterval: '3s' },
   /** Flags of `canopy actuator` in the stack. */
   actuator: {

@@ -44,6 +44,8 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** A scenario's `stack:` block: the baseline's shape and the actuator's bounds (DEMO's otherwise). */
   shape?: StackShape;
+  /** `_config` overrides of the rule pack over the demo's (a bench's baseline rules). */
+  rules?: Record<string, unknown>;
 }
 
 /** A file_sd target file (`<targets>/<job>/<name>.json`), written atomically. */
@@ -259,7 +261,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await startNode('egress', `egress-${e}`, ['--parent-slot', 'relay-1-s0', '--port-range', range]);
     }
 
-    const { rules, alerts } = renderRulePack(rulesOverrides(stackRules(shape)));
+    const { rules, alerts } = renderRulePack(rulesOverrides({ ...stackRules(shape), ...o.rules }));
     const promDir = join(dir, 'prometheus');
     mkdirSync(promDir, { recursive: true });
     writeFileSync(join(promDir, 'media-tree-rules.yaml'), rules);
@@ -269,7 +271,11 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         `ruleFiles=${JSON.stringify([join(promDir, 'media-tree-rules.yaml'), join(promDir, 'media-tree-alerts.yaml')])}, ` +
         `targetsDir=${JSON.stringify(targetsDir)}, alertmanagers=${JSON.stringify([am.url.replace('http://', '')])})`,
     );
-    prom = await startPrometheus({ dir: promDir, config: toYaml(config) });
+    prom = await startPrometheus({
+      dir: promDir,
+      config: toYaml(config),
+      extraArgs: [`--rules.alert.resend-delay=${DEMO.alertResendDelay}`],
+    });
     log(`prometheus ready on ${prom.url}`);
 
     return {
