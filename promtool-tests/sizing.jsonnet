@@ -1,4 +1,4 @@
-// Sizing (rules/sizing.libsonnet) with the default _config: target 70 % of
+// Sizing (rules/sizing.libsonnet) with the default _config: target 80 % of
 // the ports, subtrees of 2 egress nodes beyond a baseline of 8, at most 10.
 // Pools of 100 ports unless said otherwise, so `pool` is also ports allocated.
 local lib = import 'lib.libsonnet';
@@ -20,22 +20,22 @@ local alike(count, pool) = [pool for _ in std.range(1, count)];
 
 lib.file([
   {
-    // 840 of 1000 ports: 10 nodes * 0.84 / 0.7 = 12 nodes exactly, so 2
+    // 960 of 1000 ports: 10 nodes * 0.96 / 0.8 = 12 nodes exactly, so 2
     // subtrees beyond 8; one port more needs 12.01 nodes: a third subtree.
     name: 'exact values, and ceil only past a whole number of nodes',
     input_series:
-      tree('tree-s', alike(10, 84), viewers=3)
-      + tree('tree-t', alike(9, 84) + [85]),
+      tree('tree-s', alike(10, 96), viewers=3)
+      + tree('tree-t', alike(9, 96) + [97]),
     promql_expr_test: [
-      { expr: allocated, eval_time: '5m', exp_samples: [sample(allocated, 'tree-s', 840), sample(allocated, 'tree-t', 841)] },
+      { expr: allocated, eval_time: '5m', exp_samples: [sample(allocated, 'tree-s', 960), sample(allocated, 'tree-t', 961)] },
       { expr: total, eval_time: '5m', exp_samples: [sample(total, 'tree-s', 1000), sample(total, 'tree-t', 1000)] },
-      { expr: ratio, eval_time: '5m', exp_samples: [sample(ratio, 'tree-s', 0.84), sample(ratio, 'tree-t', 0.841)] },
+      { expr: ratio, eval_time: '5m', exp_samples: [sample(ratio, 'tree-s', 0.96), sample(ratio, 'tree-t', 0.961)] },
       { expr: perNode + '{tree_id="tree-s"}', eval_time: '5m', exp_samples: [sample(perNode, 'tree-s', 3)] },
       { expr: desired, eval_time: '5m', exp_samples: [sample(desired, 'tree-s', 2), sample(desired, 'tree-t', 3)] },
     ],
   },
   {
-    // 30 full nodes would need 43; 2 quiet ones need none beyond the baseline.
+    // 30 full nodes would need 38; 2 quiet ones need none beyond the baseline.
     name: 'bounded to 0 .. maxSubtrees',
     input_series: tree('tree-big', alike(30, 100)) + tree('tree-small', [10, 10]),
     promql_expr_test: [
@@ -43,14 +43,14 @@ lib.file([
     ],
   },
   {
-    // 8 old nodes at 95 %, a new subtree at 10 %: 780 of 1000 ports, 11.14
-    // nodes at 70 %, so 2 subtrees (one more than it has); the tree is not
-    // above 85 %, so no port_pool scale-out although its fullest pool is.
+    // 8 old nodes at 95 %, a new subtree at 10 %: 780 of 1000 ports, 9.75
+    // nodes at 80 %, so the 1 subtree it has; the tree is not above 85 %,
+    // so no port_pool scale-out although its fullest pool is.
     name: 'a tree whose new nodes are empty while its old ones are full',
     input_series: tree('tree-g', alike(8, 95) + [10, 10]),
     promql_expr_test: [
       { expr: ratio, eval_time: '5m', exp_samples: [sample(ratio, 'tree-g', 0.78)] },
-      { expr: desired, eval_time: '5m', exp_samples: [sample(desired, 'tree-g', 2)] },
+      { expr: desired, eval_time: '5m', exp_samples: [sample(desired, 'tree-g', 1)] },
       {
         expr: 'tree_id:media_tree_egress_port_pool_utilization_percent:max',
         eval_time: '5m',
@@ -60,7 +60,7 @@ lib.file([
     alert_rule_test: [{ alertname: 'MediaTreeScaleOut', eval_time: '5m', exp_alerts: [] }],
   },
   {
-    // 900 of 1000 ports: 12.86 nodes, 3 subtrees beyond 8, in the annotation
+    // 900 of 1000 ports: 11.25 nodes, 2 subtrees beyond 8, in the annotation
     // the actuator converges to.
     name: 'the scale-out alert carries the size',
     input_series: tree('tree-hot', alike(10, 90)),
@@ -75,7 +75,7 @@ lib.file([
             description: 'The egress port pools of tree tree-hot are 90% allocated, above 85%.',
             runbook_url: lib.runbook('MediaTreeScaleOut'),
             dashboard_url: lib.treeDashboard('tree-hot'),
-            desired_subtrees: '3',
+            desired_subtrees: '2',
           },
         }],
       },

@@ -50,7 +50,7 @@ local metrics = import 'metrics.libsonnet';
     if c.forecastScaleOut then [{
       reason: 'forecast',
       urgency: 'high',
-      condition: '%s > %s' % [r.treePortsForecast, ratio(c.portPoolScaleOutPercent)],
+      condition: '%s / %s > %s' % [r.treePortsForecast, r.treePortsTotal, ratio(c.portPoolScaleOutPercent)],
       description: 'The egress port pools of tree {{ $labels.tree_id }} are forecast at {{ $value | humanizePercentage }} allocated in %ds (over %g%%), from their trend over %s.' % [c.forecastProvisioningSeconds + c.forecastMarginSeconds, c.portPoolScaleOutPercent, c.forecastWindow],
       'for': c.forDurations.forecast,
     }] else []

@@ -43,8 +43,9 @@
     egressBaselineNodes: 8,
 
     // Sizing (rules/sizing.libsonnet), HPA-style: subtrees beyond the baseline
-    // so that the tree's port pools would sit at this utilisation.
-    sizingTargetPortPoolPercent: 70,
+    // so that the tree's port pools would sit at this utilisation, under
+    // portPoolScaleOutPercent so that a tree sized for its load stops firing.
+    sizingTargetPortPoolPercent: 80,
     // Egress nodes in one subtree: the actuator's --subtree-size.
     subtreeEgressNodes: 2,
     // Never ask for more than this (the actuator's own bounds still apply).

@@ -148,7 +148,7 @@ describe('the promtool suites cover the whole pack', () => {
     );
     expect(extra.sort()).toEqual([
       'MediaTreeScaleOut/forecast',
-      'tree_id:media_tree_egress_port_pool_utilisation:predict_linear5m',
+      'tree_id:media_tree_egress_port_pool_allocated:predict_linear5m',
     ]);
   });
 

@@ -24,20 +24,20 @@ local metrics = import 'metrics.libsonnet';
     treePortsTotal: 'tree_id:media_tree_egress_port_pool_size:sum',
     treePortsUtilisation: 'tree_id:media_tree_egress_port_pool_utilisation:ratio',
     treeViewersPerNode: 'tree_id:media_tree_egress_viewers_per_node:ratio',
-    treePortsForecast: 'tree_id:media_tree_egress_port_pool_utilisation:predict_linear%s' % c.forecastWindow,
+    treePortsForecast: 'tree_id:%s:predict_linear%s' % [metrics.egress.portPoolAllocated, c.forecastWindow],
     treeDesiredSubtrees: 'tree_id:media_tree_egress_subtrees_desired:ceil',
   },
   local r = self.recorded,
   local sel = c.egressSelector,
   local horizon = c.forecastProvisioningSeconds + c.forecastMarginSeconds,
 
-  // The ports the size is computed from: the forecast's when higher
-  // (capacity ready before it is needed), else those allocated now. The
-  // forecast counts at most the tree's whole pools: a burst of arrivals
-  // extrapolated is no measure of how far it goes.
+  // The ports the size is computed from: the forecast's when more (capacity
+  // ready before it is needed), else those allocated now. The forecast counts
+  // at most the tree's whole pools: a burst of arrivals extrapolated is no
+  // measure of how far it goes.
   local sizingPorts =
     if c.forecastScaleOut
-    then '(clamp_max(%(f)s, 1) * %(t)s > %(a)s or %(a)s)' % { f: r.treePortsForecast, t: r.treePortsTotal, a: r.treePortsAllocated }
+    then '((%(f)s < %(t)s or %(t)s and %(f)s) > %(a)s or %(a)s)' % { f: r.treePortsForecast, t: r.treePortsTotal, a: r.treePortsAllocated }
     else r.treePortsAllocated,
 
   sizingRecordings:: [
@@ -72,10 +72,12 @@ local metrics = import 'metrics.libsonnet';
     },
   ] + (
     if c.forecastScaleOut then [{
-      // Only while the tree reports now: a window of old samples is no forecast.
+      // Demand, not utilisation: the ports allocated, whose trend capacity
+      // added meanwhile does not bend. Only while the tree reports now: a
+      // window of old samples is no forecast.
       record: r.treePortsForecast,
       expr: 'predict_linear(%(u)s[%(w)s], %(h)d)\nand on (%(tree)s)\n%(u)s\n' % {
-        u: r.treePortsUtilisation,
+        u: r.treePortsAllocated,
         w: c.forecastWindow,
         h: horizon,
         tree: tree,
