@@ -1,19 +1,14 @@
 import { Redis } from 'ioredis';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Child } from '../process/child.ts';
 import { killGroup } from '../process/signals.ts';
 import { waitUntil } from '../process/wait.ts';
-import {
-  alertmanagerConfig,
-  pushAlerts,
-  type RunningAlertmanager,
-  startAlertmanager,
-} from '../servers/alertmanager.ts';
+import { pushAlerts, type RunningAlertmanager } from '../servers/alertmanager.ts';
 import { type RunningRedis, startRedis } from '../servers/redis.ts';
-import { spawnActuatorInDir } from '../test/actuator-in-dir.ts';
+import { spawnActuatorInDir, startAlertmanagerPair, subtreePids } from '../test/actuator-in-dir.ts';
 import { notification, scaleOut } from '../test/fixtures/notifications.ts';
 import { actuatorKeys, Topology } from '../topology/index.ts';
 
@@ -33,16 +28,7 @@ describe('level scaling: a storm of repeats and duplicates while a tree is short
   const ams: RunningAlertmanager[] = [];
   const stateDir = () => join(dir, 'subtrees');
   const subtrees = async () => Object.keys(await client.hgetall(actuatorKeys.subtrees(TREE)));
-  const pids = () =>
-    existsSync(stateDir())
-      ? readdirSync(stateDir())
-          .filter((f) => f.endsWith('.json'))
-          .flatMap((f) =>
-            (JSON.parse(readFileSync(join(stateDir(), f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map(
-              (n) => n.pid,
-            ),
-          )
-      : [];
+  const pids = () => subtreePids(stateDir());
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'canopy-level-'));
@@ -79,21 +65,13 @@ describe('level scaling: a storm of repeats and duplicates while a tree is short
         '10s',
       ],
     }));
-    for (let i = 0; i < 2; i++) {
-      const amDir = mkdtempSync(join(dir, `am${i}-`));
-      ams.push(
-        await startAlertmanager(
-          amDir,
-          alertmanagerConfig(amDir, {
-            actuatorUrl: `${actuatorUrl}/alerts`,
-            token: TOKEN,
-            groupWait: '1s',
-            groupInterval: '1s',
-            repeatInterval: '1s',
-          }),
-        ),
-      );
-    }
+    ams.push(
+      ...(await startAlertmanagerPair(dir, actuatorUrl, TOKEN, {
+        groupWait: '1s',
+        groupInterval: '1s',
+        repeatInterval: '1s',
+      })),
+    );
   }, 60_000);
 
   afterAll(async () => {
