@@ -9,7 +9,7 @@ import { stackShapeSchema } from './demo-config.ts';
 import type { Stack } from './stack.ts';
 import { type ScenarioReport, type StepContext, STEPS, type StepKind } from './steps/index.ts';
 
-export type { ScenarioEvent, ScenarioReport } from './steps/index.ts';
+export type { ScenarioEvent, ScenarioReport, SurgeReport, SurgeSample } from './steps/index.ts';
 
 export const SCENARIOS_DIR = fileURLToPath(new URL('./scenarios/', import.meta.url));
 
