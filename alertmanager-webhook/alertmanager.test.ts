@@ -1,5 +1,4 @@
-import express from 'express';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +11,10 @@ import {
 } from '../servers/alertmanager.ts';
 import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { waitUntil } from '../process/wait.ts';
-import { serve } from '../test/http.ts';
+import { failFastRedis, serveWebhook } from '../test/webhook.ts';
 import { actuatorKeys } from '../topology/index.ts';
 import { scaleOut } from '../test/fixtures/notifications.ts';
-import { Inbox } from './inbox.ts';
-import { webhookRouter, type WebhookResult } from './server.ts';
+import type { WebhookResult } from './server.ts';
 
 const TOKEN = 'am-test-token-0123456789';
 
@@ -33,22 +31,8 @@ describe('real Alertmanager 0.25 -> POST /alerts', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'canopy-am-'));
     redis = await startRedis();
-    client = new Redis(redis.port, '127.0.0.1', {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 1_000,
-    });
-    if (client.status !== 'ready') await new Promise((r) => client.once('ready', r));
-    const app = express();
-    app.use(
-      webhookRouter({
-        token: TOKEN,
-        inbox: new Inbox(client),
-        bodyLimitBytes: 1 << 20,
-        onResult: (r) => results.push(r),
-      }),
-    );
-    const srv = await serve(app);
+    client = await failFastRedis(redis.port);
+    const srv = await serveWebhook(client, { token: TOKEN, bodyLimitBytes: 1 << 20, results });
     close = srv.close;
     am = await startAlertmanager(
       dir,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { byUrgency, decide, episodeOf, type Policy, type TreeState } from './decide.ts';
+import { scaleOutRequest } from '../test/fixtures/notifications.ts';
 import type { ScalingRequest } from './payload.ts';
 
 const MIN = 60_000;
@@ -14,16 +15,7 @@ const policy: Policy = {
   protectNewSubtreeMs: 30 * MIN,
   paused: false,
 };
-const out = (over: Partial<ScalingRequest> = {}): ScalingRequest => ({
-  kind: 'scale-out',
-  tree: 'tree-1',
-  status: 'firing',
-  urgency: 'critical',
-  reason: 'port_pool',
-  fingerprint: '00000000000000aa',
-  startsAt: '2026-11-25T10:00:00.000Z',
-  ...over,
-});
+const out = scaleOutRequest;
 const inn = (over: Partial<ScalingRequest> = {}): ScalingRequest =>
   out({ kind: 'scale-in', urgency: 'low', reason: 'low_usage', ...over });
 const tree = (over: Partial<TreeState> = {}): TreeState => ({

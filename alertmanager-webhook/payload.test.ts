@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { notification, scaleIn, scaleOut } from '../test/fixtures/notifications.ts';
+import { notification, scaleIn, scaleOut, scaleOutRequest } from '../test/fixtures/notifications.ts';
 import { parseNotification, PayloadError, scalingRequests } from './payload.ts';
 
 const parse = (body: unknown) => scalingRequests(parseNotification(JSON.stringify(body)));
@@ -14,15 +14,7 @@ describe('Alertmanager v4 notifications', () => {
     );
     expect(r.ignored).toBe(0);
     expect(r.requests).toEqual([
-      {
-        kind: 'scale-out',
-        tree: 'tree-1',
-        status: 'firing',
-        urgency: 'critical',
-        reason: 'port_pool',
-        fingerprint: '00000000000000aa',
-        startsAt: '2026-11-25T10:00:00.000Z',
-      },
+      scaleOutRequest(),
       expect.objectContaining({ kind: 'scale-in', tree: 'tree-2', urgency: 'low' }),
     ]);
   });

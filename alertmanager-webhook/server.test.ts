@@ -1,12 +1,10 @@
-import express from 'express';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { actuatorKeys } from '../topology/index.ts';
-import { serve } from '../test/http.ts';
+import { failFastRedis, serveWebhook } from '../test/webhook.ts';
 import { notification, scaleIn, scaleOut } from '../test/fixtures/notifications.ts';
-import { Inbox } from './inbox.ts';
-import { webhookRouter, type WebhookResult } from './server.ts';
+import type { WebhookResult } from './server.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -19,25 +17,8 @@ describe('POST /alerts against a real Redis', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    // Fail fast when Redis is gone: the webhook must answer 503, not hang.
-    client = new Redis(redis.port, '127.0.0.1', {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 1_000,
-      lazyConnect: false,
-    });
-    client.on('error', () => {});
-    if (client.status !== 'ready') await new Promise((r) => client.once('ready', r));
-    const app = express();
-    app.use(
-      webhookRouter({
-        token: TOKEN,
-        inbox: new Inbox(client),
-        bodyLimitBytes: 64 * 1024,
-        onResult: (r) => results.push(r),
-      }),
-    );
-    ({ url, close } = await serve(app));
+    client = await failFastRedis(redis.port);
+    ({ url, close } = await serveWebhook(client, { token: TOKEN, bodyLimitBytes: 64 * 1024, results }));
   });
   afterAll(async () => {
     await close?.();

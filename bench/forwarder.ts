@@ -125,7 +125,7 @@ async function search(
   return good;
 }
 
-/** One step at `rate`: its CPU share when it passed, undefined when it failed. */
+/** One step at `rate`, on its own turn of the blaster: its CPU share when it passed, undefined when it failed. */
 async function step(
   name: string,
   blast: Blast,
@@ -139,36 +139,23 @@ async function step(
   const turn = blast.turn();
   await turn.ready;
   try {
-    return await stepAlone(name, blast, pid, audioPort, videoPort, rate, o, log);
+    const cpu0 = cpuSeconds(pid);
+    const r = await blast.run(audioPort, videoPort, rate, o.stepMs);
+    // All the step's work (its tail drains after the sending window) over the sending window.
+    const cpu = (cpuSeconds(pid) - cpu0) / (o.stepMs / 1000);
+    const sent = r.sentAudio + r.sentVideo;
+    const expected = sent * o.destinations;
+    const loss = expected > 0 ? 1 - r.received / expected : 1;
+    // A sender that fell behind did not offer the rate asked for.
+    const offered = sent / (o.stepMs / 1000);
+    const ok = loss < LOSS_LIMIT && offered >= rate * 0.95;
+    log(
+      `  ${name.padEnd(8)} ${String(rate).padStart(7)} pkt/s in: sent ${sent}, received ${r.received} of ${expected}, loss ${(Math.max(loss, 0) * 100).toFixed(3)}%, cpu ${(cpu * 100).toFixed(0)}%${offered < rate * 0.95 ? ' (sender behind)' : ''} ${ok ? 'ok' : 'FAIL'}`,
+    );
+    return ok ? cpu : undefined;
   } finally {
     turn.done();
   }
-}
-
-async function stepAlone(
-  name: string,
-  blast: Blast,
-  pid: number,
-  audioPort: number,
-  videoPort: number,
-  rate: number,
-  o: ForwarderBenchOptions,
-  log: (l: string) => void,
-): Promise<number | undefined> {
-  const cpu0 = cpuSeconds(pid);
-  const r = await blast.run(audioPort, videoPort, rate, o.stepMs);
-  // All the step's work (its tail drains after the sending window) over the sending window.
-  const cpu = (cpuSeconds(pid) - cpu0) / (o.stepMs / 1000);
-  const sent = r.sentAudio + r.sentVideo;
-  const expected = sent * o.destinations;
-  const loss = expected > 0 ? 1 - r.received / expected : 1;
-  // A sender that fell behind did not offer the rate asked for.
-  const offered = sent / (o.stepMs / 1000);
-  const ok = loss < LOSS_LIMIT && offered >= rate * 0.95;
-  log(
-    `  ${name.padEnd(8)} ${String(rate).padStart(7)} pkt/s in: sent ${sent}, received ${r.received} of ${expected}, loss ${(Math.max(loss, 0) * 100).toFixed(3)}%, cpu ${(cpu * 100).toFixed(0)}%${offered < rate * 0.95 ? ' (sender behind)' : ''} ${ok ? 'ok' : 'FAIL'}`,
-  );
-  return ok ? cpu : undefined;
 }
 
 /** User + system CPU seconds of a process so far, from /proc. */
@@ -243,22 +230,17 @@ async function startBaseline(
   const audioPort = await freePort();
   let videoPort = await freePort();
   while (videoPort === audioPort) videoPort = await freePort();
-  const clients = (k: 'audio' | 'video') => dests.map((d) => `127.0.0.1:${d[k]}`).join(',');
+  // One plain pipeline per stream: receive on its port, send to every destination's port of that stream.
+  const pipeline = (port: number, k: 'audio' | 'video') => [
+    'udpsrc',
+    'address=127.0.0.1',
+    `port=${port}`,
+    '!',
+    'multiudpsink',
+    `clients=${dests.map((d) => `127.0.0.1:${d[k]}`).join(',')}`,
+  ];
   const child = await startChild('gst-launch-1.0', 'gst-launch-1.0', {
-    args: [
-      'udpsrc',
-      'address=127.0.0.1',
-      `port=${audioPort}`,
-      '!',
-      'multiudpsink',
-      `clients=${clients('audio')}`,
-      'udpsrc',
-      'address=127.0.0.1',
-      `port=${videoPort}`,
-      '!',
-      'multiudpsink',
-      `clients=${clients('video')}`,
-    ],
+    args: [...pipeline(audioPort, 'audio'), ...pipeline(videoPort, 'video')],
     ready: () => udpBound(audioPort) && udpBound(videoPort),
     readyTimeoutMs: 5_000,
   });

@@ -1,7 +1,6 @@
-import { createFamilies, type Families } from './families.ts';
 import { streamsOf, type SessionStreams } from './labels.ts';
-import { createNodeRegistry, type NodeRegistry, type NodeRegistryOptions } from './registry.ts';
-import { createStreamQualityMetrics, StreamQualityRecorder, type StreamQualityMetrics } from './stream-quality.ts';
+import type { NodeRegistryOptions } from './registry.ts';
+import { createForwardingNodeMetrics, type ForwardingNodeMetrics } from './stream-quality.ts';
 
 /**
  * The seed's egress families, plus bytes received. `tree_id` and `node_id`
@@ -52,18 +51,10 @@ export const egressFamilies = {
   },
 } as const;
 
-export type EgressMetrics = Families<typeof egressFamilies> &
-  StreamQualityMetrics & { node: NodeRegistry; streamQuality: StreamQualityRecorder };
+export type EgressMetrics = ForwardingNodeMetrics<typeof egressFamilies>;
 
 export function createEgressMetrics(options?: NodeRegistryOptions): EgressMetrics {
-  const node = createNodeRegistry('egress', options);
-  const quality = createStreamQualityMetrics('egress', node.registry);
-  const m = {
-    node,
-    ...createFamilies(egressFamilies, node.registry),
-    ...quality,
-    streamQuality: new StreamQualityRecorder(quality),
-  };
+  const m = createForwardingNodeMetrics('egress', egressFamilies, options);
   recordPortPool(m, 0, 0);
   return m;
 }

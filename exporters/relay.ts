@@ -1,12 +1,7 @@
-import { createFamilies, setCounterTotal, type Families } from './families.ts';
+import { setCounterTotal } from './families.ts';
 import { STREAM_TYPES, type StreamType } from './labels.ts';
-import { createNodeRegistry, type NodeRegistry, type NodeRegistryOptions } from './registry.ts';
-import {
-  createStreamQualityMetrics,
-  StreamQualityRecorder,
-  type StreamQualityMetrics,
-  type StreamQualitySample,
-} from './stream-quality.ts';
+import type { NodeRegistryOptions } from './registry.ts';
+import { createForwardingNodeMetrics, type ForwardingNodeMetrics, type StreamQualitySample } from './stream-quality.ts';
 
 /** The seed's relay families, plus bytes forwarded; stream quality in stream-quality.ts. */
 export const relayFamilies = {
@@ -36,18 +31,10 @@ export const relayFamilies = {
   },
 } as const;
 
-export type RelayMetrics = Families<typeof relayFamilies> &
-  StreamQualityMetrics & { node: NodeRegistry; streamQuality: StreamQualityRecorder };
+export type RelayMetrics = ForwardingNodeMetrics<typeof relayFamilies>;
 
 export function createRelayMetrics(options?: NodeRegistryOptions): RelayMetrics {
-  const node = createNodeRegistry('relay', options);
-  const quality = createStreamQualityMetrics('relay', node.registry);
-  return {
-    node,
-    ...createFamilies(relayFamilies, node.registry),
-    ...quality,
-    streamQuality: new StreamQualityRecorder(quality),
-  };
+  return createForwardingNodeMetrics('relay', relayFamilies, options);
 }
 
 /** GstState as the seed reports it: 0 NULL, 1 READY, 2 PAUSED, 3 PLAYING. */

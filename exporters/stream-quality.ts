@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
-import { createFamilies, setCounterTotal, type Families } from './families.ts';
+import { createFamilies, type Families, type FamilySpec, setCounterTotal } from './families.ts';
 import type { StreamType } from './labels.ts';
+import { createNodeRegistry, type NodeRegistry, type NodeRegistryOptions } from './registry.ts';
 
 /**
  * RTP receive quality per SSRC (RFC 3550) where RTP enters a relay or an
@@ -85,4 +86,23 @@ export class StreamQualityRecorder {
     this.m.rtpJitterSeconds.remove(labels);
     this.shown.get(streamType)?.delete(ssrc);
   }
+}
+
+/** The metrics of a node whose forwarder receives RTP (relay, egress): its own families plus stream quality. */
+export type ForwardingNodeMetrics<T extends Record<string, FamilySpec>> = Families<T> &
+  StreamQualityMetrics & { node: NodeRegistry; streamQuality: StreamQualityRecorder };
+
+export function createForwardingNodeMetrics<T extends Record<string, FamilySpec>>(
+  nodeType: 'relay' | 'egress',
+  families: T,
+  options?: NodeRegistryOptions,
+): ForwardingNodeMetrics<T> {
+  const node = createNodeRegistry(nodeType, options);
+  const quality = createStreamQualityMetrics(nodeType, node.registry);
+  return {
+    node,
+    ...createFamilies(families, node.registry),
+    ...quality,
+    streamQuality: new StreamQualityRecorder(quality),
+  };
 }

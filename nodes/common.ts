@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Res
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
+import type { z } from 'zod';
 import { metricsRouter, type NodeRegistry } from '../exporters/index.ts';
 import { TopologyInputError } from '../topology/index.ts';
 
@@ -51,9 +52,17 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly detail?: Record<string, unknown>,
+    /** Response headers, such as a 503's Retry-After. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
+}
+
+/** A 400 naming every field zod refused (`bad <what>: path: message; ...`). */
+export function badInput(what: string, e: z.ZodError): HttpError {
+  const issues = e.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  return new HttpError(400, `bad ${what}: ${issues.join('; ')}`, { issues });
 }
 
 export function sendError(res: Response, status: number, message: string, detail?: Record<string, unknown>): void {
@@ -83,7 +92,10 @@ export function baseApp(node: NodeRegistry, ready: () => Promise<string | null>)
 export function finishApp(app: Express, log: Logger): void {
   app.use((req: Request, res: Response) => sendError(res, 404, `no route ${req.method} ${req.path}`));
   const onError: ErrorRequestHandler = (err, _req, res, _next) => {
-    if (err instanceof HttpError) return sendError(res, err.status, err.message, err.detail);
+    if (err instanceof HttpError) {
+      if (err.headers) res.set(err.headers);
+      return sendError(res, err.status, err.message, err.detail);
+    }
     if (err instanceof TopologyInputError) return sendError(res, 400, err.message);
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') return sendError(res, 400, 'body is not valid JSON');

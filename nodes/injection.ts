@@ -1,21 +1,8 @@
-import type { Server } from 'node:http';
 import { z } from 'zod';
 import { createInjectionMetrics, forgetInjectionSession } from '../exporters/index.ts';
-import { ID_PATTERN, Topology, TopologySubscriber, type SessionInfo } from '../topology/index.ts';
-import {
-  baseApp,
-  closeServer,
-  connectRedis,
-  createLogger,
-  finishApp,
-  HttpError,
-  listen,
-  onTermination,
-  Queue,
-  redisAnswers,
-  retry,
-  type CommonConfig,
-} from './common.ts';
+import { ID_PATTERN, type SessionInfo, slotIdsOf } from '../topology/index.ts';
+import { badInput, baseApp, type CommonConfig, HttpError, Queue, redisAnswers } from './common.ts';
+import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { RtpSource, type RtpTarget } from './rtp-source.ts';
 
 /**
@@ -48,26 +35,20 @@ const startBody = z
   .strict()
   .refine((b) => b.audioSsrc !== b.videoSsrc, { message: 'audioSsrc and videoSsrc must differ' });
 
-export function slotIds(nodeId: string, n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `${nodeId}-s${i}`);
-}
-
 interface LiveSession {
   info: SessionInfo;
   source: RtpSource;
   sent: { audio: number; video: number };
 }
 
-export async function runInjection(c: InjectionConfig): Promise<{ server: Server; stop(): Promise<void> }> {
-  const log = createLogger('injection', c);
+export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
+  const b = nodeBase('injection', c);
+  const { log, redis, topo } = b;
   const metrics = createInjectionMetrics();
-  const redis = connectRedis(c.redisUrl, log);
-  const topo = new Topology(redis, c.treeId, (msg, d) => log.warn(d ?? {}, msg));
   const sessions = new Map<string, LiveSession>();
-  const mySlots = slotIds(c.nodeId, c.slots);
+  const mySlots = slotIdsOf(c.nodeId, c.slots);
   let children: RtpTarget[] = [];
   let booted = false;
-  let stopped = false;
   const queue = new Queue();
 
   const refreshChildren = () =>
@@ -150,12 +131,7 @@ export async function runInjection(c: InjectionConfig): Promise<{ server: Server
   app.post('/sessions', async (req, res) => {
     if (!booted) throw new HttpError(503, 'not ready');
     const r = startBody.safeParse(req.body);
-    if (!r.success)
-      throw new HttpError(
-        400,
-        `bad session: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
-        { issues: r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) },
-      );
+    if (!r.success) throw badInput('session', r.error);
     const b = r.data;
     for (const s of sessions.values()) {
       for (const x of [b.audioSsrc, b.videoSsrc]) {
@@ -183,26 +159,16 @@ export async function runInjection(c: InjectionConfig): Promise<{ server: Server
     log.info({ session: id }, 'session stopped');
     res.status(204).end();
   });
-  finishApp(app, log);
+  const sub = b.subscriber({
+    onTopology: () => void refreshChildren().catch((err) => log.warn({ err: err.message }, 'children refresh failed')),
+    onSubscribed: () => void refreshChildren().catch(() => {}),
+  });
 
-  const server = await listen(app, c.listenHost, c.port);
-  log.info({ host: c.listenHost, port: c.port }, 'listening');
-
-  const sub = new TopologySubscriber(
-    redis.duplicate(),
-    {
-      onTopology: () =>
-        void refreshChildren().catch((err) => log.warn({ err: err.message }, 'children refresh failed')),
-      onSubscribed: () => void refreshChildren().catch(() => {}),
-    },
-    (msg, d) => log.warn(d ?? {}, msg),
-  );
-
-  // Redis may not be up yet: keep trying; /readyz says when we are there.
-  void retry(
-    'start-up',
-    log,
-    async () => {
+  return startNodeApp(b, {
+    app,
+    sub,
+    // Redis may not be up yet: keep trying; /readyz says when we are there.
+    startUp: async () => {
       await topo.registerSlots(c.nodeId, mySlots, false);
       await topo.registerNode({ id: c.nodeId, type: 'injection', host: c.advertiseHost, httpPort: c.port });
       await sub.watchSlots(mySlots);
@@ -217,26 +183,14 @@ export async function runInjection(c: InjectionConfig): Promise<{ server: Server
       booted = true;
       log.info('ready');
     },
-    () => stopped,
-  );
-
-  // Events can be missed while Redis is away: re-read the children now and then.
-  const poll = setInterval(() => void refreshChildren().catch(() => {}), 5_000);
-
-  return {
-    server,
-    async stop() {
-      stopped = true;
-      clearInterval(poll);
+    // Events can be missed while Redis is away: re-read the children now and then.
+    resync: { everyMs: 5_000, run: () => void refreshChildren().catch(() => {}) },
+    leave: async () => {
       for (const s of sessions.values()) s.source.stop();
-      await sub.close();
-      await closeServer(server);
-      redis.disconnect();
     },
-  };
+  });
 }
 
-export async function mainInjection(c: InjectionConfig): Promise<void> {
-  const app = await runInjection(c);
-  onTermination(createLogger('injection', c), app.stop);
+export function mainInjection(c: InjectionConfig): Promise<void> {
+  return runUntilTerminated('injection', c, runInjection);
 }

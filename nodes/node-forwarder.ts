@@ -16,7 +16,18 @@ export interface ForwarderConfig {
 }
 
 /** A node app's own forwarder: the supervised child plus its control client. */
-export function nodeForwarder(c: ForwarderConfig, mode: 'fanout' | 'demux', log: Logger, onReconnect: () => void) {
+export interface NodeForwarder {
+  proc: ForwarderProcess;
+  client: ForwarderClient;
+  socketPath: string;
+}
+
+export function nodeForwarder(
+  c: ForwarderConfig,
+  mode: 'fanout' | 'demux',
+  log: Logger,
+  onReconnect: () => void,
+): NodeForwarder {
   const socketPath = c.controlSocket ?? join(mkdtempSync(join(tmpdir(), 'canopy-node-fwd-')), 'control.sock');
   const proc = new ForwarderProcess({
     bin: c.forwarderBin,

@@ -1,20 +1,8 @@
-import type { Server } from 'node:http';
 import { createRelayMetrics } from '../exporters/index.ts';
 import type { Destination, ListedDestination } from '../forwarder/client.ts';
-import { Topology, TopologySubscriber, type TopologyEvent } from '../topology/index.ts';
-import {
-  baseApp,
-  closeServer,
-  connectRedis,
-  createLogger,
-  finishApp,
-  listen,
-  onTermination,
-  Queue,
-  redisAnswers,
-  retry,
-  type CommonConfig,
-} from './common.ts';
+import { slotIdsOf, type TopologyEvent } from '../topology/index.ts';
+import { baseApp, type CommonConfig, Queue, redisAnswers } from './common.ts';
+import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { forwarderAnswers, nodeForwarder, type ForwarderConfig } from './node-forwarder.ts';
 import { forwarderCollector } from './relay-forwarder.ts';
 
@@ -31,24 +19,18 @@ export interface RelayConfig extends CommonConfig, ForwarderConfig {
   parentSlot?: string;
 }
 
-export function relaySlotIds(nodeId: string, n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `${nodeId}-s${i}`);
-}
-
 const same = (a: ListedDestination, b: Destination) =>
   a.host === b.host && a.audioPort === b.audioPort && a.videoPort === b.videoPort;
 
-export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop(): Promise<void> }> {
-  const log = createLogger('relay', c);
+export async function runRelay(c: RelayConfig): Promise<RunningNode> {
+  const b = nodeBase('relay', c);
+  const { log, redis, topo } = b;
   const metrics = createRelayMetrics();
-  const redis = connectRedis(c.redisUrl, log);
-  const topo = new Topology(redis, c.treeId, (msg, d) => log.warn(d ?? {}, msg));
-  const slots = relaySlotIds(c.nodeId, c.slots);
+  const slots = slotIdsOf(c.nodeId, c.slots);
   const queue = new Queue();
   let booted = false;
   /** Set once the first reconcile is done: /readyz then means "serving what Redis says". */
   let serving = false;
-  let stopped = false;
 
   const reconcileSoon = (why: string) =>
     void queue.run(() => reconcile(why)).catch((err) => log.warn({ err: err.message, why }, 'reconcile failed'));
@@ -126,27 +108,19 @@ export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop()
   app.get('/destinations', async (_req, res) => {
     res.json({ slots, destinations: await fwd.client.list() });
   });
-  finishApp(app, log);
-  const server = await listen(app, c.listenHost, c.port);
-  log.info({ host: c.listenHost, port: c.port }, 'listening');
+  const sub = b.subscriber({
+    onTopology: (slot, e) =>
+      void queue
+        .run(() => onEvent(slot, e))
+        .catch((err) => log.warn({ err: err.message, slot }, 'topology event failed')),
+    onSubscribed: () => reconcileSoon('resubscribed'),
+  });
 
-  fwd.proc.start();
-  const sub = new TopologySubscriber(
-    redis.duplicate(),
-    {
-      onTopology: (slot, e) =>
-        void queue
-          .run(() => onEvent(slot, e))
-          .catch((err) => log.warn({ err: err.message, slot }, 'topology event failed')),
-      onSubscribed: () => reconcileSoon('resubscribed'),
-    },
-    (msg, d) => log.warn(d ?? {}, msg),
-  );
-
-  void retry(
-    'start-up',
-    log,
-    async () => {
+  return startNodeApp(b, {
+    app,
+    sub,
+    fwd,
+    startUp: async () => {
       await fwd.client.ping();
       const fresh = await topo.registerSlots(c.nodeId, slots, true);
       await topo.registerNode({
@@ -164,27 +138,11 @@ export async function runRelay(c: RelayConfig): Promise<{ server: Server; stop()
       serving = true;
       log.info({ slots, newSlots: fresh }, 'ready');
     },
-    () => stopped,
-  );
-
-  const poll = setInterval(() => reconcileSoon('periodic'), 5_000);
-
-  return {
-    server,
-    async stop() {
-      // A stopped relay keeps its place in the topology: restarted, it serves the same children.
-      stopped = true;
-      clearInterval(poll);
-      await sub.close();
-      await closeServer(server);
-      fwd.client.close();
-      await fwd.proc.stop();
-      redis.disconnect();
-    },
-  };
+    resync: { everyMs: 5_000, run: () => reconcileSoon('periodic') },
+    // No `leave`: a stopped relay keeps its place in the topology; restarted, it serves the same children.
+  });
 }
 
-export async function mainRelay(c: RelayConfig): Promise<void> {
-  const app = await runRelay(c);
-  onTermination(createLogger('relay', c), app.stop);
+export function mainRelay(c: RelayConfig): Promise<void> {
+  return runUntilTerminated('relay', c, runRelay);
 }

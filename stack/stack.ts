@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Topology } from '../topology/index.ts';
+import { slotIdOf, Topology } from '../topology/index.ts';
 import { alertmanagerConfig, startAlertmanager, type RunningAlertmanager } from '../servers/alertmanager.ts';
 import { spawnActuatorProcess } from '../servers/actuator-process.ts';
 import { startChild, type Child } from '../process/child.ts';
@@ -249,7 +249,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         // One per subtree the actuator may add, and the baseline's.
         String(Math.max(t.relaySlots, shape.maxSubtrees + 1)),
         '--parent-slot',
-        `injection-1-s${(r - 1) % t.injectionSlots}`,
+        slotIdOf('injection-1', (r - 1) % t.injectionSlots),
       ]);
     // The baseline egress nodes take relay-1-s0 (taken out of the pool the actuator draws from); the others are the actuator's.
     await new Topology(client, tree).withdrawSlot('relay-1-s0');

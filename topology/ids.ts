@@ -32,3 +32,13 @@ export function assertNodeType(value: unknown): NodeType {
   if (!NODE_TYPES.includes(value as NodeType)) throw new TopologyInputError(`bad node type ${JSON.stringify(value)}`);
   return value as NodeType;
 }
+
+/** The i-th slot a node owns (children attach to it): `{nodeId}-s{i}`. */
+export function slotIdOf(nodeId: string, i: number): string {
+  return `${nodeId}-s${i}`;
+}
+
+/** A node's first `n` slots. */
+export function slotIdsOf(nodeId: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => slotIdOf(nodeId, i));
+}

@@ -32,6 +32,7 @@ import type { AddressInfo, Socket } from 'node:net';
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 type Json = Record<string, any>;
+type AppsKind = 'deployments' | 'statefulsets';
 
 export interface RecordedRequest {
   method: string;
@@ -246,6 +247,11 @@ export class FakeKubeApiServer {
       rec.status = code;
       this.status(res, req, code, reason, message, details);
     };
+    // The Status bodies the real server sends for a named apps/v1 object.
+    const notFound = (kind: AppsKind, name: string) =>
+      fail(404, 'NotFound', `${kind}.apps "${name}" not found`, { name, group: 'apps', kind });
+    const alreadyExists = (kind: AppsKind, name: string) =>
+      fail(409, 'AlreadyExists', `${kind}.apps "${name}" already exists`, { name, group: 'apps', kind });
 
     let m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments(?:\/([^/]+))?$/.exec(url.pathname);
     if (m) {
@@ -272,11 +278,7 @@ export class FakeKubeApiServer {
           );
         const dname: string = body.metadata.name;
         if (store.has(dname)) {
-          return fail(409, 'AlreadyExists', `deployments.apps "${dname}" already exists`, {
-            name: dname,
-            group: 'apps',
-            kind: 'deployments',
-          });
+          return alreadyExists('deployments', dname);
         }
         const d = this.admit(ns, body);
         store.set(dname, d);
@@ -285,22 +287,12 @@ export class FakeKubeApiServer {
       }
       if (name !== undefined && req.method === 'GET') {
         const d = store.get(name);
-        if (!d)
-          return fail(404, 'NotFound', `deployments.apps "${name}" not found`, {
-            name,
-            group: 'apps',
-            kind: 'deployments',
-          });
+        if (!d) return notFound('deployments', name);
         return send(200, d);
       }
       if (name !== undefined && req.method === 'DELETE') {
         const d = store.get(name);
-        if (!d)
-          return fail(404, 'NotFound', `deployments.apps "${name}" not found`, {
-            name,
-            group: 'apps',
-            kind: 'deployments',
-          });
+        if (!d) return notFound('deployments', name);
         // The policy may come as a query parameter or in the DeleteOptions body.
         const policy = query.propagationPolicy ?? body?.propagationPolicy ?? 'Background';
         const pre = body?.preconditions?.uid;
@@ -355,12 +347,7 @@ export class FakeKubeApiServer {
         const sname = body?.metadata?.name;
         if (typeof sname !== 'string')
           return fail(422, 'Invalid', 'StatefulSet.apps "" is invalid: metadata.name: Required value');
-        if (store.has(sname))
-          return fail(409, 'AlreadyExists', `statefulsets.apps "${sname}" already exists`, {
-            name: sname,
-            group: 'apps',
-            kind: 'statefulsets',
-          });
+        if (store.has(sname)) return alreadyExists('statefulsets', sname);
         const st = this.admit(ns, body!, 'StatefulSet');
         store.set(sname, st);
         this.reconcileStatefulSet(ns, st);
@@ -368,12 +355,7 @@ export class FakeKubeApiServer {
       }
       if (name !== undefined && req.method === 'GET') {
         const st = store.get(name);
-        if (!st)
-          return fail(404, 'NotFound', `statefulsets.apps "${name}" not found`, {
-            name,
-            group: 'apps',
-            kind: 'statefulsets',
-          });
+        if (!st) return notFound('statefulsets', name);
         return send(200, st);
       }
       return fail(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
