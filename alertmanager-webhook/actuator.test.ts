@@ -3,14 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  alertmanagerConfig,
-  pushAlerts,
-  startAlertmanager,
-  type RunningAlertmanager,
-} from '../servers/alertmanager.ts';
+import { pushAlerts, type RunningAlertmanager } from '../servers/alertmanager.ts';
 import type { Child } from '../process/child.ts';
-import { spawnActuatorInDir } from '../test/actuator-in-dir.ts';
+import { spawnActuatorInDir, startAlertmanagerPair, subtreePids } from '../test/actuator-in-dir.ts';
 import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { waitUntil } from '../process/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
@@ -40,14 +35,7 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
         actions: Array<{ kind: string; result: string; subtree?: string; why: string }>;
       }
     ).actions;
-  const pids = () =>
-    readdirSync(stateDir())
-      .filter((f) => f.endsWith('.json'))
-      .flatMap((f) =>
-        (JSON.parse(readFileSync(join(stateDir(), f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map(
-          (n) => n.pid,
-        ),
-      );
+  const pids = () => subtreePids(stateDir());
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'canopy-actuator-'));
@@ -77,21 +65,13 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
         '10s',
       ],
     }));
-    for (let i = 0; i < 2; i++) {
-      const amDir = mkdtempSync(join(dir, `am${i}-`));
-      ams.push(
-        await startAlertmanager(
-          amDir,
-          alertmanagerConfig(amDir, {
-            actuatorUrl: `${actuatorUrl}/alerts`,
-            token: TOKEN,
-            groupWait: '1s',
-            groupInterval: '2s',
-            repeatInterval: '3s',
-          }),
-        ),
-      );
-    }
+    ams.push(
+      ...(await startAlertmanagerPair(dir, actuatorUrl, TOKEN, {
+        groupWait: '1s',
+        groupInterval: '2s',
+        repeatInterval: '3s',
+      })),
+    );
   }, 60_000);
 
   afterAll(async () => {

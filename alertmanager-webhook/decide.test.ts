@@ -5,6 +5,8 @@ import type { ScalingRequest } from './payload.ts';
 
 const MIN = 60_000;
 const policy: Policy = {
+  scaling: 'level',
+  maxStepSubtrees: 4,
   minSubtrees: 0,
   maxSubtrees: 3,
   globalMaxSubtrees: 5,
@@ -90,6 +92,101 @@ describe('decide', () => {
     const d = decide(inn(), t, t.desired, policy, NOW);
     expect(d.action).toBe('none');
     expect((d as { why: string }).why).toMatch(why);
+  });
+});
+
+describe('decide, level scaling: converge to the size asked for', () => {
+  const wide: Policy = { ...policy, maxSubtrees: 10, globalMaxSubtrees: 20 };
+  const sized = (desiredSubtrees: number, over: Partial<ScalingRequest> = {}) => out({ desiredSubtrees, ...over });
+
+  it('a tree short by three gets three at once', () => {
+    expect(decide(sized(4), tree({ desired: 1 }), 1, wide, NOW)).toMatchObject({ action: 'scale-out', desired: 4 });
+  });
+
+  it.each([
+    ['the per-step limit', tree({ desired: 0 }), 0, wide, 4],
+    ['the tree maximum', tree({ desired: 3 }), 3, { ...wide, maxSubtrees: 6 }, 6],
+    ['the global maximum', tree({ desired: 3 }), 18, wide, 5],
+  ])('a larger size is bounded by %s', (_what, t, total, p, want) => {
+    const d = decide(sized(9), t, total, p, NOW);
+    expect(d).toMatchObject({ action: 'scale-out', desired: want });
+    expect((d as { why: string }).why).toMatch(/9 subtrees asked for/);
+  });
+
+  it('acts again within the same firing episode once the cooldown is over, while the tree is short', () => {
+    const t = tree({ desired: 4, episodesActedOn: new Set([episodeOf(out())]), lastScaleOutAt: NOW - 6 * MIN });
+    expect(decide(sized(9), t, 4, wide, NOW)).toMatchObject({ action: 'scale-out', desired: 8 });
+    const cooling = { ...t, lastScaleOutAt: NOW - 4 * MIN };
+    expect(decide(sized(9), cooling, 4, wide, NOW)).toMatchObject({
+      action: 'none',
+      why: expect.stringMatching(/cooldown/),
+    });
+  });
+
+  it.each(['port_pool', 'forecast'])('never past the size: a tree at it, on %s, needs nothing', (reason) => {
+    for (const desired of [3, 4]) {
+      const d = decide(sized(3, { reason }), tree({ desired, lastScaleOutAt: NOW - 60 * MIN }), desired, wide, NOW);
+      expect(d).toEqual({ action: 'none', why: 'at the 3 subtrees asked for', duplicate: true });
+    }
+  });
+
+  it('a request recorded before the last scale-out (a retry, an HA copy) is a duplicate, even after the cooldown', () => {
+    const t = tree({ desired: 2, lastScaleOutAt: NOW - 10 * MIN });
+    expect(decide(sized(5, { receivedAt: NOW - 11 * MIN }), t, 2, wide, NOW)).toMatchObject({ duplicate: true });
+    expect(decide(sized(5, { receivedAt: NOW - 1 * MIN }), t, 2, wide, NOW)).toMatchObject({
+      action: 'scale-out',
+      desired: 5,
+    });
+  });
+
+  it('a storm of repeats, HA copies and retries ends at the size, never past it', () => {
+    // A tree short by three; per-step limit 1, so it takes three cooldowns.
+    let t = tree({ desired: 2 });
+    let total = 2;
+    const p = { ...wide, maxStepSubtrees: 1 };
+    const seen: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const now = NOW + i * 30_000;
+      // Each tick: a repeat, its HA copy, and a retry of a request recorded a minute earlier.
+      for (const receivedAt of [now, now, now - 60_000]) {
+        const d = decide(sized(5, { receivedAt }), t, total, p, now);
+        if (d.action === 'scale-out') {
+          total += d.desired - t.desired;
+          t = { ...t, desired: d.desired, lastScaleOutAt: now + 1, episodesActedOn: new Set([episodeOf(out())]) };
+        }
+        seen.push(t.desired);
+      }
+    }
+    expect(Math.max(...seen)).toBe(5);
+    expect(t.desired).toBe(5);
+    // One step per cooldown (5 min): at 2, 3 and 4 only.
+    expect(new Set(seen)).toEqual(new Set([3, 4, 5]));
+  });
+
+  it('without a size larger than the tree, a non-capacity reason is one subtree per episode', () => {
+    const cpu = sized(1, { reason: 'cpu', urgency: 'high' });
+    expect(decide(cpu, tree({ desired: 2 }), 2, wide, NOW)).toMatchObject({ action: 'scale-out', desired: 3 });
+    const acted = tree({ desired: 3, episodesActedOn: new Set([episodeOf(cpu)]) });
+    expect(decide(cpu, acted, 3, wide, NOW)).toMatchObject({ duplicate: true });
+  });
+
+  it('without a size at all (no sizing inputs), one subtree per episode', () => {
+    expect(decide(out(), tree({ desired: 2 }), 2, wide, NOW)).toMatchObject({ action: 'scale-out', desired: 3 });
+  });
+
+  it('episode scaling ignores the size: one subtree per episode, as before sizing', () => {
+    const ep = { ...wide, scaling: 'episode' as const };
+    expect(decide(sized(9), tree({ desired: 1 }), 1, ep, NOW)).toMatchObject({ action: 'scale-out', desired: 2 });
+    const acted = tree({ desired: 2, episodesActedOn: new Set([episodeOf(out())]), lastScaleOutAt: NOW - 60 * MIN });
+    expect(decide(sized(9), acted, 2, ep, NOW)).toMatchObject({ duplicate: true });
+  });
+
+  it('a size never makes a scale-in, and paused acts on nothing', () => {
+    expect(decide(sized(0), tree({ desired: 3 }), 3, wide, NOW).action).toBe('none');
+    expect(decide(sized(9), tree({ desired: 1 }), 1, { ...wide, paused: true }, NOW)).toEqual({
+      action: 'none',
+      why: 'paused',
+    });
   });
 });
 

@@ -1,7 +1,22 @@
 import type { ScalingRequest } from './payload.ts';
 
+/**
+ * How a scale-out is sized. `level`: converge to the size the alert asks for
+ * (`desired_subtrees`), again after each cooldown while the tree is short.
+ * `episode`: one subtree per firing episode, whatever the size (the policy
+ * before sizing, kept as the benchmarks' baseline).
+ */
+export const SCALING_POLICIES = ['level', 'episode'] as const;
+export type Scaling = (typeof SCALING_POLICIES)[number];
+
+/** Reasons whose size is the whole answer: a tree at that size needs no more for them. */
+const SIZED_REASONS = new Set(['port_pool', 'forecast']);
+
 /** Hard bounds and timings of the actuator's decisions. */
 export interface Policy {
+  scaling: Scaling;
+  /** Most subtrees one scale-out adds (level scaling). */
+  maxStepSubtrees: number;
   minSubtrees: number;
   maxSubtrees: number;
   /** Across all trees. */
@@ -42,10 +57,15 @@ export function episodeOf(r: ScalingRequest): string {
 }
 
 /**
- * Desired state, not "+1 per notification": a tree's subtree count changes at
- * most once per firing episode, within the bounds and timings of `policy`.
- * Requests refused for a reason that passes (cooldown, pause, a bound) leave
- * the episode unmarked, so Alertmanager's next repeat can still act on it.
+ * Desired state, not "+1 per notification". A scale-out with a size larger
+ * than the tree's (level scaling) moves the tree towards that size, at most
+ * `maxStepSubtrees` at once, within the bounds, after the cooldown, and never
+ * past it: a request recorded before the tree's last scale-out is a repeat of
+ * what that scale-out acted on. Without such a size, a tree's count changes at
+ * most once per firing episode; a tree at the size asked for on a capacity
+ * reason (`port_pool`, `forecast`) needs nothing. Requests refused for a
+ * reason that passes (cooldown, pause, a bound) leave the episode unmarked,
+ * so Alertmanager's next repeat can still act on it.
  */
 export function decide(
   r: ScalingRequest,
@@ -55,8 +75,15 @@ export function decide(
   now: number,
 ): Decision {
   if (r.status === 'resolved') return { action: 'none', why: `${r.kind} resolved: nothing to undo` };
-  if (tree.episodesActedOn.has(episodeOf(r)))
+  const asked = policy.scaling === 'level' && r.kind === 'scale-out' ? r.desiredSubtrees : undefined;
+  if (asked !== undefined && asked > tree.desired) {
+    if (r.receivedAt !== undefined && tree.lastScaleOutAt !== null && r.receivedAt < tree.lastScaleOutAt)
+      return { action: 'none', why: 'sized before the last scale-out', duplicate: true };
+  } else if (asked !== undefined && SIZED_REASONS.has(r.reason)) {
+    return { action: 'none', why: `at the ${asked} subtrees asked for`, duplicate: true };
+  } else if (tree.episodesActedOn.has(episodeOf(r))) {
     return { action: 'none', why: 'episode already acted on', duplicate: true };
+  }
   if (policy.paused) return { action: 'none', why: 'paused' };
   const lastChange = Math.max(tree.lastScaleOutAt ?? -Infinity, tree.lastScaleInAt ?? -Infinity);
 
@@ -71,7 +98,16 @@ export function decide(
         why: `scale-out cooldown (${Math.ceil((policy.scaleOutCooldownMs - (now - tree.lastScaleOutAt)) / 1000)} s left)`,
       };
     }
-    return { action: 'scale-out', desired: tree.desired + 1, why: `${r.reason} (${r.urgency})` };
+    const why = `${r.reason} (${r.urgency})`;
+    if (asked === undefined || asked <= tree.desired) return { action: 'scale-out', desired: tree.desired + 1, why };
+    const desired = Math.min(
+      asked,
+      policy.maxSubtrees,
+      tree.desired + policy.globalMaxSubtrees - totalDesired,
+      tree.desired + policy.maxStepSubtrees,
+    );
+    const step = desired < asked ? `, ${desired - tree.desired} this step` : '';
+    return { action: 'scale-out', desired, why: `${why}: ${asked} subtrees asked for, ${tree.desired} running${step}` };
   }
 
   if (tree.desired <= policy.minSubtrees)

@@ -19,6 +19,24 @@ describe('Alertmanager v4 notifications', () => {
     ]);
   });
 
+  it('reads the size a scale-out asks for, and a forecast reason', () => {
+    const at = (desired_subtrees: string, extra: Record<string, string> = {}) =>
+      parse(notification([{ labels: scaleOut('tree-1', extra), annotations: { desired_subtrees } }])).requests[0];
+    expect(at('3')).toMatchObject({ desiredSubtrees: 3 });
+    expect(at('0', { reason: 'forecast', urgency: 'high' })).toMatchObject({ desiredSubtrees: 0, reason: 'forecast' });
+    // Empty: the sizing had no inputs; no size, not a size of 0.
+    expect(at('')).not.toHaveProperty('desiredSubtrees');
+  });
+
+  it.each([['-1'], ['2.5'], ['3 subtrees'], ['1e3'], ['9999999'], ['<no value>']])(
+    'refuses a desired_subtrees of %j',
+    (v) => {
+      expect(() => parse(notification([{ labels: scaleOut(), annotations: { desired_subtrees: v } }]))).toThrow(
+        /desired_subtrees/,
+      );
+    },
+  );
+
   it('ignores alerts that are not scaling decisions', () => {
     const r = parse(notification([{ labels: { alertname: 'HighCPUUsage', component: 'node', node_id: 'x' } }]));
     expect(r).toEqual({ requests: [], ignored: 1 });

@@ -59,13 +59,29 @@ export interface ScalingRequest {
   reason: string;
   fingerprint: string;
   startsAt: string;
+  /**
+   * Subtrees beyond the baseline the rules size the tree at (the scale-out
+   * alert's `desired_subtrees` annotation); absent when the sizing had no inputs.
+   */
+  desiredSubtrees?: number;
+  /** When the notification was recorded (ms), set by the worker from its inbox entry. */
+  receivedAt?: number;
 }
+
+/** Whole subtrees, as the rule pack prints them; '' when the sizing had no inputs. */
+export const MAX_DESIRED_SUBTREES = 100_000;
+const desiredAnnotation = z
+  .string()
+  .regex(/^(\d{1,6})?$/, 'a whole number of subtrees, or empty')
+  .transform((s) => (s === '' ? undefined : Number(s)))
+  .refine((n) => n === undefined || n <= MAX_DESIRED_SUBTREES, `at most ${MAX_DESIRED_SUBTREES}`)
+  .optional();
 
 const scaleOutLabels = z.object({
   tree_id: z.string(),
   component: z.literal('scaling'),
   urgency: z.enum(['critical', 'high']),
-  reason: z.enum(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss']),
+  reason: z.enum(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss', 'forecast']),
 });
 const scaleInLabels = z.object({
   tree_id: z.string(),
@@ -101,6 +117,12 @@ export function scalingRequests(n: Notification): { requests: ScalingRequest[]; 
         `alerts[${i}] (${name}): bad tree_id ${JSON.stringify(tree.slice(0, 80))}: expected 1..63 of a-z, 0-9, '-'`,
       );
     }
+    const desired = desiredAnnotation.safeParse(a.annotations.desired_subtrees);
+    if (!desired.success) {
+      throw new PayloadError(
+        `alerts[${i}] (${name}): bad desired_subtrees ${JSON.stringify(String(a.annotations.desired_subtrees).slice(0, 40))}: ${describe(desired.error)}`,
+      );
+    }
     requests.push({
       kind: name === SCALE_OUT ? 'scale-out' : 'scale-in',
       tree,
@@ -109,6 +131,7 @@ export function scalingRequests(n: Notification): { requests: ScalingRequest[]; 
       reason: 'reason' in parsed.data ? parsed.data.reason : 'low_usage',
       fingerprint: a.fingerprint,
       startsAt: new Date(a.startsAt).toISOString(),
+      ...(desired.data === undefined ? {} : { desiredSubtrees: desired.data }),
     });
   }
   return { requests, ignored };

@@ -9,7 +9,7 @@ import { type FailureReason, type SubtreeRecord, writes } from './store.ts';
 /**
  * Adds a subtree (seed steps 3a-3e): a relay slot, the provisioned nodes, their
  * topology, their scrape targets. Recorded in flight from the first step; any
- * failure rolls back.
+ * failure rolls back. Resolves true once the subtree is recorded.
  */
 export async function scaleOut(
   ctx: ActionContext,
@@ -17,7 +17,7 @@ export async function scaleOut(
   r: ScalingRequest,
   desired: number,
   why: string,
-): Promise<void> {
+): Promise<boolean> {
   const started = ctx.now();
   const tree = r.tree;
   // 3a: take a relay slot atomically.
@@ -30,7 +30,7 @@ export async function scaleOut(
       reason: 'other',
       why: `no free relay slot in relay-slots:${tree}:available`,
     });
-    return;
+    return false;
   }
   const subtree = assertId('slot', `${tree}-st-${await ctx.redis.incr(actuatorKeys.subtreeSeq(tree))}`);
   await write(ctx, lease, [
@@ -93,6 +93,7 @@ export async function scaleOut(
       why,
       durationMs: ctx.now() - started,
     });
+    return true;
   } catch (err) {
     await rollbackScaleOut(ctx, lease, subtree, slot);
     await journal(ctx, {
@@ -104,6 +105,26 @@ export async function scaleOut(
       why: `${(err as Error).message}; rolled back`,
       durationMs: ctx.now() - started,
     });
+    return false;
+  }
+}
+
+/**
+ * Adds subtrees one after another up to `desired` (each recorded and crash-safe
+ * on its own), keeping the tree's lock; stops at the first that fails.
+ */
+export async function scaleOutTo(
+  ctx: ActionContext,
+  lease: Lease,
+  r: ScalingRequest,
+  from: number,
+  desired: number,
+  why: string,
+): Promise<void> {
+  for (let n = from + 1; n <= desired; n++) {
+    if (n > from + 1 && !(await ctx.lock.extend(lease))) throw new Error(`lost the lock of tree ${lease.tree}`);
+    if (!(await scaleOut(ctx, lease, r, n, desired > from + 1 ? `${why} (${n - from} of ${desired - from})` : why)))
+      return;
   }
 }
 

@@ -9,7 +9,7 @@ import type { Provisioner } from './provisioners/provisioner.ts';
 import { reconcile } from './reconcile.ts';
 import { recover, recoverAll } from './recovery.ts';
 import { scaleIn } from './scale-in.ts';
-import { scaleOut } from './scale-out.ts';
+import { scaleOutTo } from './scale-out.ts';
 import { ActuatorStore, writes } from './store.ts';
 import type { TargetFiles } from './targets.ts';
 
@@ -84,7 +84,9 @@ export class Worker {
       },
       // Most urgent first within one notification.
       handle: async (entry) => {
-        for (const { request } of byUrgency(entry.requests.map((request) => ({ request })))) await this.handle(request);
+        const receivedAt = Date.parse(entry.receivedAt);
+        for (const { request } of byUrgency(entry.requests.map((request) => ({ request }))))
+          await this.handle(Number.isNaN(receivedAt) ? request : { ...request, receivedAt });
       },
     });
   }
@@ -115,7 +117,7 @@ export class Worker {
         });
         return d;
       }
-      if (d.action === 'scale-out') await scaleOut(ctx, lease, r, d.desired, d.why);
+      if (d.action === 'scale-out') await scaleOutTo(ctx, lease, r, state.desired, d.desired, d.why);
       else await scaleIn(ctx, lease, r, d.subtree, d.desired, d.why);
       return d;
     });

@@ -7,6 +7,7 @@ import { readToken } from '../alertmanager-webhook/auth.ts';
 import { KubernetesProvisioner } from '../alertmanager-webhook/provisioners/kubernetes.ts';
 import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts';
 import type { Provisioner } from '../alertmanager-webhook/provisioners/provisioner.ts';
+import { SCALING_POLICIES } from '../alertmanager-webhook/decide.ts';
 import { DURATION_FORM, parseDuration } from '../process/duration.ts';
 import { intOption } from './options.ts';
 
@@ -94,9 +95,38 @@ export function actuatorCommand(): Command {
         .default('.canopy/targets'),
     )
     .addOption(intOption('--subtree-size <n>', 'egress nodes per subtree', 'CANOPY_SUBTREE_SIZE', 2, 1, 256))
+    .addOption(
+      intOption(
+        '--egress-pool-size <n>',
+        "local provisioner: ports in each new egress node's pool",
+        'CANOPY_EGRESS_POOL_SIZE',
+        100,
+        4,
+        10_000,
+      ),
+    )
     .addOption(intOption('--min-subtrees <n>', 'per tree, never fewer', 'CANOPY_MIN_SUBTREES', 0, 0, 1000))
     .addOption(intOption('--max-subtrees <n>', 'per tree, never more', 'CANOPY_MAX_SUBTREES', 4, 0, 1000))
     .addOption(intOption('--global-max-subtrees <n>', 'across all trees', 'CANOPY_GLOBAL_MAX_SUBTREES', 16, 0, 100_000))
+    .addOption(
+      new Option(
+        '--scaling <policy>',
+        "level: converge to the alert's desired_subtrees, again after each cooldown while short; episode: one subtree per firing episode",
+      )
+        .env('CANOPY_SCALING')
+        .default('level')
+        .choices(SCALING_POLICIES),
+    )
+    .addOption(
+      intOption(
+        '--max-step-subtrees <n>',
+        'most subtrees one scale-out adds (level scaling)',
+        'CANOPY_MAX_STEP_SUBTREES',
+        4,
+        1,
+        1000,
+      ),
+    )
     .addOption(
       durationOption(
         '--scale-out-cooldown <d>',
@@ -178,7 +208,11 @@ export function actuatorCommand(): Command {
           redisUrl: o.redisUrl,
         });
       } else {
-        provisioner = new LocalProvisioner({ stateDir: resolve(o.stateDir), redisUrl: o.redisUrl });
+        provisioner = new LocalProvisioner({
+          stateDir: resolve(o.stateDir),
+          redisUrl: o.redisUrl,
+          portsPerNode: o.egressPoolSize,
+        });
       }
       const a = await startActuatorInProcess({
         listenHost: o.listenHost,
@@ -189,6 +223,8 @@ export function actuatorCommand(): Command {
         provisioner,
         targetsDir: resolve(o.targetsDir),
         policy: {
+          scaling: o.scaling,
+          maxStepSubtrees: o.maxStepSubtrees,
           minSubtrees: o.minSubtrees,
           maxSubtrees: o.maxSubtrees,
           globalMaxSubtrees: o.globalMaxSubtrees,

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { benchActuator } from '../bench/actuator-latency.ts';
 import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
+import { benchSurge } from '../bench/surge.ts';
 import { benchTimeToScale } from '../bench/time-to-scale.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
 import type { BenchResult } from '../bench/result.ts';
@@ -150,6 +151,15 @@ export function benchCommand(): Command {
     .addOption(intOption('--runs <n>', 'scale-outs measured, each on a fresh stack', 'CANOPY_BENCH_RUNS', 3, 1, 20))
     .action(async (o: { runs: number }) => {
       await report((log) => benchTimeToScale(o, log));
+    });
+
+  bench
+    .command('surge')
+    .description(
+      'the surge scenario on fresh local stacks, one subtree per firing episode (the policy before sizing) then level scaling: viewers refused, time to capacity, subtrees at the peak against those needed, return to baseline (ratio: refused level/episode, lower is better)',
+    )
+    .action(async () => {
+      await report((log) => benchSurge(log));
     });
 
   return bench;

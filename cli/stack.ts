@@ -46,7 +46,7 @@ export function stackCommand(): Command {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
         try {
-          const starting = startStack({ log: o.verbose ? log : undefined });
+          const starting = startStack({ log: o.verbose ? log : undefined, shape: scenario.stack });
           stack = await Promise.race([starting, signalled.then(() => undefined)]);
           // Interrupted while starting: let the start finish (or fail, cleaning up), then stop it all.
           if (!stack) stack = await starting.catch(() => undefined);

@@ -73,7 +73,7 @@ describe('the mixin vendored with jsonnet-bundler, with an override', () => {
       .filter((r: Obj) => r.alert === 'MediaTreeScaleOut' && r.labels.reason === 'port_pool');
     expect(scaleOut.length).toBeGreaterThan(0);
     for (const r of scaleOut) {
-      expect(r.expr).toContain(`${out.recorded.treePortPool} > 77`);
+      expect(r.expr).toContain(`${out.recorded.treePortsUtilisation} > 0.77`);
       expect(r.annotations.description).toContain('above 77%');
     }
     expect(all).not.toMatch(/[> ]85\b|0\.85\b/);

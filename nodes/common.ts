@@ -52,6 +52,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly detail?: Record<string, unknown>,
+    /** Response headers, such as a 503's Retry-After. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -90,7 +92,10 @@ export function baseApp(node: NodeRegistry, ready: () => Promise<string | null>)
 export function finishApp(app: Express, log: Logger): void {
   app.use((req: Request, res: Response) => sendError(res, 404, `no route ${req.method} ${req.path}`));
   const onError: ErrorRequestHandler = (err, _req, res, _next) => {
-    if (err instanceof HttpError) return sendError(res, err.status, err.message, err.detail);
+    if (err instanceof HttpError) {
+      if (err.headers) res.set(err.headers);
+      return sendError(res, err.status, err.message, err.detail);
+    }
     if (err instanceof TopologyInputError) return sendError(res, 400, err.message);
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') return sendError(res, 400, 'body is not valid JSON');

@@ -13,6 +13,9 @@ import { HttpError } from './common.ts';
 import type { MountpointBackend } from './mountpoints.ts';
 import type { PortPool } from './port-pool.ts';
 
+/** Seconds a viewer refused for a full port pool is told to wait (Retry-After) before trying again. */
+export const POOL_FULL_RETRY_AFTER_S = 2;
+
 /** One live session on this node: its mountpoint's ports and its viewers. */
 export interface Mount {
   session: SessionInfo;
@@ -140,10 +143,13 @@ export class EgressMounts {
     const { pool, topo, nodeId, client, backend } = this.o;
     const port = pool.take(1);
     if (!port)
-      throw new HttpError(503, 'port pool exhausted: no port left for a new viewer', {
-        allocated: pool.allocated,
-        size: pool.size,
-      });
+      // A WHEP client tries again then: room comes with a scale-out, or as viewers leave.
+      throw new HttpError(
+        503,
+        'port pool exhausted: no port left for a new viewer',
+        { allocated: pool.allocated, size: pool.size },
+        { 'Retry-After': String(POOL_FULL_RETRY_AFTER_S) },
+      );
     const placement: ViewerPlacement = {
       id: `v-${randomBytes(8).toString('hex')}`,
       sessionId: m.session.id,

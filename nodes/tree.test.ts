@@ -14,6 +14,7 @@ import { redisSnapshot } from '../test/redis.ts';
 import { Receiver } from '../test/rtp.ts';
 import { sample } from '../test/exposition-parser.ts';
 import { json, metricsOf, startNode, type RunningNode } from '../test/nodes.ts';
+import { POOL_FULL_RETRY_AFTER_S } from './egress-mounts.ts';
 
 /**
  * The whole tree with real processes: Redis, `canopy node injection|relay|egress`
@@ -475,6 +476,8 @@ describe('a tree of real nodes', () => {
     });
     expect(full.status).toBe(503);
     expect(full.body).toMatchObject({ error: expect.stringMatching(/port pool exhausted/), allocated: 5, size: 5 });
+    // A WHEP client is told when to try again.
+    expect(full.headers.get('retry-after')).toBe(String(POOL_FULL_RETRY_AFTER_S));
     expect(sample(await metricsOf(e3), 'media_tree_egress_port_pool_utilization_percent')).toBe(100);
     expect(await redisSnapshot(r)).toBe(before);
 

@@ -48,11 +48,25 @@ local actuatorMetrics = metrics.actuator;
       $.series('up', t, $.gauge(up, n)),
     ],
 
-  // The egress app's series.
-  egressApp(tree, id, pool=50, viewers=10, mounts=1, up=1, n=$.samples)::
+  // A promtool values string of 'AxN', 'A', '_xN' and 'stale' tokens with
+  // each number A mapped by f (allocated and available ports from a percentage).
+  mapValues(values, f)::
+    std.join(' ', [
+      local parts = std.split(tok, 'x');
+      if parts[0] == '_' || tok == 'stale' then tok
+      else std.join('x', [num(f(std.parseJson(parts[0])))] + parts[1:])
+      for tok in std.split(values, ' ')
+    ]),
+
+  // The egress app's series. `pool` is the utilisation in percent of a
+  // `poolSize`-port pool (allocated and available follow from it).
+  egressApp(tree, id, pool=50, viewers=10, mounts=1, up=1, poolSize=100, n=$.samples)::
     local t = $.target(tree, id, 'egress', 'media-tree-egress', 7073);
+    local ports(f) = if std.isString(pool) then $.mapValues(pool, f) else $.gauge(f(pool), n);
     [
       $.series('media_tree_egress_port_pool_utilization_percent', t, $.gauge(pool, n)),
+      $.series(metrics.egress.portPoolAllocated, t, ports(function(p) p * poolSize / 100)),
+      $.series(metrics.egress.portPoolAvailable, t, ports(function(p) poolSize - p * poolSize / 100)),
       $.series('media_tree_egress_active_viewers', t { session_id: 'sess-1' }, $.gauge(viewers, n)),
       $.series('media_tree_egress_active_mountpoints', t, $.gauge(mounts, n)),
       $.series('up', t, $.gauge(up, n)),
@@ -130,10 +144,10 @@ local actuatorMetrics = metrics.actuator;
   // exp_labels must otherwise list every label.
   firing(alert, extra=''):: 'ALERTS{alertname="%s", alertstate="firing"%s}' % [alert, extra],
 
-  file(tests):: {
-    rule_files: ['../rules/media-tree-rules.yaml', '../rules/media-tree-alerts.yaml'],
+  file(tests, rules='../rules/media-tree-rules.yaml'):: {
+    rule_files: [rules, '../rules/media-tree-alerts.yaml'],
     evaluation_interval: '30s',
-    group_eval_order: ['media-tree.scaling', 'media-tree.stream-quality', 'media-tree.operational', 'canopy.actuator'],
+    group_eval_order: ['media-tree.sizing', 'media-tree.scaling', 'media-tree.stream-quality', 'media-tree.operational', 'canopy.actuator'],
     tests: [{ interval: '15s' } + t for t in tests],
   },
 }

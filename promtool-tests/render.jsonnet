@@ -5,4 +5,8 @@
   'scale-in.test.yaml': import 'scale-in.jsonnet',
   'operational.test.yaml': import 'operational.jsonnet',
   'actuator.test.yaml': import 'actuator.jsonnet',
+  'sizing.test.yaml': import 'sizing.jsonnet',
+  'forecast.test.yaml': import 'forecast.jsonnet',
+  // The forecast is opt-in: its suite runs on the pack with it on.
+  'forecast-rules.yaml': (import '../rules/mixin.libsonnet') { _config+:: { forecastScaleOut: true } }.prometheusRules,
 }

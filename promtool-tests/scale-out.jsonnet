@@ -2,7 +2,9 @@
 // the seed's order of precedence between reasons.
 local lib = import 'lib.libsonnet';
 
-local scaleOut(tree, reason, urgency, description) = {
+// `desired`: the sizing's subtrees beyond the baseline of 8 egress nodes
+// (sizing.jsonnet tests it); 0 for these small trees.
+local scaleOut(tree, reason, urgency, description, desired='0') = {
   exp_labels: {
     severity: 'warning',
     component: 'scaling',
@@ -15,18 +17,20 @@ local scaleOut(tree, reason, urgency, description) = {
     description: description,
     runbook_url: lib.runbook('MediaTreeScaleOut'),
     dashboard_url: lib.treeDashboard(tree),
+    desired_subtrees: desired,
   },
 };
 
 local lossDescription(tree, v) = 'Egress nodes of tree %s lose packets: %s (received packets dropped per second when above 100, else the share of RTP packets missed, above 2%%).' % [tree, v];
-local poolDescription(tree, v) = 'The fullest egress port pool of tree %s is at %s%%, above 85%%.' % [tree, v];
+local poolDescription(tree, v) = 'The egress port pools of tree %s are %s allocated, above 85%%.' % [tree, v];
 
 lib.file([
   {
-    name: 'port pool: fires above 85 % after 2m, not at 85 %',
+    // The tree's pools together: (87.5 + 84) / 200 ports; 85 of 100 is not above.
+    name: 'port pool: fires above 85 % of the ports of the tree after 2m, not at 85 %',
     input_series:
-      lib.egress('tree-hot', 'egress-1', pool=85.5)
-      + lib.egress('tree-hot', 'egress-2', pool=40)
+      lib.egress('tree-hot', 'egress-1', pool=87.5)
+      + lib.egress('tree-hot', 'egress-2', pool=84)
       + lib.egress('tree-edge', 'egress-3', pool=85),
     alert_rule_test: [
       // Pending from the first evaluation at 0s; `for: 2m` not yet over.
@@ -34,14 +38,25 @@ lib.file([
       {
         alertname: 'MediaTreeScaleOut',
         eval_time: '2m',
-        exp_alerts: [scaleOut('tree-hot', 'port_pool', 'critical', poolDescription('tree-hot', '85.5'))],
+        exp_alerts: [scaleOut('tree-hot', 'port_pool', 'critical', poolDescription('tree-hot', '85.75%'))],
       },
       {
         alertname: 'MediaTreeScaleOut',
         eval_time: '30m',
-        exp_alerts: [scaleOut('tree-hot', 'port_pool', 'critical', poolDescription('tree-hot', '85.5'))],
+        exp_alerts: [scaleOut('tree-hot', 'port_pool', 'critical', poolDescription('tree-hot', '85.75%'))],
       },
     ],
+  },
+  {
+    // After a scale-out the old nodes stay full (viewers stay where they
+    // joined) while the new ones fill: the tree has room, so no port_pool.
+    name: 'port pool: full old nodes beside empty new ones are not a full tree',
+    input_series:
+      lib.egress('tree-grown', 'egress-1', pool=95)
+      + lib.egress('tree-grown', 'egress-2', pool=95)
+      + lib.egress('tree-grown', 'egress-3', pool=10)
+      + lib.egress('tree-grown', 'egress-4', pool=10),
+    alert_rule_test: [{ alertname: 'MediaTreeScaleOut', eval_time: '10m', exp_alerts: [] }],
   },
   {
     name: 'port pool: resolves when the pool drains',
@@ -51,7 +66,7 @@ lib.file([
       {
         alertname: 'MediaTreeScaleOut',
         eval_time: '5m',
-        exp_alerts: [scaleOut('tree-x', 'port_pool', 'critical', poolDescription('tree-x', '90'))],
+        exp_alerts: [scaleOut('tree-x', 'port_pool', 'critical', poolDescription('tree-x', '90%'))],
       },
       { alertname: 'MediaTreeScaleOut', eval_time: '12m', exp_alerts: [] },
     ],
@@ -190,7 +205,7 @@ lib.file([
         exp_alerts: [
           scaleOut('tree-1', 'unhealthy_nodes', 'critical', '1 egress node(s) of tree tree-1 are above 90% CPU or memory.'),
           scaleOut('tree-2', 'cpu', 'high', 'Egress CPU of tree tree-2 averages 75% over 5m, above 70%.'),
-          scaleOut('tree-3', 'port_pool', 'critical', poolDescription('tree-3', '90')),
+          scaleOut('tree-3', 'port_pool', 'critical', poolDescription('tree-3', '90%')),
         ],
       },
     ],

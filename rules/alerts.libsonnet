@@ -24,12 +24,19 @@ local metrics = import 'metrics.libsonnet';
       condition: '%s > %s' % [r.treeEgressCpu, ratio(c.cpuScaleOutPercent)],
       description: 'Egress CPU of tree {{ $labels.tree_id }} averages {{ $value | humanizePercentage }} over %s, above %g%%.' % [c.cpuAverageWindow, c.cpuScaleOutPercent],
     },
-    {
+    // The whole tree's pools, not the fullest node's: viewers stay where
+    // they joined, so the old nodes stay full after a scale-out.
+    if c.portPoolSignal == 'tree' then {
+      reason: 'port_pool',
+      urgency: 'critical',
+      condition: '%s > %s' % [r.treePortsUtilisation, ratio(c.portPoolScaleOutPercent)],
+      description: 'The egress port pools of tree {{ $labels.tree_id }} are {{ $value | humanizePercentage }} allocated, above %g%%.' % c.portPoolScaleOutPercent,
+    } else if c.portPoolSignal == 'fullest' then {
       reason: 'port_pool',
       urgency: 'critical',
       condition: '%s > %g' % [r.treePortPool, c.portPoolScaleOutPercent],
       description: 'The fullest egress port pool of tree {{ $labels.tree_id }} is at {{ $value | humanize }}%%, above %g%%.' % c.portPoolScaleOutPercent,
-    },
+    } else error 'portPoolSignal: tree or fullest, not %s' % c.portPoolSignal,
     {
       // Two signals: drops at the egress NICs, and RTP that never reached
       // the egress nodes (lost upstream, where their NIC counters cannot see).
@@ -38,7 +45,21 @@ local metrics = import 'metrics.libsonnet';
       condition: '(\n  %s > %g\n  or\n  %s > %s\n)' % [r.treeDrops, c.droppedPacketsScaleOut, r.treeRtpLossRatio, ratio(c.rtpLossScaleOutPercent)],
       description: 'Egress nodes of tree {{ $labels.tree_id }} lose packets: {{ printf "%%.4g" $value }} (received packets dropped per second when above %g, else the share of RTP packets missed, above %g%%).' % [c.droppedPacketsScaleOut, c.rtpLossScaleOutPercent],
     },
-  ],
+  ] + (
+    // Last: only a tree with no present need scales on a forecast.
+    if c.forecastScaleOut then [{
+      reason: 'forecast',
+      urgency: 'high',
+      condition: '%s / %s > %s' % [r.treePortsForecast, r.treePortsTotal, ratio(c.portPoolScaleOutPercent)],
+      description: 'The egress port pools of tree {{ $labels.tree_id }} are forecast at {{ $value | humanizePercentage }} allocated in %ds (over %g%%), from their trend over %s.' % [c.forecastProvisioningSeconds + c.forecastMarginSeconds, c.portPoolScaleOutPercent, c.forecastWindow],
+      'for': c.forDurations.forecast,
+    }] else []
+  ),
+
+  // How many subtrees beyond the baseline the tree needs (sizing.libsonnet),
+  // read by the actuator: empty when the sizing has no inputs.
+  local desiredSubtrees =
+    '{{ with printf "%s{%s=%%q}" $labels.%s | query }}{{ . | first | value | printf "%%.0f" }}{{ end }}' % [r.treeDesiredSubtrees, tree, tree],
 
   local anyOf(conditions) = std.join('\n  or\n  ', conditions),
 
@@ -55,7 +76,7 @@ local metrics = import 'metrics.libsonnet';
     {
       alert: 'MediaTreeScaleOut',
       expr: scaleOutExpr(i) + '\n',
-      'for': c.forDurations.scaleOut,
+      'for': std.get(scaleOutReasons[i], 'for', c.forDurations.scaleOut),
       labels: {
         severity: 'warning',
         component: 'scaling',
@@ -65,6 +86,7 @@ local metrics = import 'metrics.libsonnet';
       annotations: {
         summary: 'A media tree needs more egress capacity.',
         description: scaleOutReasons[i].description,
+        desired_subtrees: desiredSubtrees,
       },
     }
     for i in std.range(0, std.length(scaleOutReasons) - 1)

@@ -27,14 +27,39 @@
     memoryScaleInPercent: 30,
     unhealthyPercent: 90,
     portPoolScaleOutPercent: 85,
+    // What `port_pool` compares with it: 'tree' (every egress port of the
+    // tree together) or 'fullest' (the fullest node's pool: the seed's, kept
+    // as the surge bench's baseline; a tree stays "full" after a scale-out
+    // while viewers stay where they joined).
+    portPoolSignal: 'tree',
     portPoolScaleInPercent: 30,
     droppedPacketsScaleOut: 100,  // packets/s per tree
     // RTP lost on the way to a tree's egress nodes (RFC 3550: expected minus
     // received), in percent of expected: the other packet_loss signal, which
     // sees loss upstream of a node that its NIC counters never do.
     rtpLossScaleOutPercent: 2,
-    // Scale in only while more egress nodes than this are up.
+    // Scale in only while more egress nodes than this are up; also the
+    // baseline the sizing counts subtrees beyond (rules/sizing.libsonnet).
     egressBaselineNodes: 8,
+
+    // Sizing (rules/sizing.libsonnet), HPA-style: subtrees beyond the baseline
+    // so that the tree's port pools would sit at this utilisation, under
+    // portPoolScaleOutPercent so that a tree sized for its load stops firing.
+    sizingTargetPortPoolPercent: 80,
+    // Egress nodes in one subtree: the actuator's --subtree-size.
+    subtreeEgressNodes: 2,
+    // Never ask for more than this (the actuator's own bounds still apply).
+    maxSubtrees: 10,
+
+    // Predictive scale-out (reason="forecast"): predict_linear of the tree's
+    // port-pool utilisation over forecastWindow, forecastProvisioningSeconds
+    // plus forecastMarginSeconds ahead, above portPoolScaleOutPercent. Opt-in.
+    forecastScaleOut: false,
+    forecastWindow: '5m',
+    // From a decision to a subtree serving viewers: alert `for`, routing,
+    // provisioning, the first scrape of the new nodes.
+    forecastProvisioningSeconds: 180,
+    forecastMarginSeconds: 60,
 
     // Operational alert thresholds (the seed's alert rules).
     highCpuPercent: 80,
@@ -56,6 +81,7 @@
     // How long a condition holds before its alert fires.
     forDurations: {
       scaleOut: '2m',
+      forecast: '2m',
       scaleIn: '15m',
       highCpu: '5m',
       highMemory: '5m',

@@ -36,6 +36,7 @@ local withLinks(mixin) = mixin {
 withLinks(
   (import 'config.libsonnet') +
   (import 'recording.libsonnet') +
+  (import 'sizing.libsonnet') +
   (import 'alerts.libsonnet') +
   (import 'actuator-alerts.libsonnet')
 )

@@ -25,7 +25,10 @@ interface RuleFile {
 }
 
 const ruleFiles = ['rules/media-tree-rules.yaml', 'rules/media-tree-alerts.yaml'];
+// The pack with the opt-in forecast on (promtool-tests/render.jsonnet), which its suite runs on.
+const forecastRules = 'promtool-tests/forecast-rules.yaml';
 const groups = ruleFiles.flatMap((f) => (parse(read(f)) as RuleFile).groups);
+const forecastOn = (parse(read(forecastRules)) as RuleFile).groups.flatMap((g) => g.rules);
 const rules = groups.flatMap((g) => g.rules);
 const alerts = rules.filter((r) => r.alert);
 const recordings = rules.filter((r) => r.record);
@@ -60,8 +63,8 @@ describe('generated files', () => {
 
 describe('promtool', () => {
   it('check rules passes on the rendered rule files', () => {
-    const r = run('promtool', ['check', 'rules', ...ruleFiles]);
-    for (const f of ruleFiles) {
+    const r = run('promtool', ['check', 'rules', ...ruleFiles, forecastRules]);
+    for (const f of [...ruleFiles, forecastRules]) {
       const n = (parse(read(f)) as RuleFile).groups.reduce((a, g) => a + g.rules.length, 0);
       expect(r.out).toContain(`${f}\n  SUCCESS: ${n} rules found`);
     }
@@ -128,11 +131,28 @@ describe('the promtool suites cover the whole pack', () => {
     expect(cases.some((c) => (c.exp_alerts ?? []).length === 0)).toBe(true);
   });
 
-  it.each(recordings.map((r) => r.record!))('%s is tested by value', (name) => {
-    expect(exprs.some((e) => e.includes(name))).toBe(true);
+  it.each([...new Set([...recordings, ...forecastOn].filter((r) => r.record).map((r) => r.record!))])(
+    '%s is tested by value',
+    (name) => {
+      expect(exprs.some((e) => e.includes(name))).toBe(true);
+    },
+  );
+
+  it('the forecast adds one recording and one scale-out reason, nothing else', () => {
+    const names = (rs: Rule[]) => rs.map((r) => r.record ?? `${r.alert}/${r.labels?.reason ?? ''}`);
+    const extra = names(forecastOn).filter(
+      (n) =>
+        !names(
+          rules.filter((r) => r.record || r.alert === 'MediaTreeScaleOut' || r.alert === 'MediaTreeScaleIn'),
+        ).includes(n),
+    );
+    expect(extra.sort()).toEqual([
+      'MediaTreeScaleOut/forecast',
+      'tree_id:media_tree_egress_port_pool_allocated:predict_linear5m',
+    ]);
   });
 
-  it.each(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss'])(
+  it.each(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss', 'forecast'])(
     'scale-out reason %s fires in some test',
     (reason) => {
       const fired = tests
@@ -179,6 +199,8 @@ describe('mixin conventions', () => {
       expect(a.labels?.component).toBe('scaling');
       expect(['critical', 'high']).toContain(a.labels?.urgency);
       expect(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss']).toContain(a.labels?.reason);
+      // The size the actuator converges to (rules/sizing.libsonnet), as a whole number.
+      expect(a.annotations?.desired_subtrees).toContain('tree_id:media_tree_egress_subtrees_desired:ceil');
     }
     const scaleIn = alerts.filter((x) => x.alert === 'MediaTreeScaleIn');
     expect(scaleIn).toHaveLength(1);

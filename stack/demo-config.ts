@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { SCALING_POLICIES } from '../alertmanager-webhook/decide.ts';
+
 /**
  * The one place where the local stack's compressed timings and its
  * one-machine threshold overrides live. Production values stay in
@@ -27,15 +30,32 @@ export const DEMO = {
     cpuScaleInPercent: 100,
     memoryScaleInPercent: 100,
     unhealthyPercent: 100,
-    // Scale in only while more egress nodes than the stack's baseline are up.
+    // Scale in only while more egress nodes than the stack's baseline are up
+    // (the sizing's baseline too; stackRules() sets it from the shape).
     egressBaselineNodes: 2,
-    forDurations: { scaleOut: '5s', scaleIn: '10s' },
+    // Predictive scale-out is on in the demo, over a window and a horizon
+    // at the demo's timescale (a subtree serves within about 10 s here).
+    forecastScaleOut: true,
+    forecastWindow: '30s',
+    forecastProvisioningSeconds: 8,
+    forecastMarginSeconds: 4,
+    forDurations: { scaleOut: '5s', forecast: '5s', scaleIn: '10s' },
   },
+  /**
+   * How often Prometheus re-sends a firing alert to Alertmanager (its
+   * --rules.alert.resend-delay, 1m by default): Alertmanager's copy of the
+   * desired_subtrees annotation is at most this old.
+   */
+  alertResendDelay: '1s',
   alertmanager: { groupWait: '1s', groupInterval: '2s', repeatInterval: '3s' },
   /** Flags of `canopy actuator` in the stack. */
   actuator: {
+    scaling: 'level',
+    maxStepSubtrees: 4,
     subtreeSize: 2,
-    maxSubtrees: 1,
+    /** Ports in each new egress node's pool (the local provisioner's default). */
+    subtreePoolSize: 100,
+    maxSubtrees: 4,
     scaleOutCooldown: '2s',
     scaleInStabilisation: '5s',
     protectNewSubtree: '5s',
@@ -48,7 +68,8 @@ export const DEMO = {
   topology: {
     injectionSlots: 1,
     relays: 1,
-    relaySlots: 4,
+    /** At least the actuator's maximum plus the baseline's slot (the stack raises it to that). */
+    relaySlots: 5,
     egressNodes: 2,
     /** Ports in each baseline egress pool: small, so a few viewers cross 85 %. */
     egressPoolSize: 20,
@@ -57,8 +78,57 @@ export const DEMO = {
   },
 } as const;
 
+/**
+ * What a scenario may set of the stack (its `stack:` block): the baseline's
+ * shape and the actuator's bounds and policy. Unset fields keep DEMO's.
+ */
+export const stackShapeSchema = z
+  .object({
+    /** Baseline egress nodes (on relay-1-s0); also the rules' baseline. */
+    egressNodes: z.number().int().min(1).max(16),
+    /** Ports in each baseline egress pool. */
+    egressPoolSize: z.number().int().min(4).max(1_000),
+    /** Egress nodes per subtree the actuator adds. */
+    subtreeSize: z.number().int().min(1).max(8),
+    /** Ports in each of their pools. */
+    subtreePoolSize: z.number().int().min(4).max(1_000),
+    /** The actuator's per-tree maximum (relay slots follow: one each, plus the baseline's). */
+    maxSubtrees: z.number().int().min(0).max(16),
+    maxStepSubtrees: z.number().int().min(1).max(16),
+    scaling: z.enum(SCALING_POLICIES),
+  })
+  .partial()
+  .strict();
+export type StackShape = z.infer<typeof stackShapeSchema>;
+
+/** DEMO's shape with a scenario's `stack:` block over it. */
+export function resolveShape(over: StackShape = {}): Required<StackShape> {
+  const a = DEMO.actuator;
+  const t = DEMO.topology;
+  return {
+    egressNodes: t.egressNodes,
+    egressPoolSize: t.egressPoolSize,
+    subtreeSize: a.subtreeSize,
+    subtreePoolSize: a.subtreePoolSize,
+    maxSubtrees: a.maxSubtrees,
+    maxStepSubtrees: a.maxStepSubtrees,
+    scaling: a.scaling,
+    ...over,
+  };
+}
+
+/** DEMO.rules with the sizing's baseline, subtree size and bound taken from a shape. */
+export function stackRules(shape: Required<StackShape>): Record<string, unknown> {
+  return {
+    ...DEMO.rules,
+    egressBaselineNodes: shape.egressNodes,
+    subtreeEgressNodes: shape.subtreeSize,
+    maxSubtrees: shape.maxSubtrees,
+  };
+}
+
 /** DEMO.rules as the body of a Jsonnet `_config+:: { ... }` object. */
-export function rulesOverrides(rules: Record<string, unknown> = DEMO.rules): string {
+export function rulesOverrides(rules: Record<string, unknown> = stackRules(resolveShape())): string {
   return Object.entries(rules)
     .map(([k, v]) => (v && typeof v === 'object' ? `${k}+: ${JSON.stringify(v)}` : `${k}: ${JSON.stringify(v)}`))
     .join(', ');

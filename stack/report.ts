@@ -25,7 +25,23 @@ function panelQueries(): Array<{
   return [
     { title: 'Viewers', unit: '', queries: [{ name: 'viewers', expr: `sum(${r.treeViewers})` }] },
     { title: 'Egress nodes up', unit: '', queries: [{ name: 'egress nodes', expr: `sum(${r.treeEgressUp})` }] },
-    { title: 'Max port-pool utilisation', unit: '%', queries: [{ name: 'max pool', expr: `max(${r.treePortPool})` }] },
+    {
+      title: 'Port-pool utilisation: fullest node and whole tree',
+      unit: '%',
+      queries: [
+        { name: 'max pool', expr: `max(${r.treePortPool})` },
+        { name: 'tree', expr: `100 * max(${r.treePortsUtilisation})` },
+      ],
+    },
+    {
+      // What the sizing asks for against what the actuator has.
+      title: 'Subtrees: desired (rules) and actual (actuator)',
+      unit: '',
+      queries: [
+        { name: 'desired', expr: `max(${r.treeDesiredSubtrees})` },
+        { name: 'actual', expr: `sum(${actuatorFamilies.subtrees.name})` },
+      ],
+    },
     {
       title: 'Scale alerts firing and actions done',
       unit: '',
@@ -135,11 +151,15 @@ export function summaryText(scenario: string, run: ScenarioReport, startMs: numb
       .map(([n, c]) => `${n}=${c}`)
       .join(' ')}`,
   );
-  lines.push(
-    `max pool utilisation after each viewers step: ${run.maxPool.map((v) => v.toFixed(0)).join(', ')} %`,
-    '',
-    'events:',
-  );
+  lines.push(`max pool utilisation after each viewers step: ${run.maxPool.map((v) => v.toFixed(0)).join(', ')} %`);
+  if (run.surge) {
+    const s = run.surge;
+    lines.push(
+      `surge: ${s.refusedViewers} viewers refused at first (${s.refusals} refusals), ${s.servedAfterRefusal} of them served on a retry`,
+      `surge: at most ${Math.max(0, ...s.timeline.map((x) => x.subtrees))} subtrees, ${Math.max(0, ...s.timeline.map((x) => x.ports))} egress ports`,
+    );
+  }
+  lines.push('', 'events:');
   for (const e of run.events) lines.push(`  ${t(e.at)}  ${e.what}`);
   return `${lines.join('\n')}\n`;
 }

@@ -5,10 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { Topology } from '../topology/index.ts';
+import { stackShapeSchema } from './demo-config.ts';
 import type { Stack } from './stack.ts';
 import { type ScenarioReport, type StepContext, STEPS, type StepKind } from './steps/index.ts';
 
-export type { ScenarioEvent, ScenarioReport } from './steps/index.ts';
+export type { ScenarioEvent, ScenarioReport, SurgeReport, SurgeSample } from './steps/index.ts';
 
 export const SCENARIOS_DIR = fileURLToPath(new URL('./scenarios/', import.meta.url));
 
@@ -26,6 +27,8 @@ export const scenarioSchema = z
   .object({
     name: z.string().min(1),
     description: z.string().optional(),
+    /** The stack this scenario runs on: baseline shape, the actuator's bounds and policy. */
+    stack: stackShapeSchema.optional(),
     steps: z.array(step).min(1),
   })
   .strict();

@@ -91,7 +91,11 @@ describe('demo config', () => {
       expect(rules).toMatch(/alert: MediaTreeScaleOut[\s\S]*?for: 5s/);
       expect(rules).toMatch(/alert: MediaTreeScaleIn[\s\S]*?for: 10s/);
       expect(rules).toMatch(/nodes_up:count > 2/);
-      // Production stays the seed's.
+      // The forecast is on, and the sizing follows the stack's shape (baseline 2, subtrees of 2, at most 4).
+      expect(rules).toMatch(/reason: forecast/);
+      expect(rules).toMatch(/- 2\n *\) \/ 2\n *\),\n *0, 4\n/);
+      // Production stays the seed's, forecast off.
+      expect(renderRulePack().rules).not.toMatch(/reason: forecast/);
       expect(renderRulePack().rules).toMatch(/alert: MediaTreeScaleIn[\s\S]*?for: 15m/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -123,6 +127,17 @@ describe('scenario files', () => {
   it('the shipped scenarios validate', () => {
     expect(loadScenario('default').steps.length).toBeGreaterThan(4);
     expect(loadScenario('none').name).toBe('none');
+    expect(loadScenario('surge').stack).toMatchObject({ egressNodes: 2, subtreePoolSize: 20, scaling: 'level' });
+  });
+
+  it('a stack block is checked with the rest: bounds, policies and unknown fields are refused', () => {
+    const steps = 'steps:\n  - sleep: 1s\n';
+    expect(parseScenario(`name: x\nstack: { maxSubtrees: 6, scaling: episode }\n${steps}`).stack).toEqual({
+      maxSubtrees: 6,
+      scaling: 'episode',
+    });
+    for (const bad of ['{ maxSubtrees: 99 }', '{ scaling: whim }', '{ egressNodes: 0 }', '{ relays: 3 }'])
+      expect(() => parseScenario(`name: x\nstack: ${bad}\n${steps}`)).toThrow(/invalid scenario: stack/);
   });
 
   it('bad scenarios are refused with the path of what is wrong', () => {
@@ -185,14 +200,20 @@ describe('canopy stack: the default scenario end to end', () => {
       expect(Math.max(...values('Viewers'))).toBeGreaterThanOrEqual(34);
       expect(Math.max(...values('Egress nodes up'))).toBe(4);
       expect(values('Egress nodes up')).toContain(2);
-      expect(Math.max(...values('Max port-pool utilisation'))).toBeGreaterThan(85);
+      const pools = 'Port-pool utilisation: fullest node and whole tree';
+      expect(Math.max(...values(pools, 'max pool'))).toBeGreaterThan(85);
+      expect(Math.max(...values(pools, 'tree'))).toBeGreaterThan(85);
+      // The rules asked for one subtree and the actuator had it.
+      const sizes = 'Subtrees: desired (rules) and actual (actuator)';
+      expect(Math.max(...values(sizes, 'desired'))).toBe(1);
+      expect(Math.max(...values(sizes, 'actual'))).toBe(1);
       expect(
         panel('Scale alerts firing and actions done')
           .lines.map((l) => l.name)
           .sort(),
       ).toEqual(['MediaTreeScaleIn', 'MediaTreeScaleOut', 'actions']);
       const svg = readFileSync(rep.chart, 'utf8');
-      expect(svg.match(/<polyline /g)?.length).toBe(6);
+      expect(svg.match(/<polyline /g)?.length).toBe(9);
       expect(readFileSync(rep.summary, 'utf8')).toMatch(/MediaTreeScaleOut first firing: \+\d+\.\d s/);
     } finally {
       rmSync(reportDir, { recursive: true, force: true });
@@ -247,6 +268,44 @@ describe('canopy stack: the default scenario end to end', () => {
     expect(existsSync(dir)).toBe(false);
     console.log(`stack e2e: ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }, 280_000);
+});
+
+// The surge: viewers arrive for a minute to three times the baseline's
+// capacity, nobody is moved, refused viewers retry after Retry-After.
+describe('canopy stack: the surge scenario end to end', () => {
+  let stack: Stack | undefined;
+
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+
+  it('grows in more than one step, serves every refused viewer on a retry, returns to baseline', async () => {
+    const scenario = loadScenario('surge');
+    stack = await startStack({ shape: scenario.stack });
+    const report = await runScenario(stack, scenario);
+    const s = report.surge!;
+    // Every viewer got in: none gave up, and each one refused was served when it tried again.
+    expect(s.gaveUp).toBe(0);
+    expect(s.servedAfterRefusal).toBe(s.refusedViewers);
+    expect(Math.max(...s.timeline.map((x) => x.placed))).toBe(108);
+    // Growth in steps: the subtree count rose more than once, past what one subtree holds (36 viewers).
+    const counts = s.timeline.map((x) => x.subtrees);
+    const rises = counts.filter((c, i) => i > 0 && c > counts[i - 1]!).length;
+    expect(rises).toBeGreaterThan(1);
+    expect(Math.max(...counts)).toBeGreaterThanOrEqual(2);
+    const actions = (
+      (await (await fetch(`${stack.urls.actuator}/actions?limit=200`)).json()) as {
+        actions: Array<{ kind: string; result: string }>;
+      }
+    ).actions;
+    const done = (kind: string) => actions.filter((a) => a.kind === kind && a.result === 'done').length;
+    expect(done('scale-out')).toBe(Math.max(...counts));
+    // Back to the baseline: every subtree drained and removed, one at a time.
+    expect(done('scale-in')).toBe(done('scale-out'));
+    expect(report.events.at(-2)?.what).toBe('subtrees: 0');
+    await stack.stop();
+    stack = undefined;
+  }, 400_000);
 });
 
 // The command itself: the four lines once ready, Ctrl-C stops everything.

@@ -7,7 +7,7 @@ import { slotIdOf, Topology } from '../topology/index.ts';
 import { alertmanagerConfig, startAlertmanager, type RunningAlertmanager } from '../servers/alertmanager.ts';
 import { spawnActuatorProcess } from '../servers/actuator-process.ts';
 import { startChild, type Child } from '../process/child.ts';
-import { DEMO, rulesOverrides } from './demo-config.ts';
+import { DEMO, resolveShape, rulesOverrides, type StackShape, stackRules } from './demo-config.ts';
 import { evalJsonnet, renderRulePack, toYaml } from '../rules/jsonnet.ts';
 import { startNodeExporter, type RunningNodeExporter } from '../servers/node-exporter.ts';
 import { freePort } from '../process/ports.ts';
@@ -42,6 +42,10 @@ export interface Stack {
 
 export interface StackOptions {
   log?: (line: string) => void;
+  /** A scenario's `stack:` block: the baseline's shape and the actuator's bounds (DEMO's otherwise). */
+  shape?: StackShape;
+  /** `_config` overrides of the rule pack over the demo's (a bench's baseline rules). */
+  rules?: Record<string, unknown>;
 }
 
 /** A file_sd target file (`<targets>/<job>/<name>.json`), written atomically. */
@@ -62,6 +66,7 @@ function writeTargets(targetsDir: string, job: string, name: string, groups: unk
  */
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const log = o.log ?? (() => {});
+  const shape = resolveShape(o.shape);
   const dir = mkdtempSync(join(tmpdir(), 'canopy-stack-'));
   const tree = DEMO.tree;
   const targetsDir = join(dir, 'targets');
@@ -137,10 +142,16 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         stateDir,
         '--targets-dir',
         targetsDir,
+        '--scaling',
+        shape.scaling,
+        '--max-step-subtrees',
+        String(shape.maxStepSubtrees),
         '--subtree-size',
-        String(a.subtreeSize),
+        String(shape.subtreeSize),
+        '--egress-pool-size',
+        String(shape.subtreePoolSize),
         '--max-subtrees',
-        String(a.maxSubtrees),
+        String(shape.maxSubtrees),
         '--scale-out-cooldown',
         a.scaleOutCooldown,
         '--scale-in-stabilisation',
@@ -228,7 +239,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     for (let r = 1; r <= t.relays; r++)
       await startNode('relay', `relay-${r}`, [
         '--slots',
-        String(t.relaySlots),
+        // One per subtree the actuator may add, and the baseline's.
+        String(Math.max(t.relaySlots, shape.maxSubtrees + 1)),
         '--parent-slot',
         slotIdOf('injection-1', (r - 1) % t.injectionSlots),
       ]);
@@ -236,13 +248,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     await new Topology(client, tree).withdrawSlot('relay-1-s0');
     // Below Linux's ephemeral range (32768-), at a random place so two stacks do not meet.
     let poolBase = 20_000 + Math.floor(Math.random() * 12_000);
-    for (let e = 1; e <= t.egressNodes; e++) {
-      const range = `${poolBase}-${poolBase + t.egressPoolSize - 1}`;
-      poolBase += t.egressPoolSize;
+    for (let e = 1; e <= shape.egressNodes; e++) {
+      const range = `${poolBase}-${poolBase + shape.egressPoolSize - 1}`;
+      poolBase += shape.egressPoolSize;
       await startNode('egress', `egress-${e}`, ['--parent-slot', 'relay-1-s0', '--port-range', range]);
     }
 
-    const { rules, alerts } = renderRulePack(rulesOverrides());
+    const { rules, alerts } = renderRulePack(rulesOverrides({ ...stackRules(shape), ...o.rules }));
     const promDir = join(dir, 'prometheus');
     mkdirSync(promDir, { recursive: true });
     writeFileSync(join(promDir, 'media-tree-rules.yaml'), rules);
@@ -252,7 +264,11 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         `ruleFiles=${JSON.stringify([join(promDir, 'media-tree-rules.yaml'), join(promDir, 'media-tree-alerts.yaml')])}, ` +
         `targetsDir=${JSON.stringify(targetsDir)}, alertmanagers=${JSON.stringify([am.url.replace('http://', '')])})`,
     );
-    prom = await startPrometheus({ dir: promDir, config: toYaml(config) });
+    prom = await startPrometheus({
+      dir: promDir,
+      config: toYaml(config),
+      extraArgs: [`--rules.alert.resend-delay=${DEMO.alertResendDelay}`],
+    });
     log(`prometheus ready on ${prom.url}`);
 
     return {

@@ -76,7 +76,7 @@ local labels = import 'labels.libsonnet';
       group_by: ['tree_id', 'alertname'],
       group_wait: '10s',
       group_interval: '1m',
-      repeat_interval: '10m',
+      repeat_interval: '1m',
     },
     alertmanagerConfig: {
       apiVersion: 'monitoring.coreos.com/v1alpha1',

@@ -1,10 +1,19 @@
 import { sleepStep } from './sleep.ts';
 import { startSession } from './start-session.ts';
 import type { StepKind } from './step.ts';
+import { surge } from './surge.ts';
 import { viewers } from './viewers.ts';
 import { waitFor } from './wait-for.ts';
 
-export type { PlacedViewer, ScenarioEvent, ScenarioReport, StepContext, StepKind } from './step.ts';
+export type {
+  PlacedViewer,
+  ScenarioEvent,
+  ScenarioReport,
+  StepContext,
+  StepKind,
+  SurgeReport,
+  SurgeSample,
+} from './step.ts';
 
 /**
  * Every step kind a scenario may use, keyed by the name it has in a scenario
@@ -16,4 +25,5 @@ export const STEPS = {
   viewers,
   'wait-for': waitFor,
   sleep: sleepStep,
+  surge,
 } satisfies Record<string, StepKind>;

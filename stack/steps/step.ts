@@ -15,6 +15,34 @@ export interface ScenarioReport {
   placed: Record<string, number>;
   /** Max port-pool utilisation (the recorded series) sampled after each viewers step. */
   maxPool: number[];
+  /** What a surge step saw. */
+  surge?: SurgeReport;
+}
+
+/** A surge's viewers: refused (a 503 from every node) and served later, and its timeline. */
+export interface SurgeReport {
+  /** 503s from every node, retries included. */
+  refusals: number;
+  /** Viewers refused at least once. */
+  refusedViewers: number;
+  /** Of those, served on a later try. */
+  servedAfterRefusal: number;
+  /** Still waiting at the step's timeout: never served. */
+  gaveUp: number;
+  timeline: SurgeSample[];
+  /** When the last viewer left. */
+  leftAt?: number;
+}
+
+/** One second of a surge: viewers in and waiting, the tree's egress ports, subtrees recorded. */
+export interface SurgeSample {
+  at: number;
+  placed: number;
+  waiting: number;
+  /** Ports allocated and in all pools, non-draining egress nodes. */
+  allocated: number;
+  ports: number;
+  subtrees: number;
 }
 
 export interface ScenarioEvent {

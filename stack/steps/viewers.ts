@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { instantQuery } from '../../servers/prometheus.ts';
 import { waitUntil } from '../../process/wait.ts';
-import { defineStep, type StepContext } from './step.ts';
+import { defineStep, type PlacedViewer, type StepContext } from './step.ts';
 
 /**
  * `- viewers: { count, rate }`: viewers join or leave at `rate` per second
@@ -43,7 +43,7 @@ interface EgressInfo {
   draining: boolean;
 }
 
-async function egressNodes(ctx: StepContext): Promise<EgressInfo[]> {
+export async function egressNodes(ctx: StepContext): Promise<EgressInfo[]> {
   const out: EgressInfo[] = [];
   for (const id of await ctx.topology.nodeIds('egress')) {
     const n = await ctx.topology.getNode(id);
@@ -54,33 +54,47 @@ async function egressNodes(ctx: StepContext): Promise<EgressInfo[]> {
 
 const placedOn = (ctx: StepContext, node: string) => ctx.viewers.filter((v) => v.node === node).length;
 
-/** Places one viewer on the least-loaded egress node that takes it, as a WHEP load balancer would. */
+/**
+ * One try at placing a viewer on the least-loaded egress node that takes it,
+ * as a WHEP load balancer would. Refused by every node: the shortest
+ * Retry-After they answered (seconds), or null when none said.
+ */
+export async function placeViewer(
+  ctx: StepContext,
+  session: string,
+): Promise<{ placed: PlacedViewer } | { placed: null; retryAfterS: number | null }> {
+  const candidates = (await egressNodes(ctx))
+    .filter((n) => !n.draining)
+    .sort((a, b) => placedOn(ctx, a.id) - placedOn(ctx, b.id) || a.id.localeCompare(b.id));
+  let retryAfterS: number | null = null;
+  for (const n of candidates) {
+    const res = await fetch(`${n.url}/whep/${session}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ host: '127.0.0.1', ...ctx.receiver }),
+      signal: AbortSignal.timeout(5_000),
+    }).catch(() => null);
+    await res?.arrayBuffer();
+    if (res?.status === 201) {
+      const placed = { node: n.id, location: `${n.url}${res.headers.get('location')}` };
+      ctx.viewers.push(placed);
+      ctx.report.placed[n.id] = (ctx.report.placed[n.id] ?? 0) + 1;
+      return { placed };
+    }
+    const after = Number(res?.headers.get('retry-after'));
+    if (res?.status === 503 && Number.isFinite(after) && after > 0)
+      retryAfterS = retryAfterS === null ? after : Math.min(retryAfterS, after);
+  }
+  return { placed: null, retryAfterS };
+}
+
+/** Places one viewer, trying again until a node takes it. */
 async function addViewer(ctx: StepContext): Promise<void> {
   const session = ctx.sessions[ctx.viewers.length % Math.max(1, ctx.sessions.length)];
   if (!session) throw new Error('viewers: start a session first (start-session)');
   await waitUntil(
     'an egress node to take a viewer (pools full, or the session not yet there)',
-    async () => {
-      const candidates = (await egressNodes(ctx))
-        .filter((n) => !n.draining)
-        .sort((a, b) => placedOn(ctx, a.id) - placedOn(ctx, b.id) || a.id.localeCompare(b.id));
-      for (const n of candidates) {
-        const res = await fetch(`${n.url}/whep/${session}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ host: '127.0.0.1', ...ctx.receiver }),
-          signal: AbortSignal.timeout(5_000),
-        }).catch(() => null);
-        if (res?.status === 201) {
-          ctx.viewers.push({ node: n.id, location: `${n.url}${res.headers.get('location')}` });
-          ctx.report.placed[n.id] = (ctx.report.placed[n.id] ?? 0) + 1;
-          await res.arrayBuffer();
-          return true;
-        }
-        await res?.arrayBuffer();
-      }
-      return false;
-    },
+    async () => (await placeViewer(ctx, session)).placed !== null,
     { timeoutMs: 30_000, intervalMs: 500 },
   );
 }

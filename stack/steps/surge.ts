@@ -1,0 +1,107 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { duration } from '../../process/duration.ts';
+import { readSubtrees } from '../../topology/index.ts';
+import { defineStep, type StepContext, type SurgeReport, type SurgeSample } from './step.ts';
+import { egressNodes, placeViewer } from './viewers.ts';
+
+/** Retry-After when a refusal named none (a node that was not ready, say). */
+const DEFAULT_RETRY_S = 2;
+/** How often the timeline is sampled. */
+const SAMPLE_MS = 1_000;
+
+/**
+ * `- surge: { viewers, rate, hold, leaveRate, timeout }`: viewers arrive at
+ * `rate` per second until `viewers` want in, each placed on the least-loaded
+ * egress node that takes it; one refused everywhere (503) tries again after
+ * the Retry-After it was given, as a WHEP client does, while the others keep
+ * arriving. Once every viewer is in, they stay `hold`, then leave at
+ * `leaveRate` per second, first come first gone: nobody is moved. Viewers
+ * still waiting `timeout` after the last arrival give up (counted).
+ */
+export const surge = defineStep(
+  z
+    .object({
+      viewers: z.number().int().min(1).max(5_000),
+      rate: z.number().positive().max(100),
+      hold: duration.default(10_000),
+      leaveRate: z.number().positive().max(1_000).default(10),
+      timeout: duration.default(180_000),
+    })
+    .strict(),
+  async (ctx, s) => {
+    const session = ctx.sessions[0];
+    if (!session) throw new Error('surge: start a session first (start-session)');
+    const stats: SurgeReport = { refusals: 0, refusedViewers: 0, servedAfterRefusal: 0, gaveUp: 0, timeline: [] };
+    ctx.report.surge = stats;
+    // Waiting viewers: when each may try next, and whether it was ever refused.
+    const waiting: Array<{ next: number; refused: boolean }> = [];
+    let arrived = 0;
+    const startedAt = Date.now();
+    let nextSample = startedAt;
+    const sample = async () => {
+      if (Date.now() < nextSample) return;
+      nextSample += SAMPLE_MS;
+      stats.timeline.push(await snapshot(ctx, waiting.length));
+    };
+    const arrivalsDone = () => arrived >= s.viewers;
+    let lastArrival = startedAt;
+    while (!arrivalsDone() || waiting.length > 0) {
+      const now = Date.now();
+      // Arrivals due by now join the queue (they try at once).
+      while (!arrivalsDone() && startedAt + (arrived * 1_000) / s.rate <= now) {
+        waiting.push({ next: now, refused: false });
+        arrived++;
+        lastArrival = now;
+      }
+      for (const v of waiting.filter((w) => w.next <= now)) {
+        const r = await placeViewer(ctx, session);
+        if (r.placed) {
+          waiting.splice(waiting.indexOf(v), 1);
+          if (v.refused) stats.servedAfterRefusal++;
+        } else {
+          stats.refusals++;
+          if (!v.refused) stats.refusedViewers++;
+          v.refused = true;
+          v.next = Date.now() + (r.retryAfterS ?? DEFAULT_RETRY_S) * 1_000;
+        }
+      }
+      await sample();
+      if (arrivalsDone() && Date.now() - lastArrival > s.timeout) {
+        stats.gaveUp = waiting.splice(0).length;
+        break;
+      }
+      await sleep(20);
+    }
+    ctx.event(
+      `surge: ${s.viewers - stats.gaveUp} viewers in, ${stats.refusedViewers} refused at first (${stats.refusals} refusals)` +
+        (stats.gaveUp ? `, ${stats.gaveUp} gave up after ${s.timeout / 1000} s` : ', all served'),
+    );
+    for (const until = Date.now() + s.hold; Date.now() < until; await sleep(100)) await sample();
+    const gap = 1_000 / s.leaveRate;
+    while (ctx.viewers.length > 0) {
+      const v = ctx.viewers.shift()!;
+      const res = await fetch(v.location, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).catch(() => null);
+      await res?.arrayBuffer();
+      await sample();
+      await sleep(gap);
+    }
+    stats.leftAt = Date.now();
+    ctx.event('surge: every viewer left');
+  },
+);
+
+/** Ports wanted and ports there are, on every non-draining egress node, and the subtrees recorded. */
+async function snapshot(ctx: StepContext, waiting: number): Promise<SurgeSample> {
+  let allocated = 0;
+  let ports = 0;
+  for (const n of (await egressNodes(ctx)).filter((e) => !e.draining)) {
+    const res = await fetch(`${n.url}/sessions`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+    const body = (await res?.json().catch(() => null)) as { pool?: { allocated: number; available: number } } | null;
+    if (!body?.pool) continue;
+    allocated += body.pool.allocated;
+    ports += body.pool.allocated + body.pool.available;
+  }
+  const subtrees = (await readSubtrees(ctx.stack.redis, ctx.stack.tree, ctx.log)).size;
+  return { at: Date.now(), placed: ctx.viewers.length, waiting, allocated, ports, subtrees };
+}
