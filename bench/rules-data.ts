@@ -78,7 +78,11 @@ export function fleet(shape: FleetShape, stepSeconds: number): FleetSeries[] {
         );
       add('up', ne, () => 1);
       add('up', app, () => 1);
-      add('media_tree_egress_port_pool_utilization_percent', app, (k) => (hot ? 90 : 20 + ((k + i * 13) % 60)));
+      // a pool of 100 ports: allocated and available agree with the utilisation (the sizing group reads them)
+      const pool = (k: number) => (hot ? 90 : 20 + ((k + i * 13) % 60));
+      add('media_tree_egress_port_pool_utilization_percent', app, pool);
+      add('media_tree_egress_port_pool_allocated', app, pool);
+      add('media_tree_egress_port_pool_available', app, (k) => 100 - pool(k));
       add('media_tree_egress_active_mountpoints', app, () => 2);
       add('media_tree_egress_active_viewers', { ...app, session_id: `sess-${t}` }, (k) => 100 + ((k + i) % 50));
       rtpStreams(add, 'egress', app, hot, stepSeconds);
