@@ -1,16 +1,14 @@
-import { Redis } from 'ioredis';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { Redis } from 'ioredis';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushAlerts, type RunningAlertmanager } from '../servers/alertmanager.ts';
-import type { Child } from '../process/child.ts';
-import { spawnActuatorInDir, startAlertmanagerPair, subtreePids } from '../test/actuator-in-dir.ts';
-import { startRedis, type RunningRedis } from '../servers/redis.ts';
+import { type ActuatorRig, startActuatorRig, subtreePids } from '../test/actuator-in-dir.ts';
+import { startRedis } from '../servers/redis.ts';
 import { waitUntil } from '../process/wait.ts';
 import { actuatorKeys, keys, Topology } from '../topology/index.ts';
 import { scaleIn, scaleOut } from '../test/fixtures/notifications.ts';
-import { killGroup, processAlive } from '../process/signals.ts';
+import { processAlive } from '../process/signals.ts';
 
 const TOKEN = 'actuator-e2e-token-0123456789';
 const TREE = 'tree-1';
@@ -19,14 +17,12 @@ const TREE = 'tree-1';
 // deliver), the real `canopy actuator` with the local provisioner starting
 // real `canopy node egress` processes.
 describe('actuator: Alertmanager -> subtree, exactly once', () => {
-  let dir: string;
-  let redis: RunningRedis;
+  let rig: ActuatorRig;
   let client: Redis;
-  let actuator: Child;
   let actuatorUrl: string;
-  const ams: RunningAlertmanager[] = [];
-  const stateDir = () => join(dir, 'subtrees');
-  const targetsDir = () => join(dir, 'targets');
+  let ams: RunningAlertmanager[] = [];
+  const stateDir = () => rig.stateDir;
+  const targetsDir = () => rig.targetsDir;
 
   const subtrees = async () => Object.keys(await client.hgetall(actuatorKeys.subtrees(TREE)));
   const journal = async () =>
@@ -38,16 +34,12 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
   const pids = () => subtreePids(stateDir());
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'canopy-actuator-'));
-    redis = await startRedis();
-    client = new Redis(redis.port, '127.0.0.1');
-    client.on('error', () => {});
-    await new Topology(client, TREE).registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true);
-    writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-    ({ child: actuator, url: actuatorUrl } = await spawnActuatorInDir({
-      dir,
-      redisUrl: redis.url,
-      tokenFile: join(dir, 'token'),
+    rig = await startActuatorRig({
+      name: 'actuator',
+      tree: TREE,
+      token: TOKEN,
+      relay: 'relay-1',
+      slots: ['relay-1-s0', 'relay-1-s1'],
       args: [
         '--subtree-size',
         '2',
@@ -64,25 +56,13 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
         '--lock-ttl',
         '10s',
       ],
-    }));
-    ams.push(
-      ...(await startAlertmanagerPair(dir, actuatorUrl, TOKEN, {
-        groupWait: '1s',
-        groupInterval: '2s',
-        repeatInterval: '3s',
-      })),
-    );
+      timings: { groupWait: '1s', groupInterval: '2s', repeatInterval: '3s' },
+    });
+    ({ client, actuatorUrl, ams } = rig);
   }, 60_000);
 
   afterAll(async () => {
-    if (process.env.DEBUG_ACTUATOR) console.log(actuator?.output());
-    for (const am of ams) await am.child.stop();
-    await actuator?.stop(15_000);
-    // Subtrees outlive the actuator by design; a test that failed half-way leaves some.
-    for (const pid of existsSync(stateDir()) ? pids() : []) killGroup(pid, 'SIGKILL');
-    client?.disconnect();
-    await redis?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await rig?.stop();
   }, 60_000);
 
   const startsAt = new Date(Date.now() - 60_000).toISOString();
@@ -173,13 +153,13 @@ describe('actuator: Alertmanager -> subtree, exactly once', () => {
   }, 90_000);
 
   it('Redis down: the webhook answers 503, Alertmanager retries, and the scale-out happens once Redis is back', async () => {
-    const port = redis.port;
-    await redis.stop();
+    const port = rig.redis.port;
+    await rig.redis.stop();
     const startsAt2 = new Date().toISOString();
     for (const am of ams) await pushAlerts(am.url, [{ labels: scaleOut(TREE), startsAt: startsAt2 }]);
     // Deliveries fail meanwhile (503 or connection refused inside the actuator).
     await new Promise((r) => setTimeout(r, 4_000));
-    redis = await startRedis(port);
+    rig.redis = await startRedis(port);
     // This Redis keeps nothing on disk: the relay's slots are offered again, as a restarted relay does.
     await new Topology(client, TREE).registerSlots('relay-1', ['relay-1-s0', 'relay-1-s1'], true);
     await waitUntil('the retried scale-out', async () => (await subtrees()).length === 1, {

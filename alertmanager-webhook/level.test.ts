@@ -1,51 +1,34 @@
-import { Redis } from 'ioredis';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Child } from '../process/child.ts';
-import { killGroup } from '../process/signals.ts';
 import { waitUntil } from '../process/wait.ts';
 import { pushAlerts, type RunningAlertmanager } from '../servers/alertmanager.ts';
-import { type RunningRedis, startRedis } from '../servers/redis.ts';
-import { spawnActuatorInDir, startAlertmanagerPair, subtreePids } from '../test/actuator-in-dir.ts';
+import { type ActuatorRig, startActuatorRig, subtreePids } from '../test/actuator-in-dir.ts';
 import { notification, scaleOut } from '../test/fixtures/notifications.ts';
-import { actuatorKeys, Topology } from '../topology/index.ts';
+import { actuatorKeys } from '../topology/index.ts';
 
 const TOKEN = 'actuator-level-token-0123456789';
 const TREE = 'tree-1';
 
 // Real Redis, an HA pair of real Alertmanager 0.25 both delivering and
-// repeating every 3 s, retries posted straight to the webhook, and the real
+// repeating every second, retries posted straight to the webhook, and the real
 // `canopy actuator` (level scaling, 2 subtrees per step at most) starting real
 // egress processes: a tree short by three subtrees ends with exactly three.
 describe('level scaling: a storm of repeats and duplicates while a tree is short by three', () => {
-  let dir: string;
-  let redis: RunningRedis;
+  let rig: ActuatorRig;
   let client: Redis;
-  let actuator: Child;
   let actuatorUrl: string;
-  const ams: RunningAlertmanager[] = [];
-  const stateDir = () => join(dir, 'subtrees');
+  let ams: RunningAlertmanager[] = [];
   const subtrees = async () => Object.keys(await client.hgetall(actuatorKeys.subtrees(TREE)));
-  const pids = () => subtreePids(stateDir());
+  const pids = () => subtreePids(rig.stateDir);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'canopy-level-'));
-    redis = await startRedis();
-    client = new Redis(redis.port, '127.0.0.1');
-    client.on('error', () => {});
-    // Five free slots: room for more than the three asked for.
-    await new Topology(client, TREE).registerSlots(
-      'relay-1',
-      ['relay-1-s0', 'relay-1-s1', 'relay-1-s2', 'relay-1-s3', 'relay-1-s4'],
-      true,
-    );
-    writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-    ({ child: actuator, url: actuatorUrl } = await spawnActuatorInDir({
-      dir,
-      redisUrl: redis.url,
-      tokenFile: join(dir, 'token'),
+    rig = await startActuatorRig({
+      name: 'level',
+      tree: TREE,
+      token: TOKEN,
+      // Five free slots: room for more than the three asked for.
+      relay: 'relay-1',
+      slots: ['relay-1-s0', 'relay-1-s1', 'relay-1-s2', 'relay-1-s3', 'relay-1-s4'],
       args: [
         '--scaling',
         'level',
@@ -64,25 +47,13 @@ describe('level scaling: a storm of repeats and duplicates while a tree is short
         '--lock-ttl',
         '10s',
       ],
-    }));
-    ams.push(
-      ...(await startAlertmanagerPair(dir, actuatorUrl, TOKEN, {
-        groupWait: '1s',
-        groupInterval: '1s',
-        repeatInterval: '1s',
-      })),
-    );
+      timings: { groupWait: '1s', groupInterval: '1s', repeatInterval: '1s' },
+    });
+    ({ client, actuatorUrl, ams } = rig);
   }, 60_000);
 
   afterAll(async () => {
-    if (process.env.DEBUG_ACTUATOR) console.log(actuator?.output());
-    for (const am of ams) await am.child.stop();
-    await actuator?.stop(15_000);
-    // Subtrees outlive the actuator by design.
-    for (const pid of pids()) killGroup(pid, 'SIGKILL');
-    client?.disconnect();
-    await redis?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await rig?.stop();
   }, 60_000);
 
   it('converges in steps of at most two to exactly three subtrees, never four', async () => {
