@@ -1,4 +1,4 @@
-import type { ScalingRequest } from './payload.ts';
+import type { ScaleOutReason, ScalingRequest } from './payload.ts';
 
 /**
  * How a scale-out is sized. `level`: converge to the size the alert asks for
@@ -10,7 +10,7 @@ export const SCALING_POLICIES = ['level', 'episode'] as const;
 export type Scaling = (typeof SCALING_POLICIES)[number];
 
 /** Reasons whose size is the whole answer: a tree at that size needs no more for them. */
-const SIZED_REASONS = new Set(['port_pool', 'forecast']);
+const SIZED_REASONS: ReadonlySet<string> = new Set<ScaleOutReason>(['port_pool', 'forecast']);
 
 /** Hard bounds and timings of the actuator's decisions. */
 export interface Policy {

@@ -68,6 +68,10 @@ export interface ScalingRequest {
   receivedAt?: number;
 }
 
+/** The `reason` label a scale-out alert may carry (the rule pack's reasons). */
+export const SCALE_OUT_REASONS = ['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss', 'forecast'] as const;
+export type ScaleOutReason = (typeof SCALE_OUT_REASONS)[number];
+
 /** Whole subtrees, as the rule pack prints them; '' when the sizing had no inputs. */
 export const MAX_DESIRED_SUBTREES = 100_000;
 const desiredAnnotation = z
@@ -81,7 +85,7 @@ const scaleOutLabels = z.object({
   tree_id: z.string(),
   component: z.literal('scaling'),
   urgency: z.enum(['critical', 'high']),
-  reason: z.enum(['unhealthy_nodes', 'cpu', 'port_pool', 'packet_loss', 'forecast']),
+  reason: z.enum(SCALE_OUT_REASONS),
 });
 const scaleInLabels = z.object({
   tree_id: z.string(),
