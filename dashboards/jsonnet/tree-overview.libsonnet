@@ -80,6 +80,12 @@ local g = import 'grafana.libsonnet';
 
         g.row('Scaling'),
         k.scaleAlertsPanel(),
+        // The level-triggered actuator converges actual to desired: a gap that stays is a stuck loop.
+        g.timeseries('Subtrees: desired and actual', 'short', [
+          g.target(byTree(r.treeDesiredSubtrees), '{{tree_id}} desired'),
+          g.target(byTree(actuator.subtrees.name), '{{tree_id}} actual'),
+        ], 'Subtrees the sizing rules ask for (%d%% of the ports allocated, %d nodes a subtree) and the subtrees the actuator runs.' % [c.sizingTargetPortPoolPercent, c.subtreeEgressNodes], min=0)
+        + { fieldConfig+: { defaults+: { custom+: { lineInterpolation: 'stepAfter' } } } },
         g.bars('Actuator actions', 'short', [
           g.target('sum by (%s, action, outcome) (increase(%s{%s}[$__rate_interval]))' % [c.treeLabel, actuator.actions.name, k.tree], '{{tree_id}} {{action}} {{outcome}}'),
         ], 'Scaling actions per interval, by outcome.')
