@@ -1,4 +1,3 @@
-import type { Counter } from 'prom-client';
 import { DatasetWatch } from '../topology/index.ts';
 import type { NodeBase } from './lifecycle.ts';
 
@@ -23,7 +22,8 @@ export class Presence {
 
   constructor(
     private readonly b: NodeBase,
-    private readonly reregistrations: Counter,
+    /** The node's `REREGISTRATIONS_METRIC` counter. */
+    private readonly reregistrations: { inc(): void },
     initialParent?: string,
   ) {
     this.dataset = new DatasetWatch(b.redis);
