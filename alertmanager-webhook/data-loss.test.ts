@@ -231,12 +231,17 @@ describe('Redis data loss under a serving tree', () => {
 
   it('a following scale-out adds a subtree under a new name on a free slot', async () => {
     const [first] = Object.keys(await subtrees());
+    // As a relay could after a loss: the first subtree's slot offered as free. It must not be handed out twice.
+    await client.sadd(keys.availableSlots(TREE), Object.values(await subtrees())[0]!.slot);
     expect((await alert(new Date().toISOString(), 2)).status).toBe(202);
     await waitUntil('two subtrees', async () => Object.keys(await subtrees()).length === 2, { timeoutMs: 60_000 });
     const all = await subtrees();
     const second = Object.keys(all).find((s) => s !== first)!;
     expect(second).toBe(`${TREE}-st-2`);
     expect(all[second]!.slot).not.toBe(all[first!]!.slot);
+    const free = await client.smembers(keys.availableSlots(TREE));
+    expect(free).not.toContain(all[first!]!.slot);
+    expect(free).not.toContain(all[second]!.slot);
     expect(subtreePids(stateDir()).every(processAlive)).toBe(true);
     await waitUntil('the relay sends to both subtrees', async () => (await destinations()).length === 2, {
       timeoutMs: 20_000,

@@ -22,7 +22,10 @@ export async function scaleOut(
   const tree = r.tree;
   const topo = new Topology(ctx.redis, tree);
   // 3a: take a relay slot atomically (behind the fence, as every topology write below).
-  const slot = await topo.takeSlot(lease);
+  let slot = await topo.takeSlot(lease);
+  // A relay that re-registered after Redis lost its data may offer a slot a recorded subtree holds: never hand it out twice.
+  const inUse = new Set([...(await ctx.store.subtrees(tree)).values()].map((s) => s.slot));
+  while (slot && inUse.has(slot)) slot = await topo.takeSlot(lease);
   if (!slot) {
     await journal(ctx, {
       tree,
