@@ -46,7 +46,9 @@ export class Presence {
 
   /** True when Redis had lost our data and `restore` has just written it again. */
   async check(restore: (parent: string | null) => Promise<void>): Promise<boolean> {
-    const { topo, c, log } = this.b;
+    const { topo, c, log, state } = this.b;
+    // A node leaving removes its own record: that is no loss to undo.
+    if (state.stopping) return false;
     if (!this.pending) {
       const [changed, me, parent] = await Promise.all([
         this.dataset.changed(),
