@@ -83,6 +83,7 @@ export async function startActuatorInProcess(c: ActuatorConfig): Promise<Running
     },
     onDuplicate: () => metrics.duplicates.inc(),
     onLockContention: () => metrics.lockContention.inc(),
+    onRebuilt: (tree, n) => metrics.subtreesRebuilt.inc({ tree_id: tree }, n),
   });
   metrics.node.collectors.push({
     name: 'subtrees',

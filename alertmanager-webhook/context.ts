@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Topology } from '../topology/index.ts';
+import type { DatasetWatch, Topology } from '../topology/index.ts';
 import { type Command, fencedWrite, type Lease, type TreeLock } from './lock.ts';
 import type { Provisioner } from './provisioners/provisioner.ts';
 import type { ActuatorStore, JournalEntry } from './store.ts';
@@ -11,6 +11,8 @@ export type Log = (level: 'info' | 'warn' | 'error', msg: string, detail?: Recor
 /** What every action (scale-out, scale-in, recovery, reconcile) works with. */
 export interface ActionContext {
   redis: Redis;
+  /** Which Redis dataset the actuator's records were written in (rebuild.ts). */
+  dataset: DatasetWatch;
   store: ActuatorStore;
   lock: TreeLock;
   provisioner: Provisioner;
@@ -25,6 +27,8 @@ export interface ActionContext {
   /** Every finished scaling action, for metrics and Slack. */
   onAction?: (e: JournalEntry & { kind: 'scale-out' | 'scale-in' }) => void;
   onLockContention?: () => void;
+  /** Subtree records written again after Redis lost its data. */
+  onRebuilt?: (tree: string, subtrees: number) => void;
 }
 
 /** Waits for the tree's lock up to two TTLs (a holder that died frees it after one). */

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
-import { actuatorKeys } from '../topology/index.ts';
+import { actuatorKeys, evalFenced, StaleFenceError } from '../topology/index.ts';
 
 // Take the lock if free: a new fencing token from the tree's counter, stored with the owner.
+// ARGV[3], the highest token this replica has held, keeps tokens rising if Redis lost the counter.
 const ACQUIRE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if (tonumber(redis.call('GET', KEYS[2])) or 0) < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
 return token`;
@@ -28,6 +30,8 @@ export interface Lease {
  * late writes fail the fence check (`fenced`).
  */
 export class TreeLock {
+  private readonly highest = new Map<string, number>();
+
   constructor(
     private readonly redis: Redis,
     private readonly owner: string,
@@ -42,8 +46,11 @@ export class TreeLock {
       actuatorKeys.fence(tree),
       this.owner,
       this.ttlMs,
+      this.highest.get(tree) ?? 0,
     )) as number;
-    return token === 0 ? null : { tree, token, owner: this.owner };
+    if (token === 0) return null;
+    this.highest.set(tree, token);
+    return { tree, token, owner: this.owner };
   }
 
   async extend(lease: Lease): Promise<boolean> {
@@ -58,9 +65,8 @@ export class TreeLock {
   }
 }
 
-// Runs a list of commands atomically, only while the fencing token is the tree's latest.
-const FENCED = `
-if tonumber(redis.call('GET', KEYS[1])) ~= tonumber(ARGV[1]) then return 0 end
+// Runs a list of commands, behind the fence check of `evalFenced`.
+const COMMANDS = `
 for _, c in ipairs(cjson.decode(ARGV[2])) do redis.call(unpack(c)) end
 return 1`;
 
@@ -72,5 +78,10 @@ export type Command = [string, ...Array<string | number>];
  */
 export async function fencedWrite(redis: Redis, lease: Lease, commands: Command[]): Promise<boolean> {
   const args = JSON.stringify(commands.map((c) => c.map(String)));
-  return (await redis.eval(FENCED, 1, actuatorKeys.fence(lease.tree), lease.token, args)) === 1;
+  try {
+    return (await evalFenced(redis, COMMANDS, lease, [], [args])) === 1;
+  } catch (err) {
+    if (err instanceof StaleFenceError) return false;
+    throw err;
+  }
 }

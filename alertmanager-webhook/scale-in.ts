@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Topology } from '../topology/index.ts';
+import { Topology, TopologyInputError } from '../topology/index.ts';
 import { type ActionContext, failpoint, journal, viewers, write } from './context.ts';
 import { episodeOf } from './decide.ts';
 import type { Lease } from './lock.ts';
@@ -38,7 +38,11 @@ export async function scaleIn(
   ]);
   const topo = new Topology(ctx.redis, tree);
   // Drain: no new viewers on its nodes; wait for zero viewers or the deadline.
-  for (const n of record.nodes) await topo.setDraining(n, true).catch(() => {});
+  for (const n of record.nodes)
+    await topo.setDraining(n, true, lease).catch((err) => {
+      // A node already gone has nothing to drain; a lost lock stops the action.
+      if (!(err instanceof TopologyInputError)) throw err;
+    });
   const deadline = ctx.now() + ctx.drainTimeoutMs;
   while (ctx.now() < deadline && (await viewers(topo, record.nodes)) > 0) {
     await sleep(500);
@@ -47,7 +51,7 @@ export async function scaleIn(
   const left = await viewers(topo, record.nodes);
   failpoint('scale-in:drained');
   await write(ctx, lease, [writes.actionStep(tree, 'remove')]);
-  await topo.detachChildren(record.slot, record.nodes);
+  await topo.detachChildren(record.slot, record.nodes, lease);
   failpoint('scale-in:detached');
   await ctx.provisioner.delete(tree, subtree);
   failpoint('scale-in:deleted');

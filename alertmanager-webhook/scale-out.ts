@@ -1,4 +1,4 @@
-import { actuatorKeys, assertId, keys, Topology } from '../topology/index.ts';
+import { assertId, keys, nextSubtreeNumber, Topology } from '../topology/index.ts';
 import { type ActionContext, failpoint, journal, write } from './context.ts';
 import { episodeOf } from './decide.ts';
 import type { Lease } from './lock.ts';
@@ -20,19 +20,23 @@ export async function scaleOut(
 ): Promise<boolean> {
   const started = ctx.now();
   const tree = r.tree;
-  // 3a: take a relay slot atomically.
-  const slot = await ctx.redis.spop(keys.availableSlots(tree));
+  const topo = new Topology(ctx.redis, tree);
+  // 3a: take a relay slot atomically (behind the fence, as every topology write below).
+  let slot = await topo.takeSlot(lease);
+  // A relay that re-registered after Redis lost its data may offer a slot a recorded subtree holds: never hand it out twice.
+  const inUse = new Set([...(await ctx.store.subtrees(tree)).values()].map((s) => s.slot));
+  while (slot && inUse.has(slot)) slot = await topo.takeSlot(lease);
   if (!slot) {
     await journal(ctx, {
       tree,
       kind: 'scale-out',
       result: 'failed',
       reason: 'other',
-      why: `no free relay slot in relay-slots:${tree}:available`,
+      why: `no free relay slot in ${keys.availableSlots(tree)}`,
     });
     return false;
   }
-  const subtree = assertId('slot', `${tree}-st-${await ctx.redis.incr(actuatorKeys.subtreeSeq(tree))}`);
+  const subtree = assertId('slot', `${tree}-st-${await nextSubtreeNumber(ctx.redis, lease)}`);
   await write(ctx, lease, [
     writes.knownTree(tree),
     writes.beginAction(tree, {
@@ -61,18 +65,18 @@ export async function scaleOut(
     nodes = await ctx.provisioner.waitReady(spec, ctx.readyTimeoutMs);
     failpoint('scale-out:ready');
     step = 'topology';
-    const topo = new Topology(ctx.redis, tree);
     const targets = [];
     for (const n of nodes) {
       const info = await topo.getNode(n.id);
       if (!info) throw new Error(`egress node ${n.id} is ready but not registered in Redis`);
       targets.push({ nodeId: n.id, address: `${info.host}:${info.httpPort}` });
     }
-    // 3d-3e: parent links, children and the children-added event in one MULTI.
+    // 3d-3e: parent links, children and the children-added event in one fenced script.
     await write(ctx, lease, [writes.actionStep(tree, 'attach')]);
     await topo.attachChildren(
       slot,
       nodes.map((n) => n.id),
+      lease,
     );
     failpoint('scale-out:attached');
     ctx.targets.write(tree, subtree, targets);
@@ -139,7 +143,7 @@ export async function rollbackScaleOut(
   const topo = new Topology(ctx.redis, tree);
   // The slot came free from relay-slots:available, so every child it has is this subtree's.
   const attached = slot ? await topo.children(slot) : [];
-  if (slot && attached.length) await topo.detachChildren(slot, attached);
+  if (slot && attached.length) await topo.detachChildren(slot, attached, lease);
   await ctx.provisioner.delete(tree, subtree);
   ctx.targets.remove(subtree);
   await write(ctx, lease, [...(slot ? [writes.returnSlot(tree, slot)] : []), writes.endAction(tree)]);

@@ -129,6 +129,8 @@ export const writes = {
   episodeActedOn: (tree: string, episode: string): Command => ['SADD', actuatorKeys.episodes(tree), episode],
   knownTree: (tree: string): Command => ['SADD', actuatorKeys.trees, tree],
   returnSlot: (tree: string, slot: string): Command => ['SADD', keys.availableSlots(tree), slot],
+  /** A slot a recorded subtree uses, out of the free ones (after Redis lost its data, its relay advertises it again). */
+  withdrawSlot: (tree: string, slot: string): Command => ['SREM', keys.availableSlots(tree), slot],
 };
 
 function hset(key: string, fields: Record<string, string | number | undefined>): Command {

@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
-import { Topology } from '../topology/index.ts';
+import { DatasetWatch, Topology } from '../topology/index.ts';
 import { type ActionContext, acquire, holding, journal, type Log, viewers } from './context.ts';
 import { byUrgency, type Decision, decide, episodeOf, type Policy } from './decide.ts';
 import { consumeInbox } from './inbox.ts';
 import { fencedWrite, TreeLock } from './lock.ts';
 import type { ScalingRequest } from './payload.ts';
 import type { Provisioner } from './provisioners/provisioner.ts';
+import { checkDataset } from './rebuild.ts';
 import { reconcile } from './reconcile.ts';
 import { recover, recoverAll } from './recovery.ts';
 import { scaleIn } from './scale-in.ts';
@@ -13,7 +14,7 @@ import { scaleOutTo } from './scale-out.ts';
 import { ActuatorStore, writes } from './store.ts';
 import type { TargetFiles } from './targets.ts';
 
-export interface WorkerOptions extends Pick<ActionContext, 'onAction' | 'onLockContention'> {
+export interface WorkerOptions extends Pick<ActionContext, 'onAction' | 'onLockContention' | 'onRebuilt'> {
   redis: Redis;
   provisioner: Provisioner;
   targets: TargetFiles;
@@ -47,6 +48,7 @@ export class Worker {
   constructor(private readonly o: WorkerOptions) {
     this.ctx = {
       redis: o.redis,
+      dataset: new DatasetWatch(o.redis),
       store: new ActuatorStore(o.redis, (m, d) => o.log('warn', m, d)),
       lock: new TreeLock(o.redis, o.owner, o.lockTtlMs),
       provisioner: o.provisioner,
@@ -59,6 +61,7 @@ export class Worker {
       log: o.log,
       onAction: o.onAction,
       onLockContention: o.onLockContention,
+      onRebuilt: o.onRebuilt,
     };
   }
 
@@ -76,8 +79,13 @@ export class Worker {
       claimIdleMs: this.o.lockTtlMs,
       stopped: () => this.stopped,
       log: this.o.log,
-      setUp: () => recoverAll(this.ctx),
+      // Again after Redis lost the inbox's group: the subtree records first, then what was in flight.
+      setUp: async () => {
+        await checkDataset(this.ctx);
+        await recoverAll(this.ctx);
+      },
       beforeRead: async () => {
+        await checkDataset(this.ctx);
         if (this.ctx.now() < nextReconcile) return;
         nextReconcile = this.ctx.now() + interval;
         await this.reconcile();
@@ -94,6 +102,7 @@ export class Worker {
   /** Decides on one request under its tree's lock and acts (or journals why not). */
   async handle(r: ScalingRequest): Promise<Decision> {
     const ctx = this.ctx;
+    await checkDataset(ctx);
     const lease = await acquire(ctx, r.tree);
     return holding(ctx, lease, async () => {
       await recover(ctx, lease);

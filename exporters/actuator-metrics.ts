@@ -44,6 +44,12 @@ export const actuatorFamilies = {
     type: 'counter',
     labelNames: [],
   },
+  subtreesRebuilt: {
+    name: 'canopy_actuator_subtrees_rebuilt_total',
+    help: 'Subtree records written again from what the provisioner runs, after Redis lost its data, per tree',
+    type: 'counter',
+    labelNames: ['tree_id'],
+  },
   lockContention: {
     name: 'canopy_actuator_lock_contention_total',
     help: 'Times a tree was locked by another actuator replica when this one wanted it',

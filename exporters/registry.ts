@@ -44,3 +44,14 @@ export function createNodeRegistry(nodeType: NodeType | 'actuator', options: Nod
   });
   return { nodeType, registry, collectors: [], collectFailures };
 }
+
+export const REREGISTRATIONS_METRIC = 'media_tree_node_reregistrations_total';
+
+/** A node app's count of times it found Redis had lost its data and wrote what it owns again. */
+export function createReregistrations(node: NodeRegistry): Counter {
+  return new Counter({
+    name: REREGISTRATIONS_METRIC,
+    help: 'Times this node found Redis had lost its data (FLUSHALL, restart without it) and registered again what it owns: its record, links, slots, sessions, viewers',
+    registers: [node.registry],
+  });
+}

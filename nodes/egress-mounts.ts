@@ -81,11 +81,15 @@ export class EgressMounts {
     };
   }
 
-  /** discoverExistingSessions() and its converse: mountpoints follow the live sessions in Redis. */
-  async reconcile(): Promise<void> {
+  /**
+   * discoverExistingSessions() and its converse: mountpoints follow the live
+   * sessions in Redis. `keepMissing` (shortly after Redis lost its data) opens
+   * new ones but closes none: a missing session may only be not written again yet.
+   */
+  async reconcile(keepMissing = false): Promise<void> {
     const live = await this.o.topo.sessions();
     const liveIds = new Set(live.map((s) => s.id));
-    for (const m of [...this.mounts.values()]) if (!liveIds.has(m.session.id)) await this.close(m);
+    if (!keepMissing) for (const m of [...this.mounts.values()]) if (!liveIds.has(m.session.id)) await this.close(m);
     for (const s of live) {
       const m = this.mounts.get(s.id);
       if (m && (m.session.audioSsrc !== s.audioSsrc || m.session.videoSsrc !== s.videoSsrc)) await this.close(m);
@@ -124,6 +128,12 @@ export class EgressMounts {
       backend.viewerJoined(m.session.id, v.id);
       log.info({ viewer: v.id, session: v.sessionId }, 'viewer restored');
     }
+  }
+
+  /** After Redis lost its data: every viewer this node serves, recorded again. */
+  async recordViewers(): Promise<void> {
+    for (const m of this.mounts.values())
+      for (const v of m.viewers.values()) await this.o.topo.putViewer(this.o.nodeId, v);
   }
 
   /** After a forwarder restart: every mountpoint and viewer mapping again. */

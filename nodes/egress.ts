@@ -1,4 +1,4 @@
-import { createEgressMetrics } from '../exporters/index.ts';
+import { createEgressMetrics, createReregistrations } from '../exporters/index.ts';
 import { baseApp, type CommonConfig, Queue, redisAnswers } from './common.ts';
 import { EgressMounts } from './egress-mounts.ts';
 import { egressRoutes } from './egress-routes.ts';
@@ -6,6 +6,7 @@ import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './
 import { BuiltinMountpoints } from './mountpoints.ts';
 import { type ForwarderConfig, forwarderAnswers, nodeForwarder } from './node-forwarder.ts';
 import { PortPool } from './port-pool.ts';
+import { Presence } from './presence.ts';
 
 /**
  * The egress node: a demux forwarder fed by its parent relay, one mountpoint
@@ -58,10 +59,30 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
   });
   metrics.node.collectors.push(...mounts.collectors());
 
+  const presence = new Presence(b, createReregistrations(metrics.node), c.parentSlot);
+  const register = (parentSlot: string | null) =>
+    topo.registerNode({
+      id: c.nodeId,
+      type: 'egress',
+      host: c.advertiseHost,
+      httpPort: c.port,
+      audioPort: c.forwarderAudioPort,
+      videoPort: c.forwarderVideoPort,
+      parentSlot: parentSlot ?? undefined,
+    });
+  // Checked before every re-read: after a loss, sessions missing from Redis may only be not written again yet.
   const reconcileSoon = (why: string) =>
     void queue
       .run(async () => {
-        if (booted) await mounts.reconcile();
+        if (!booted) return;
+        if (
+          await presence.check(async (parent) => {
+            await register(parent);
+            await mounts.recordViewers();
+          })
+        )
+          log.info({ why }, 'record, parent link and viewers written again');
+        await mounts.reconcile(presence.recentlyLost());
       })
       .catch((err) => log.warn({ err: err.message, why }, 'session reconcile failed'));
 
@@ -88,15 +109,8 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
       await fwd.client.ping();
       // Subscribe before reading, so a session starting in between is not missed.
       await sub.watchSessions(c.treeId);
-      await topo.registerNode({
-        id: c.nodeId,
-        type: 'egress',
-        host: c.advertiseHost,
-        httpPort: c.port,
-        audioPort: c.forwarderAudioPort,
-        videoPort: c.forwarderVideoPort,
-        parentSlot: c.parentSlot,
-      });
+      await presence.begin();
+      await register(c.parentSlot ?? null);
       booted = true;
       await queue.run(() => mounts.restore());
       serving = true;

@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { createInjectionMetrics, forgetInjectionSession } from '../exporters/index.ts';
+import { createInjectionMetrics, createReregistrations, forgetInjectionSession } from '../exporters/index.ts';
 import { ID_PATTERN, type SessionInfo, slotIdsOf } from '../topology/index.ts';
 import { badInput, baseApp, type CommonConfig, HttpError, Queue, redisAnswers } from './common.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { EncodedSource, encoderMissing } from './encoded-source.ts';
 import type { RtpSource, RtpSourceOptions, RtpTarget, SourceKind } from './rtp-source.ts';
+import { Presence } from './presence.ts';
 import { SyntheticSource } from './synthetic-source.ts';
 
 /**
@@ -63,8 +64,21 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   let booted = false;
   const queue = new Queue();
 
+  const presence = new Presence(b, createReregistrations(metrics.node));
+  const register = async () => {
+    await topo.registerSlots(c.nodeId, mySlots, false);
+    await topo.registerNode({ id: c.nodeId, type: 'injection', host: c.advertiseHost, httpPort: c.port });
+  };
+  /** After Redis lost its data: our record and slots, and every session we play (announced, so egress nodes keep them). */
+  const restore = async () => {
+    await register();
+    for (const s of sessions.values()) await topo.startSession(s.info);
+  };
+
   const refreshChildren = () =>
     queue.run(async () => {
+      if (booted && (await presence.check(restore)))
+        log.info({ sessions: [...sessions.keys()] }, 'record, slots and sessions written again');
       const next: RtpTarget[] = [];
       for (const slot of mySlots) {
         for (const id of await topo.children(slot)) {
@@ -74,6 +88,8 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
           else log.warn({ child: id }, 'child has no forwarder address; not sending to it');
         }
       }
+      // Shortly after Redis lost its data, a child missing there may only be not registered again yet: keep sending.
+      if (presence.recentlyLost()) for (const t of children) if (!next.some((n) => n.id === t.id)) next.push(t);
       if (
         next.map((t) => `${t.id}@${t.host}:${t.audioPort}/${t.videoPort}`).join() !==
         children.map((t) => `${t.id}@${t.host}:${t.audioPort}/${t.videoPort}`).join()
@@ -184,8 +200,8 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     sub,
     // Redis may not be up yet: keep trying; /readyz says when we are there.
     startUp: async () => {
-      await topo.registerSlots(c.nodeId, mySlots, false);
-      await topo.registerNode({ id: c.nodeId, type: 'injection', host: c.advertiseHost, httpPort: c.port });
+      await presence.begin();
+      await register();
       await sub.watchSlots(mySlots);
       await refreshChildren();
       // Sessions this node was running before a restart keep going.

@@ -1,9 +1,10 @@
-import { createRelayMetrics } from '../exporters/index.ts';
+import { createRelayMetrics, createReregistrations } from '../exporters/index.ts';
 import type { Destination, ListedDestination } from '../forwarder/client.ts';
 import { slotIdsOf, type TopologyEvent } from '../topology/index.ts';
 import { baseApp, type CommonConfig, Queue, redisAnswers } from './common.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { forwarderAnswers, nodeForwarder, type ForwarderConfig } from './node-forwarder.ts';
+import { Presence } from './presence.ts';
 import { forwarderCollector } from './relay-forwarder.ts';
 
 /**
@@ -32,8 +33,45 @@ export async function runRelay(c: RelayConfig): Promise<RunningNode> {
   /** Set once the first reconcile is done: /readyz then means "serving what Redis says". */
   let serving = false;
 
+  const presence = new Presence(b, createReregistrations(metrics.node), c.parentSlot);
+  /** Slots not free at the last reconcile (the actuator took them): after a loss they are not advertised again. */
+  const taken = new Set<string>();
+  async function register(parentSlot: string | null, restoring: boolean): Promise<string[]> {
+    const fresh = restoring
+      ? [
+          ...(await topo.registerSlots(
+            c.nodeId,
+            slots.filter((s) => !taken.has(s)),
+            true,
+          )),
+          ...(await topo.registerSlots(
+            c.nodeId,
+            slots.filter((s) => taken.has(s)),
+            false,
+          )),
+        ]
+      : await topo.registerSlots(c.nodeId, slots, true);
+    await topo.registerNode({
+      id: c.nodeId,
+      type: 'relay',
+      host: c.advertiseHost,
+      httpPort: c.port,
+      audioPort: c.forwarderAudioPort,
+      videoPort: c.forwarderVideoPort,
+      parentSlot: parentSlot ?? undefined,
+    });
+    return fresh;
+  }
+
+  // Every re-read first checks that Redis still has our data.
   const reconcileSoon = (why: string) =>
-    void queue.run(() => reconcile(why)).catch((err) => log.warn({ err: err.message, why }, 'reconcile failed'));
+    void queue
+      .run(async () => {
+        if (booted && (await presence.check((parent) => register(parent, true).then(() => {}))))
+          log.info({ why, taken: [...taken] }, 'record and slots written again');
+        await reconcile(why);
+      })
+      .catch((err) => log.warn({ err: err.message, why }, 'reconcile failed'));
   const fwd = nodeForwarder(c, 'fanout', log, () => reconcileSoon('forwarder reconnected'));
   metrics.node.collectors.push(forwarderCollector(metrics, fwd.client));
 
@@ -59,6 +97,11 @@ export async function runRelay(c: RelayConfig): Promise<RunningNode> {
   async function reconcile(why: string): Promise<void> {
     if (!booted) return;
     const want = new Map<string, Destination>();
+    if (!presence.recentlyLost()) {
+      const free = new Set(await topo.availableSlots());
+      taken.clear();
+      for (const s of slots) if (!free.has(s)) taken.add(s);
+    }
     for (const slot of slots) {
       for (const child of await topo.children(slot)) {
         const d = await destinationOf(child);
@@ -67,6 +110,8 @@ export async function runRelay(c: RelayConfig): Promise<RunningNode> {
     }
     const current = new Map((await fwd.client.list()).map((d) => [d.id, d]));
     for (const d of want.values()) await put(d, current);
+    // Shortly after Redis lost its data, a child missing there may only be not registered again yet: keep sending.
+    if (presence.recentlyLost()) return;
     for (const id of current.keys()) {
       if (!want.has(id)) {
         await fwd.client.remove(id);
@@ -122,16 +167,8 @@ export async function runRelay(c: RelayConfig): Promise<RunningNode> {
     fwd,
     startUp: async () => {
       await fwd.client.ping();
-      const fresh = await topo.registerSlots(c.nodeId, slots, true);
-      await topo.registerNode({
-        id: c.nodeId,
-        type: 'relay',
-        host: c.advertiseHost,
-        httpPort: c.port,
-        audioPort: c.forwarderAudioPort,
-        videoPort: c.forwarderVideoPort,
-        parentSlot: c.parentSlot,
-      });
+      await presence.begin();
+      const fresh = await register(c.parentSlot ?? null, false);
       await sub.watchSlots(slots);
       booted = true;
       await queue.run(() => reconcile('start'));

@@ -36,6 +36,7 @@
     subtrees: 'canopy_actuator_subtrees',
     inFlight: 'canopy_actuator_actions_in_flight',
     duplicates: 'canopy_actuator_duplicates_suppressed_total',
+    subtreesRebuilt: 'canopy_actuator_subtrees_rebuilt_total',
     lockContention: 'canopy_actuator_lock_contention_total',
     duration: 'canopy_actuator_action_duration_seconds',
   },

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { actuatorKeys } from './actuator-keys.ts';
+import { evalFenced, type Fence } from './fence.ts';
 import { ID_PATTERN } from './ids.ts';
 
 /** One value of `actuator:subtrees:{tree}`: a subtree whose topology the actuator wrote. */
@@ -32,4 +33,25 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The actuator's step 3a's name: the tree's next subtree number, counted behind the fence. */
+export async function nextSubtreeNumber(redis: Redis, fence: Fence): Promise<number> {
+  return Number(
+    await evalFenced(redis, `return redis.call('INCR', KEYS[2])`, fence, [actuatorKeys.subtreeSeq(fence.tree)], []),
+  );
+}
+
+/**
+ * After Redis lost its data: the subtree counter back to at least `atLeast`
+ * (the highest number among running subtrees), so no new subtree takes a running one's name.
+ */
+export async function raiseSubtreeNumber(redis: Redis, fence: Fence, atLeast: number): Promise<void> {
+  await evalFenced(
+    redis,
+    `if (tonumber(redis.call('GET', KEYS[2])) or 0) < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end return 1`,
+    fence,
+    [actuatorKeys.subtreeSeq(fence.tree)],
+    [String(atLeast)],
+  );
 }

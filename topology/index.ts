@@ -5,3 +5,5 @@ export * from './store.ts';
 export * from './subscriber.ts';
 export * from './actuator-keys.ts';
 export * from './actuator-subtrees.ts';
+export * from './fence.ts';
+export * from './dataset.ts';

@@ -28,6 +28,8 @@ export const keys = {
   session: (tree: string, session: string) => `session:${assertId('tree', tree)}:${assertId('session', session)}`,
   /** channel of session-started / session-ended events for a tree */
   sessionsChannel: (tree: string) => `session-events:${assertId('tree', tree)}`,
+  /** string: a random id of Redis's current dataset; a new one after Redis lost its data (FLUSHALL, restart without it) */
+  datasetEpoch: 'canopy:dataset-epoch',
   /** hash: viewer id -> JSON placement (session, address, pool port) on one egress node */
   viewers: (node: string) => `viewers:${assertId('node', node)}`,
 } as const;

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { SessionEvent, TopologyEvent } from './events.ts';
 import { assertId, assertNodeType, ID_PATTERN, isValidId, TopologyInputError, type NodeType } from './ids.ts';
+import { evalFenced, type Fence } from './fence.ts';
 import { keys } from './keys.ts';
 
 /**
@@ -114,6 +115,41 @@ redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('PUBLISH', KEYS[3], ARGV[2])
 return 1`;
 
+// The scripts below run behind `evalFenced` (fence.ts): their own keys and arguments start at index 2.
+
+// KEYS[2] the node's hash; ARGV[2] '0' | '1'.
+const SET_DRAINING = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'draining', ARGV[2])
+return 1`;
+
+// KEYS[2] the available slots; returns the slot or ''.
+const TAKE_SLOT = `
+return redis.call('SPOP', KEYS[2]) or ''`;
+
+// KEYS[2] slot hash, KEYS[3] children set, KEYS[4] channel, KEYS[i > 4] parent:{child};
+// ARGV[2] tree, ARGV[3] slot, ARGV[4] event, ARGV[i > 4] the children.
+const ATTACH = `
+local tree = redis.call('HGET', KEYS[2], 'tree')
+if not tree then return 'none' end
+if tree ~= ARGV[2] then return 'other' end
+for i = 5, #ARGV do
+  redis.call('SET', KEYS[i], ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[i])
+end
+redis.call('PUBLISH', KEYS[4], ARGV[4])
+return 'ok'`;
+
+// KEYS[2] children set, KEYS[3] channel, KEYS[i > 3] parent:{child};
+// ARGV[2] slot, ARGV[3] event, ARGV[i > 3] the children.
+const DETACH = `
+for i = 4, #ARGV do
+  if redis.call('GET', KEYS[i]) == ARGV[2] then redis.call('DEL', KEYS[i]) end
+  redis.call('SREM', KEYS[2], ARGV[i])
+end
+redis.call('PUBLISH', KEYS[3], ARGV[3])
+return 1`;
+
 function event(e: TopologyEvent | SessionEvent): string {
   return JSON.stringify(e);
 }
@@ -205,15 +241,10 @@ export class Topology {
   }
 
   /** The flag an actuator sets before removing an egress node: it then takes no new viewers. */
-  async setDraining(nodeId: string, draining: boolean): Promise<void> {
+  async setDraining(nodeId: string, draining: boolean, fence?: Fence): Promise<void> {
     const id = assertId('node', nodeId);
     // Only an existing node gets the flag: HSET alone would create a stub record.
-    const ok = await this.redis.eval(
-      `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redis.call('HSET', KEYS[1], 'draining', ARGV[1]) return 1`,
-      1,
-      keys.node(id),
-      draining ? '1' : '0',
-    );
+    const ok = await this.fenced(SET_DRAINING, fence, [keys.node(id)], [draining ? '1' : '0']);
     if (ok !== 1) throw new TopologyInputError(`no node ${id}`);
   }
 
@@ -259,6 +290,15 @@ export class Topology {
     await this.redis.srem(keys.availableSlots(this.tree), assertId('slot', slot));
   }
 
+  /** The actuator's step 3a: one free relay slot taken from `relay-slots:{tree}:available`, or null when none is. */
+  async takeSlot(fence: Fence): Promise<string | null> {
+    const slot = await this.fenced(TAKE_SLOT, fence, [keys.availableSlots(this.tree)], []);
+    if (typeof slot !== 'string' || slot === '') return null;
+    if (!isValidId(slot))
+      throw new TopologyInputError(`malformed slot id read from relay-slots:${this.tree}:available`);
+    return slot;
+  }
+
   async availableSlots(): Promise<string[]> {
     return this.validIds(await this.redis.smembers(keys.availableSlots(this.tree)), 'relay-slots');
   }
@@ -271,36 +311,42 @@ export class Topology {
     return this.validIds(await this.redis.smembers(keys.children(assertId('slot', slot))), `children:${slot}`);
   }
 
-  /** The actuator's step 3d-3e: parent links, children set and the event, in one MULTI. */
-  async attachChildren(slot: string, childIds: string[]): Promise<void> {
+  /**
+   * The actuator's step 3d-3e: parent links, children set and the event, in
+   * one script, refused for a slot of another tree (or none) and, given a
+   * fence, for a superseded token.
+   */
+  async attachChildren(slot: string, childIds: string[], fence?: Fence): Promise<void> {
     const s = assertId('slot', slot);
     if (childIds.length === 0) throw new TopologyInputError('no child ids');
     for (const c of childIds) assertId('node', c);
-    await this.assertSlotOfTree(s);
-    const m = this.redis.multi();
-    for (const c of childIds) m.set(keys.parent(c), s);
-    m.sadd(keys.children(s), ...childIds).publish(keys.topologyChannel(s), event({ type: 'children-added', childIds }));
-    await exec(m);
+    const r = await this.fenced(
+      ATTACH,
+      fence,
+      [keys.slot(s), keys.children(s), keys.topologyChannel(s), ...childIds.map((c) => keys.parent(c))],
+      [this.tree, s, event({ type: 'children-added', childIds }), ...childIds],
+    );
+    if (r === 'none') throw new TopologyInputError(`no slot ${s}`);
+    if (r === 'other') throw new TopologyInputError(`slot ${s} belongs to another tree`);
   }
 
-  /** Undoes attachChildren for children of this slot, in one MULTI. */
-  async detachChildren(slot: string, childIds: string[]): Promise<void> {
+  /** Undoes attachChildren for children of this slot (a parent link to another slot is left alone), in one script. */
+  async detachChildren(slot: string, childIds: string[], fence?: Fence): Promise<void> {
     const s = assertId('slot', slot);
     if (childIds.length === 0) throw new TopologyInputError('no child ids');
     for (const c of childIds) assertId('node', c);
-    const m = this.redis.multi();
-    for (const c of childIds)
-      m.eval(
-        `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1`,
-        1,
-        keys.parent(c),
-        s,
-      );
-    m.srem(keys.children(s), ...childIds).publish(
-      keys.topologyChannel(s),
-      event({ type: 'children-removed', childIds }),
+    await this.fenced(
+      DETACH,
+      fence,
+      [keys.children(s), keys.topologyChannel(s), ...childIds.map((c) => keys.parent(c))],
+      [s, event({ type: 'children-removed', childIds }), ...childIds],
     );
-    await exec(m);
+  }
+
+  private fenced(script: string, fence: Fence | undefined, k: string[], argv: string[]): Promise<unknown> {
+    if (fence && fence.tree !== this.tree)
+      throw new TopologyInputError(`fence of tree ${fence.tree} used on tree ${this.tree}`);
+    return evalFenced(this.redis, script, fence, k, argv);
   }
 
   private async assertSlotOfTree(slot: string): Promise<void> {

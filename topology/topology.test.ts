@@ -4,6 +4,8 @@ import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { redisSnapshot } from '../test/redis.ts';
 import {
   actuatorKeys,
+  DatasetWatch,
+  datasetEpoch,
   keys,
   parseEvent,
   readSubtrees,
@@ -172,5 +174,29 @@ describe('actuator subtrees', () => {
     expect([...got]).toEqual([['subtree-1', { slot: 'relay-1-s1', createdAt: 5, nodes: ['subtree-1-egress-1'] }]]);
     expect(seen.sort()).toEqual(['Bad:Id', 'subtree-2', 'subtree-3']);
     await expect(readSubtrees(r, 'Tree 9')).rejects.toThrow(TopologyInputError);
+  });
+});
+
+describe('dataset epoch', () => {
+  it('stays while the data does; a FLUSHALL gives a new one, which two watchers both notice once', async () => {
+    const e = await datasetEpoch(r);
+    expect(e).toMatch(/^[0-9a-f]{16}$/);
+    expect(await datasetEpoch(r)).toBe(e);
+    const a = new DatasetWatch(r);
+    const b = new DatasetWatch(r);
+    await a.begin();
+    await b.begin();
+    expect(await a.changed()).toBe(false);
+    await r.set('unrelated', '1');
+    expect(await a.changed()).toBe(false);
+    await r.flushall();
+    expect(await a.changed()).toBe(true);
+    const after = await r.get(keys.datasetEpoch);
+    expect(after).not.toBe(e);
+    expect(await b.changed()).toBe(true);
+    expect(await a.changed()).toBe(false);
+    expect(await b.changed()).toBe(false);
+    // A watcher that never began learns the epoch on its first look, and reports no loss for it.
+    expect(await new DatasetWatch(r).changed()).toBe(false);
   });
 });

@@ -292,7 +292,7 @@ describe('KubernetesProvisioner against the fake API server', () => {
     expect(await p.waitReady(spec, 5000)).toHaveLength(3);
     expect(fake.requests.some((r) => r.method === 'GET' && r.status === 0)).toBe(true);
     fake.failNext(1, 503);
-    expect(await p.list('tree-a')).toEqual([{ tree: 'tree-a', subtree: 'tree-a-st-1' }]);
+    expect(await p.list('tree-a')).toMatchObject([{ tree: 'tree-a', subtree: 'tree-a-st-1', slot: spec.slot }]);
   });
 
   it('an unanswered request is cut at requestTimeoutMs and retried', async () => {
@@ -364,11 +364,12 @@ describe('KubernetesProvisioner against the fake API server', () => {
     await p.create(spec);
     await p.create({ ...spec, subtree: 'tree-a-st-2', size: 1 });
     await p.create({ tree: 'tree-b', subtree: 'tree-b-st-1', slot: 'relay-2-s1', size: 2 });
-    expect(await p.list('tree-a')).toEqual([
-      { tree: 'tree-a', subtree: 'tree-a-st-1' },
-      { tree: 'tree-a', subtree: 'tree-a-st-2' },
+    // The slot each was made for rides along (the actuator rebuilds its records from it after Redis lost them).
+    expect(await p.list('tree-a')).toMatchObject([
+      { tree: 'tree-a', subtree: 'tree-a-st-1', slot: spec.slot },
+      { tree: 'tree-a', subtree: 'tree-a-st-2', slot: spec.slot },
     ]);
-    expect(await p.list('tree-b')).toEqual([{ tree: 'tree-b', subtree: 'tree-b-st-1' }]);
+    expect(await p.list('tree-b')).toMatchObject([{ tree: 'tree-b', subtree: 'tree-b-st-1', slot: 'relay-2-s1' }]);
     expect(await p.list('tree-c')).toEqual([]);
     expect((await p.list()).map((s) => s.subtree)).toEqual(['tree-a-st-1', 'tree-a-st-2', 'tree-b-st-1']);
     const selectors = fake.requests.filter((r) => r.method === 'GET').map((r) => r.query.labelSelector);

@@ -352,7 +352,13 @@ export class KubernetesProvisioner implements Provisioner {
       const t = l[LABEL_TREE];
       const s = l[LABEL_SUBTREE];
       // Hand-made objects with our labels but bad values are not ours to report.
-      if (isValidId(t) && isValidId(s) && d.metadata?.name === deploymentName(s)) out.push({ tree: t, subtree: s });
+      if (!(isValidId(t) && isValidId(s) && d.metadata?.name === deploymentName(s))) continue;
+      // The slot rides in the pods' environment (egress-deployment.ts); the pods re-attach to it themselves.
+      const slot = d.spec?.template?.spec?.containers
+        ?.flatMap((c) => c.env ?? [])
+        .find((e) => e.name === 'CANOPY_PARENT_SLOT')?.value;
+      const createdAt = d.metadata?.creationTimestamp ? new Date(d.metadata.creationTimestamp).getTime() : undefined;
+      out.push({ tree: t, subtree: s, ...(isValidId(slot) ? { slot } : {}), ...(createdAt ? { createdAt } : {}) });
     }
     return out.sort((a, b) => a.tree.localeCompare(b.tree) || a.subtree.localeCompare(b.subtree));
   }

@@ -33,6 +33,9 @@ export interface LocalProvisionerOptions {
 const stateSchema = z.object({
   tree: z.string().regex(ID_PATTERN),
   subtree: z.string().regex(ID_PATTERN),
+  // Kept so the actuator can rebuild its record after Redis lost its data (absent in files of older versions).
+  slot: z.string().regex(ID_PATTERN).optional(),
+  createdAt: z.number().int().nonnegative().optional(),
   nodes: z.array(
     z.object({ id: z.string().regex(ID_PATTERN), pid: z.number().int().positive(), httpPort: z.number().int() }),
   ),
@@ -72,6 +75,7 @@ export class LocalProvisioner implements Provisioner {
     if (existing && existing.nodes.length === spec.size && existing.nodes.every((n) => processAlive(n.pid))) return;
     if (existing) await this.delete(spec.tree, spec.subtree);
     const nodes: SubtreeFile['nodes'] = [];
+    const createdAt = Date.now();
     try {
       for (let i = 0; i < spec.size; i++) {
         const id = assertId('node', `${spec.subtree}-${i}`);
@@ -110,7 +114,7 @@ export class LocalProvisioner implements Provisioner {
         if (!child.pid) throw new Error(`could not start egress node ${id}`);
         nodes.push({ id, pid: child.pid, httpPort });
         // Recorded as each starts: an actuator killed mid-create leaves nothing it cannot find.
-        this.write({ tree: spec.tree, subtree: spec.subtree, nodes });
+        this.write({ tree: spec.tree, subtree: spec.subtree, slot: spec.slot, createdAt, nodes });
       }
     } catch (err) {
       for (const n of nodes) killGroup(n.pid, 'SIGKILL');
@@ -172,7 +176,13 @@ export class LocalProvisioner implements Provisioner {
       if (!f.endsWith('.json')) continue;
       const s = this.read(f.slice(0, -5));
       if (s && (!tree || s.tree === tree) && s.nodes.some((n) => processAlive(n.pid)))
-        out.push({ tree: s.tree, subtree: s.subtree });
+        out.push({
+          tree: s.tree,
+          subtree: s.subtree,
+          slot: s.slot,
+          createdAt: s.createdAt,
+          nodes: s.nodes.map((n) => n.id),
+        });
     }
     return out;
   }

@@ -23,6 +23,12 @@ export interface SubtreeNode {
 export interface RunningSubtree {
   tree: string;
   subtree: string;
+  /** The relay slot it was created for, where the provisioner keeps it (state file, Deployment env). */
+  slot?: string;
+  /** Its egress node ids, where the provisioner knows them without asking each node. */
+  nodes?: string[];
+  /** When it was created (ms), where known. */
+  createdAt?: number;
 }
 
 export interface Provisioner {
