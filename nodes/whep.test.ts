@@ -28,7 +28,8 @@ let relay: RunningNode;
 let e1: RunningNode;
 let e2: RunningNode;
 const viewers: Viewer[] = [];
-const base = 31_000 + Math.floor(Math.random() * 80) * 100;
+// Below the ephemeral range the viewers bind in.
+const base = 24_000 + Math.floor(Math.random() * 80) * 100;
 const SESS = { sessionId: 'live-1', audioSsrc: 5111, videoSsrc: 5222 };
 const E1_ARGS = [
   '--parent-slot',
