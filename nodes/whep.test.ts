@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import ndc from 'node-datachannel';
@@ -228,6 +230,26 @@ describe('the egress as a WHEP server', () => {
       expect((await sessionsOf(e1)).pool.allocated).toBe(2);
     } finally {
       pc.close();
+    }
+  });
+
+  it('the client follows a 307 (a tree entry point) and DELETEs where the answer came from', async () => {
+    const entry = createServer((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: whep(e1) }).end();
+    });
+    await new Promise<void>((res) => entry.listen(0, '127.0.0.1', res));
+    try {
+      const port = (entry.address() as AddressInfo).port;
+      const redirected = await watch(`http://127.0.0.1:${port}/whep/${SESS.sessionId}`, { timeoutMs: 5_000 });
+      viewers.push(redirected);
+      expect(redirected.answeredBy).toBe(whep(e1));
+      expect(redirected.location.startsWith(`${e1.url}/whep/live-1/viewers/`)).toBe(true);
+      await waitUntil('media through the redirect', () => redirected.counts().video.packets > 10, { timeoutMs: 5_000 });
+      await redirected.close();
+      expect(await topo.viewers('egress-1')).toEqual([]);
+    } finally {
+      entry.close();
     }
   });
 
