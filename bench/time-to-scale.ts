@@ -6,7 +6,7 @@ import { actuatorKeys, readSubtrees, Topology } from '../topology/index.ts';
 import { DEMO } from '../stack/demo-config.ts';
 import { instantQuery } from '../servers/prometheus.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
-import { type Viewer, watch } from '../viewers/whep-client.ts';
+import { releaseWebRtc, type Viewer, watch } from '../viewers/whep-client.ts';
 import type { BenchResult } from './result.ts';
 import { median } from './scrape.ts';
 
@@ -56,6 +56,8 @@ export async function benchTimeToScale(o: TimeToScaleOptions, log: (l: string) =
     );
     totals.push(Math.max(m.targetsUp, m.firstRtp));
   }
+  // Every run's viewers are closed: let the command exit.
+  releaseWebRtc();
   const end = median(totals);
   log(
     `end-to-end (median of ${o.runs}, to the later of first RTP and targets up): ${end.toFixed(2)} s; floor ${floor.toFixed(2)} s; target <= 1.25x`,

@@ -68,13 +68,7 @@ export interface Viewer {
 /** Watches the session at `url` (`.../whep/<session>`); resolves once ICE and DTLS are connected. */
 export async function watch(url: string, opts: WatchOptions = {}): Promise<Viewer> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const pc = new ndc.PeerConnection(`viewer-${randomInt(1 << 30)}`, {
-    iceServers: [],
-    bindAddress: '127.0.0.1',
-    // Linux's ephemeral range: egress port pools sit below it (the stack's do), so a viewer never takes a pool port.
-    portRangeBegin: 32_768,
-    portRangeEnd: 60_999,
-  });
+  const pc = new ndc.PeerConnection(`viewer-${randomInt(1 << 30)}`, { iceServers: [], bindAddress: '127.0.0.1' });
   const mySsrc = randomInt(1, 2 ** 31);
   const stats = { audio: new StreamStats(CLOCK.audio), video: new StreamStats(CLOCK.video) };
   const nacks = { audio: 0, video: 0 };
@@ -218,6 +212,15 @@ export async function watch(url: string, opts: WatchOptions = {}): Promise<Viewe
       off += len;
     }
   }
+}
+
+/**
+ * Ends node-datachannel's threads once a process is done with WebRTC: after
+ * its PeerConnections have connected and closed, they keep Node's event loop
+ * alive, and a command would never exit. No viewer can be made afterwards.
+ */
+export function releaseWebRtc(): void {
+  ndc.cleanup();
 }
 
 async function localOffer(pc: ndc.PeerConnection, timeoutMs: number): Promise<string> {
