@@ -11,9 +11,9 @@ import { spawnActuatorInDir, subtreePids } from '../test/actuator-in-dir.ts';
 import { notification, scaleOut } from '../test/fixtures/notifications.ts';
 import { sample } from '../test/exposition-parser.ts';
 import { json, type RunningNode, startNode } from '../test/nodes.ts';
-import { Receiver } from '../test/rtp.ts';
 import { actuatorFamilies, REREGISTRATIONS_METRIC } from '../exporters/index.ts';
 import { actuatorKeys, keys } from '../topology/index.ts';
+import { releaseWebRtc, type Viewer, watch } from '../viewers/whep-client.ts';
 
 const TREE = 'tree-1';
 const TOKEN = 'data-loss-token-0123456789';
@@ -33,7 +33,7 @@ describe('Redis data loss under a serving tree', () => {
   let relay: RunningNode;
   let actuator: Child;
   let actuatorUrl: string;
-  const receivers: Receiver[] = [];
+  let viewer: Viewer | undefined;
   const stateDir = () => join(dir, 'subtrees');
 
   const subtrees = async () =>
@@ -127,7 +127,8 @@ describe('Redis data loss under a serving tree', () => {
   }, 90_000);
 
   afterAll(async () => {
-    for (const r of receivers) r.close();
+    await viewer?.close().catch(() => {});
+    releaseWebRtc();
     await actuator?.stop(15_000);
     for (const pid of subtreePids(stateDir())) killGroup(pid, 'SIGKILL');
     await Promise.all([relay, inj].filter(Boolean).map((n) => n.child.stop()));
@@ -152,19 +153,13 @@ describe('Redis data loss under a serving tree', () => {
       async () => (await json(`${egressUrl}/sessions`)).body.sessions.length === 1,
       { timeoutMs: 20_000 },
     );
-    const audio = await Receiver.open();
-    const video = await Receiver.open();
-    receivers.push(audio, video);
-    const v = await json(`${egressUrl}/whep/${SESSION.sessionId}`, {
-      method: 'POST',
-      body: JSON.stringify({ host: '127.0.0.1', audioPort: audio.port, videoPort: video.port }),
-    });
-    expect(v.status, JSON.stringify(v.body)).toBe(201);
+    viewer = await watch(`${egressUrl}/whep/${SESSION.sessionId}`, { timeoutMs: 10_000 });
+    const viewerId = viewer.location.split('/').pop()!;
     expect(await destinations()).toEqual(egress);
     // Long enough for every node's periodic check to have seen itself attached.
     await new Promise((r) => setTimeout(r, 7_000));
     before = await owned(egress, egress[0]!);
-    expect(before).toContain(`viewers: ${v.body.viewerId}`);
+    expect(before).toContain(`viewers: ${viewerId}`);
   }, 120_000);
 
   /** Loses the data one way, then: everything back, nothing deleted, the relay never stopped sending. */
@@ -210,9 +205,13 @@ describe('Redis data loss under a serving tree', () => {
     }
     const am = await (await fetch(`${actuatorUrl}/metrics`)).text();
     expect(sample(am, actuatorFamilies.subtreesRebuilt.name, { tree_id: TREE })).toBe(losses);
-    // The viewer is still served.
+    // The viewer is still served: its PeerConnection lives and video keeps arriving.
     const mps = (await json(`${egressUrl}/sessions`)).body.sessions as Array<{ sessionId: string; viewers: number }>;
     expect(mps.map((m) => [m.sessionId, m.viewers])).toEqual([[SESSION.sessionId, 1]]);
+    const seen = viewer!.counts().video.packets;
+    await waitUntil('video still reaching the viewer', async () => viewer!.counts().video.packets > seen + 30, {
+      timeoutMs: 5_000,
+    });
   }
 
   it('FLUSHALL (connections stay, nobody is told): every node writes its part again, no subtree deleted', async () => {

@@ -5,6 +5,7 @@ import { rangeQuery } from '../servers/prometheus.ts';
 import { resolveShape, type StackShape } from '../stack/demo-config.ts';
 import { loadScenario, runScenario, type ScenarioReport } from '../stack/scenario.ts';
 import { startStack } from '../stack/stack.ts';
+import { releaseWebRtc } from '../viewers/whep-client.ts';
 import type { BenchResult } from './result.ts';
 
 /** The rule pack's `_config` before sizing (the actuator's `--scaling episode` is the rest of it). */
@@ -60,6 +61,9 @@ export async function benchSurge(log: (l: string) => void): Promise<BenchResult>
     );
     log(`${f.scaling}: desired/actual subtrees: ${f.sizes.map(([t, d, a]) => `+${t}s ${d ?? '-'}/${a}`).join(', ')}`);
   }
+  // The runs' viewers are closed: let the command exit.
+  releaseWebRtc();
+
   const [episode, level] = results as [SurgeFigures, SurgeFigures];
   const overshoot = level.peakSubtrees - level.neededSubtrees;
   log(`level over what the peak needed: ${overshoot} subtree(s) (target: at most 1)`);

@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { actuatorKeys, readSubtrees, Topology } from '../topology/index.ts';
 import { DEMO } from '../stack/demo-config.ts';
 import { instantQuery } from '../servers/prometheus.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
+import { releaseWebRtc, type Viewer, watch } from '../viewers/whep-client.ts';
 import type { BenchResult } from './result.ts';
 import { median } from './scrape.ts';
 
@@ -56,6 +56,8 @@ export async function benchTimeToScale(o: TimeToScaleOptions, log: (l: string) =
     );
     totals.push(Math.max(m.targetsUp, m.firstRtp));
   }
+  // Every run's viewers are closed: let the command exit.
+  releaseWebRtc();
   const end = median(totals);
   log(
     `end-to-end (median of ${o.runs}, to the later of first RTP and targets up): ${end.toFixed(2)} s; floor ${floor.toFixed(2)} s; target <= 1.25x`,
@@ -93,10 +95,7 @@ async function provisioningAlone(): Promise<number> {
 
 async function oneRun(): Promise<Milestones> {
   const stack = await startStack();
-  const udp: Socket = await new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => resolve(s));
-  });
+  const viewers: Viewer[] = [];
   try {
     const injection = stack.nodes.find((n) => n.type === 'injection')!;
     const egress = stack.nodes.filter((n) => n.type === 'egress');
@@ -115,17 +114,12 @@ async function oneRun(): Promise<Milestones> {
     // targets seconds after it starts, and that start-up is not time to scale.
     await waitFor(() => egressTargetsUp(stack, egress), 30_000, 'the baseline egress targets up in Prometheus');
     // Fill both pools past 85 %: the moment the last viewer lands is t0.
-    const port = (udp.address() as { port: number }).port;
     const perNode = Math.ceil(DEMO.topology.egressPoolSize * 0.86 - 2);
     let t0 = 0;
     for (let i = 0; i < perNode; i++) {
       for (const n of egress) {
-        const r = await fetch(`${n.url}/whep/tts-1`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ host: '127.0.0.1', audioPort: port, videoPort: port }),
-        });
-        if (r.status !== 201) throw new Error(`viewer on ${n.url}: ${r.status} ${await r.text()}`);
+        // Real WHEP viewers (node-datachannel): each holds a pool port once its offer is answered.
+        viewers.push(await watch(`${n.url}/whep/tts-1`, { timeoutMs: 10_000 }));
         t0 = performance.now();
       }
     }
@@ -158,7 +152,7 @@ async function oneRun(): Promise<Milestones> {
     }
     return m as Milestones;
   } finally {
-    udp.close();
+    for (const v of viewers) await v.close({ sendDelete: false });
     await stack.stop();
   }
 }

@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { startProgress } from '../stack/progress.ts';
 import { writeRunReport } from '../stack/report.ts';
 import { loadScenario, runScenario, type Scenario } from '../stack/scenario.ts';
+import { releaseWebRtc } from '../viewers/whep-client.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
 
 export function stackCommand(): Command {
@@ -88,6 +89,8 @@ export function stackCommand(): Command {
             await stack.stop();
             log('stopped; temp dir removed');
           }
+          // The scenario's viewers are closed: node-datachannel's threads would keep the command alive.
+          releaseWebRtc();
         }
       },
     );

@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,11 +70,6 @@ export async function runScenario(
   log: (line: string) => void = () => {},
 ): Promise<ScenarioReport> {
   const report: ScenarioReport = { events: [], firing: {}, subtrees: {}, scrapedUp: [], placed: {}, maxPool: [] };
-  // One local receiver for every viewer: the RTP a viewer gets lands here.
-  const audio = await bindUdp();
-  const video = await bindUdp();
-  let received = 0;
-  for (const s of [audio, video]) s.on('message', () => received++);
   const ctx: StepContext = {
     stack,
     topology: new Topology(stack.redis, stack.tree, (msg, detail) => log(`${msg} ${JSON.stringify(detail ?? {})}`)),
@@ -87,7 +81,7 @@ export async function runScenario(
     log,
     sessions: [],
     viewers: [],
-    receiver: { audioPort: audio.address().port, videoPort: video.address().port },
+    received: { packets: 0 },
   };
 
   try {
@@ -96,17 +90,14 @@ export async function runScenario(
       const [kind, args] = Object.entries(s)[0] as [StepName, unknown];
       await (STEPS[kind] as StepKind).run(ctx, args);
     }
-    ctx.event(`scenario ${scenario.name} done (viewers received ${received} RTP packets)`);
+    const watching = ctx.viewers.reduce(
+      (n, v) => n + v.viewer.counts().audio.packets + v.viewer.counts().video.packets,
+      0,
+    );
+    ctx.event(`scenario ${scenario.name} done (viewers received ${ctx.received.packets + watching} RTP packets)`);
   } finally {
-    for (const s of [audio, video]) s.close();
+    // Viewers still watching leave with the run (their PeerConnections live in this process).
+    for (const v of ctx.viewers.splice(0)) await v.viewer.close().catch(() => {});
   }
   return report;
-}
-
-function bindUdp(): Promise<Socket & { address(): { port: number } }> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => resolve(s as Socket & { address(): { port: number } }));
-  });
 }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Topology } from '../../topology/index.ts';
+import type { Viewer } from '../../viewers/whep-client.ts';
 import type { Stack } from '../stack.ts';
 
 /** What a run saw: the e2e test's evidence, the CLI's summary. */
@@ -50,10 +51,11 @@ export interface ScenarioEvent {
   what: string;
 }
 
-/** A viewer a step placed on an egress node; `location` is its WHEP resource. */
+/** A real WHEP viewer a step placed on an egress node; `location` is its WHEP resource. */
 export interface PlacedViewer {
   node: string;
   location: string;
+  viewer: Viewer;
 }
 
 /** What every step of one run shares: the stack, Redis through topology/, the run's state and its report. */
@@ -68,8 +70,8 @@ export interface StepContext {
   sessions: string[];
   /** Viewers placed and not yet removed. */
   viewers: PlacedViewer[];
-  /** The local UDP ports every viewer's RTP is sent to. */
-  receiver: { audioPort: number; videoPort: number };
+  /** RTP packets the viewers that left received (the ones still watching: their own counts). */
+  received: { packets: number };
 }
 
 /**

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { duration } from '../../process/duration.ts';
 import { readSubtrees } from '../../topology/index.ts';
 import { defineStep, type StepContext, type SurgeReport, type SurgeSample } from './step.ts';
-import { egressNodes, placeViewer } from './viewers.ts';
+import { egressNodes, leave, placeViewer } from './viewers.ts';
 
 /** Retry-After when a refusal named none (a node that was not ready, say). */
 const DEFAULT_RETRY_S = 2;
@@ -80,9 +80,7 @@ export const surge = defineStep(
     for (const until = Date.now() + s.hold; Date.now() < until; await sleep(100)) await sample();
     const gap = 1_000 / s.leaveRate;
     while (ctx.viewers.length > 0) {
-      const v = ctx.viewers.shift()!;
-      const res = await fetch(v.location, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).catch(() => null);
-      await res?.arrayBuffer();
+      await leave(ctx, ctx.viewers.shift()!);
       await sample();
       await sleep(gap);
     }

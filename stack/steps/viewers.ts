@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { instantQuery } from '../../servers/prometheus.ts';
 import { waitUntil } from '../../process/wait.ts';
+import { WhepError, watch } from '../../viewers/whep-client.ts';
 import { defineStep, type PlacedViewer, type StepContext } from './step.ts';
 
 /**
@@ -55,8 +56,8 @@ export async function egressNodes(ctx: StepContext): Promise<EgressInfo[]> {
 const placedOn = (ctx: StepContext, node: string) => ctx.viewers.filter((v) => v.node === node).length;
 
 /**
- * One try at placing a viewer on the least-loaded egress node that takes it,
- * as a WHEP load balancer would. Refused by every node: the shortest
+ * One try at placing a real WHEP viewer (node-datachannel) on the
+ * least-loaded egress node that takes it, as a WHEP load balancer would. Refused by every node: the shortest
  * Retry-After they answered (seconds), or null when none said.
  */
 export async function placeViewer(
@@ -68,24 +69,25 @@ export async function placeViewer(
     .sort((a, b) => placedOn(ctx, a.id) - placedOn(ctx, b.id) || a.id.localeCompare(b.id));
   let retryAfterS: number | null = null;
   for (const n of candidates) {
-    const res = await fetch(`${n.url}/whep/${session}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ host: '127.0.0.1', ...ctx.receiver }),
-      signal: AbortSignal.timeout(5_000),
-    }).catch(() => null);
-    await res?.arrayBuffer();
-    if (res?.status === 201) {
-      const placed = { node: n.id, location: `${n.url}${res.headers.get('location')}` };
+    try {
+      const viewer = await watch(`${n.url}/whep/${session}`, { timeoutMs: 5_000 });
+      const placed = { node: n.id, location: viewer.location, viewer };
       ctx.viewers.push(placed);
       ctx.report.placed[n.id] = (ctx.report.placed[n.id] ?? 0) + 1;
       return { placed };
+    } catch (err) {
+      const after = err instanceof WhepError && err.status === 503 ? err.retryAfterS : null;
+      if (after !== null) retryAfterS = retryAfterS === null ? after : Math.min(retryAfterS, after);
     }
-    const after = Number(res?.headers.get('retry-after'));
-    if (res?.status === 503 && Number.isFinite(after) && after > 0)
-      retryAfterS = retryAfterS === null ? after : Math.min(retryAfterS, after);
   }
   return { placed: null, retryAfterS };
+}
+
+/** A viewer leaves: DELETE, and what it received is kept for the run's summary. */
+export async function leave(ctx: StepContext, v: PlacedViewer): Promise<void> {
+  const c = v.viewer.counts();
+  ctx.received.packets += c.audio.packets + c.video.packets;
+  await v.viewer.close();
 }
 
 /** Places one viewer, trying again until a node takes it. */
@@ -107,8 +109,7 @@ async function removeViewer(ctx: StepContext): Promise<void> {
   for (let i = viewers.length - 1; i >= 0; i--)
     if (placedOn(ctx, viewers[i]!.node) > placedOn(ctx, viewers[at]!.node)) at = i;
   const [v] = viewers.splice(at, 1);
-  const res = await fetch(v!.location, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).catch(() => null);
-  await res?.arrayBuffer();
+  await leave(ctx, v!);
 }
 
 /** Records the fullest pool; right after start Prometheus may not have scraped every egress node yet. */
