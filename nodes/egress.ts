@@ -5,6 +5,7 @@ import { egressRoutes } from './egress-routes.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { BuiltinMountpoints } from './mountpoints.ts';
 import { type ForwarderConfig, forwarderAnswers, nodeForwarder } from './node-forwarder.ts';
+import { LoadReporter } from './load-reporter.ts';
 import { PortPool } from './port-pool.ts';
 
 /**
@@ -46,11 +47,12 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
         })
         .catch((err) => log.warn({ err: err.message, why: 'forwarder reconnected' }, 'forwarder resync failed')),
   );
+  const pool = new PortPool(c.portMin, c.portMax, () => load.poke());
   const mounts = new EgressMounts({
     nodeId: c.nodeId,
     mountpointHost: c.mountpointHost,
     topo,
-    pool: new PortPool(c.portMin, c.portMax),
+    pool,
     backend,
     client: fwd.client,
     metrics,
@@ -65,12 +67,23 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
       })
       .catch((err) => log.warn({ err: err.message, why }, 'session reconcile failed'));
 
-  const app = baseApp(metrics.node, async () => {
+  const notReady = async () => {
     if (!serving) return 'starting';
     if (state.stopping) return 'stopping';
     if (!(await redisAnswers(redis))) return 'redis does not answer';
     if (!(await forwarderAnswers(fwd.client))) return 'forwarder does not answer';
     return null;
+  };
+  const app = baseApp(metrics.node, notReady);
+  // What the tree's entry point places viewers by: pool use and sessions, while ready.
+  const load = new LoadReporter({
+    topo,
+    nodeId: c.nodeId,
+    log,
+    read: async () =>
+      (await notReady()) === null
+        ? { allocated: pool.allocated, size: pool.size, sessions: mounts.sessionIds() }
+        : null,
   });
   egressRoutes(app, { nodeId: c.nodeId, mounts, topo, queue, state, serving: () => serving, log });
 
@@ -100,11 +113,13 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
       booted = true;
       await queue.run(() => mounts.restore());
       serving = true;
+      load.start();
       log.info({ sessions: mounts.size }, 'ready');
     },
     resync: { everyMs: 3_000, run: () => reconcileSoon('periodic') },
     // Take no new viewers (state.stopping), leave the topology (the relay stops sending), then go.
     leave: async () => {
+      await load.stop();
       if (booted)
         await topo
           .deregisterNode(c.nodeId, 'egress')

@@ -1,0 +1,59 @@
+import type { EgressCandidate, NodeInfo } from '../topology/index.ts';
+
+/**
+ * Which egress node takes a new viewer of a session: among the nodes that are
+ * ready (a fresh load record), not draining and serving the session, the one
+ * whose pool is least used (fraction, then free ports, then id, so equal nodes
+ * are picked the same way every time). Pure: the entry point feeds it what it
+ * read from Redis plus its own redirects not yet reflected there.
+ */
+
+export type Choice =
+  | { node: NodeInfo; allocated: number; size: number }
+  | { node: null; why: 'no-egress' | 'not-serving' | 'full' };
+
+/** `pending`: redirects this entry point sent to a node since that node last wrote its load. */
+export function chooseEgress(
+  candidates: EgressCandidate[],
+  sessionId: string,
+  pending: (nodeId: string, loadAt: number) => number = () => 0,
+): Choice {
+  const serving = candidates.filter((c) => c.load && !c.node.draining && c.load.sessions.includes(sessionId));
+  if (serving.length === 0) return { node: null, why: candidates.length === 0 ? 'no-egress' : 'not-serving' };
+  const withRoom = serving
+    .map((c) => ({ node: c.node, size: c.load!.size, allocated: c.load!.allocated + pending(c.node.id, c.load!.at) }))
+    .filter((c) => c.allocated < c.size);
+  if (withRoom.length === 0) return { node: null, why: 'full' };
+  withRoom.sort(
+    (a, b) =>
+      a.allocated / a.size - b.allocated / b.size ||
+      b.size - b.allocated - (a.size - a.allocated) ||
+      a.node.id.localeCompare(b.node.id),
+  );
+  return withRoom[0]!;
+}
+
+/**
+ * Redirects sent per node. One sent after a node last wrote its load cannot be
+ * in that load yet: it counts as a port taken until a newer record arrives, so
+ * a burst of viewers between two writes does not all land on one node.
+ */
+export class PendingRedirects {
+  private readonly byNode = new Map<string, number[]>();
+
+  count = (nodeId: string, loadAt: number): number => {
+    const times = this.byNode.get(nodeId);
+    if (!times) return 0;
+    const left = times.filter((t) => t > loadAt);
+    if (left.length === 0) this.byNode.delete(nodeId);
+    else this.byNode.set(nodeId, left);
+    return left.length;
+  };
+
+  add(nodeId: string, now = Date.now()): void {
+    // A node that stopped writing its load is out of placement anyway: forget what is old.
+    const times = (this.byNode.get(nodeId) ?? []).filter((t) => t > now - 30_000);
+    times.push(now);
+    this.byNode.set(nodeId, times);
+  }
+}
