@@ -69,6 +69,7 @@ export async function runScenario(
   stack: Stack,
   scenario: Scenario,
   log: (line: string) => void = () => {},
+  announce: (line: string) => void = () => {},
 ): Promise<ScenarioReport> {
   const report: ScenarioReport = { events: [], firing: {}, subtrees: {}, scrapedUp: [], placed: {}, maxPool: [] };
   // One local receiver for every viewer: the RTP a viewer gets lands here.
@@ -85,6 +86,7 @@ export async function runScenario(
       log(what);
     },
     log,
+    announce,
     sessions: [],
     viewers: [],
     receiver: { audioPort: audio.address().port, videoPort: video.address().port },

@@ -64,6 +64,8 @@ export interface StepContext {
   /** Records an event in the report and logs it. */
   event(what: string): void;
   log(line: string): void;
+  /** Prints a line for the user as it is (`whep: <url>`, `player: <url>`). */
+  announce(line: string): void;
   /** Session ids started so far, in order. */
   sessions: string[];
   /** Viewers placed and not yet removed. */
