@@ -92,12 +92,13 @@ export async function egressCandidates(
   if (ids.length === 0) return [];
   const p = redis.pipeline();
   for (const id of ids) p.hgetall(keys.egressLoad(id));
-  const loads = (await p.exec()) ?? [];
+  // Sent together: one round trip's wait, not one per node, for an entry point answering a surge.
+  const [loads, nodes] = await Promise.all([p.exec(), Promise.all(ids.map((id) => topo.getNode(id)))]);
   const out: EgressCandidate[] = [];
   for (const [i, id] of ids.entries()) {
-    const node = await topo.getNode(id);
+    const node = nodes[i];
     if (node?.type !== 'egress' || node.tree !== topo.tree) continue;
-    const [err, h] = loads[i] ?? [new Error('no reply'), null];
+    const [err, h] = loads?.[i] ?? [new Error('no reply'), null];
     out.push({ node, load: err ? null : parseLoad(h as Record<string, string>, id, warn) });
   }
   return out;
