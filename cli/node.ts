@@ -2,6 +2,7 @@ import { exitWithPid } from '../process/exit-with.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIP } from 'node:net';
 import { SOURCE_KINDS } from '../nodes/rtp-source.ts';
+import { DURATION_FORM, parseDuration } from '../process/duration.ts';
 import { ID_PATTERN } from '../topology/ids.ts';
 import { intOption } from './options.ts';
 
@@ -215,10 +216,7 @@ export function nodeCommand(): Command {
     });
 
   forwarderOptions(
-    common(
-      node.command('egress').description('mountpoints for the live sessions, viewers through a WHEP-shaped API'),
-      7073,
-    ),
+    common(node.command('egress').description('mountpoints for the live sessions, WebRTC viewers through WHEP'), 7073),
   )
     .addOption(
       new Option('--port-range <min-max>', 'UDP port pool: 2 ports per mountpoint, 1 per viewer')
@@ -235,12 +233,80 @@ export function nodeCommand(): Command {
         true,
       ),
     )
+    .addOption(
+      new Option(
+        '--ice-bind <addr>',
+        "the one address viewers' PeerConnections bind and gather (real deployments: the address viewers reach)",
+      )
+        .env('CANOPY_ICE_BIND')
+        .default('127.0.0.1')
+        .argParser(iceBind),
+    )
+    .addOption(
+      new Option(
+        '--viewer-connect-timeout <duration>',
+        'a WHEP offer not connected by then is ended, its port returned',
+      )
+        .env('CANOPY_VIEWER_CONNECT_TIMEOUT')
+        .default(15_000, '15s')
+        .argParser((raw: string) => {
+          const ms = parseDuration(raw);
+          if (ms === null || ms < 1_000 || ms > 600_000)
+            throw new InvalidArgumentError(`expected ${DURATION_FORM}, 1s..10m, got ${JSON.stringify(raw)}`);
+          return ms;
+        }),
+    )
+    .addOption(
+      intOption(
+        '--nack-buffer <n>',
+        'RTP packets kept per viewer track to resend on NACK (0: NACKs not answered)',
+        'CANOPY_NACK_BUFFER',
+        512,
+        0,
+        4096,
+      ),
+    )
     .action(async (o) => {
       checkPorts(o);
       const [portMin, portMax] = o.portRange as [number, number];
+      const iceAdvertise = iceAdvertiseFor(o.iceBind as string, o.advertiseHost as string);
       const { mainEgress } = await import('../nodes/egress.ts');
-      await mainEgress({ ...o, portMin, portMax });
+      await mainEgress({
+        ...o,
+        portMin,
+        portMax,
+        iceAdvertise,
+        viewerConnectTimeoutMs: o.viewerConnectTimeout,
+        nackBuffer: o.nackBuffer,
+      });
     });
 
   return node;
+}
+
+/** `--ice-bind`: one IP literal; never the wildcard, which would gather on every interface of the machine. */
+function iceBind(raw: string): string {
+  if (isIP(raw) === 0) throw new InvalidArgumentError(`expected an IP address, got ${JSON.stringify(raw)}`);
+  if (raw === '0.0.0.0' || raw === '::')
+    throw new InvalidArgumentError('expected one address: a wildcard would gather on every interface');
+  return raw;
+}
+
+const isLoopback = (a: string) => a.startsWith('127.') || a === '::1';
+
+/**
+ * The address WHEP answers advertise: `--advertise-host` when it is an IP
+ * (behind a 1:1 NAT it differs from the bound one), else the bound address.
+ * A loopback bind advertised as a routable address could never connect: refused.
+ */
+export function iceAdvertiseFor(bind: string, advertiseHost: string): string {
+  if (isIP(advertiseHost) === 0) return bind;
+  if (isLoopback(bind) && !isLoopback(advertiseHost)) {
+    process.stderr.write(
+      `error: --advertise-host ${advertiseHost} with --ice-bind ${bind}: viewers could not reach a loopback ` +
+        'PeerConnection; set --ice-bind (CANOPY_ICE_BIND) to the address viewers reach\n',
+    );
+    process.exit(2);
+  }
+  return advertiseHost;
 }

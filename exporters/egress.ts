@@ -1,6 +1,7 @@
 import { streamsOf, type SessionStreams } from './labels.ts';
 import type { NodeRegistryOptions } from './registry.ts';
 import { createForwardingNodeMetrics, type ForwardingNodeMetrics } from './stream-quality.ts';
+import { createViewerQualityMetrics, type ViewerQualityMetrics } from './viewer-quality.ts';
 
 /**
  * The seed's egress families, plus bytes received. `tree_id` and `node_id`
@@ -51,10 +52,11 @@ export const egressFamilies = {
   },
 } as const;
 
-export type EgressMetrics = ForwardingNodeMetrics<typeof egressFamilies>;
+export type EgressMetrics = ForwardingNodeMetrics<typeof egressFamilies> & { viewerQuality: ViewerQualityMetrics };
 
 export function createEgressMetrics(options?: NodeRegistryOptions): EgressMetrics {
-  const m = createForwardingNodeMetrics('egress', egressFamilies, options);
+  const base = createForwardingNodeMetrics('egress', egressFamilies, options);
+  const m = { ...base, viewerQuality: createViewerQualityMetrics(base.node.registry) };
   recordPortPool(m, 0, 0);
   return m;
 }

@@ -8,3 +8,4 @@ export * from './relay.ts';
 export * from './egress.ts';
 export * from './actuator-metrics.ts';
 export * from './stream-quality.ts';
+export * from './viewer-quality.ts';

@@ -69,9 +69,7 @@ export function sendError(res: Response, status: number, message: string, detail
   res.status(status).json({ error: message, ...detail });
 }
 
-const isSdp = (type: string | undefined) => /^\s*application\/sdp\s*(;|$)/i.test(type ?? '');
-
-/** Express with /metrics, /healthz, /readyz and JSON bodies of at most 16 KiB. */
+/** Express with /metrics, /healthz, /readyz and JSON bodies of at most 16 KiB (WHEP's SDP bodies are its own). */
 export function baseApp(node: NodeRegistry, ready: () => Promise<string | null>): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -86,8 +84,7 @@ export function baseApp(node: NodeRegistry, ready: () => Promise<string | null>)
     if (why === null) res.status(200).type('text/plain').send('ready\n');
     else res.status(503).type('text/plain').send(`not ready: ${why}\n`);
   });
-  // Every body is JSON except a WHEP offer (application/sdp), which its own route reads.
-  app.use(express.json({ limit: '16kb', strict: true, type: (req) => !isSdp(req.headers['content-type']) }));
+  app.use(express.json({ limit: '16kb', strict: true, type: (req) => !req.url?.startsWith('/whep/') }));
   return app;
 }
 

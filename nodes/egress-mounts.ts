@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   type Collector,
@@ -8,23 +7,18 @@ import {
   setCounterTotal,
 } from '../exporters/index.ts';
 import { type ForwarderClient, ForwarderError } from '../forwarder/client.ts';
-import type { SessionInfo, Topology, ViewerPlacement } from '../topology/index.ts';
-import { HttpError } from './common.ts';
+import type { SessionInfo, Topology } from '../topology/index.ts';
 import type { MountpointBackend } from './mountpoints.ts';
 import type { PortPool } from './port-pool.ts';
 
-/** Seconds a viewer refused for a full port pool is told to wait (Retry-After) before trying again. */
-export const POOL_FULL_RETRY_AFTER_S = 2;
-
-/** One live session on this node: its mountpoint's ports and its viewers. */
+/** One live session on this node: its mountpoint's ports. */
 export interface Mount {
   session: SessionInfo;
   audioPort: number;
   videoPort: number;
-  viewers: Map<string, ViewerPlacement>;
 }
 
-/** Where RTP goes: a viewer, or a mountpoint. */
+/** Where the forwarder sends a session's RTP: its mountpoint. */
 export interface RtpAddress {
   host: string;
   audioPort: number;
@@ -41,16 +35,17 @@ export interface EgressMountsOptions {
   client: ForwarderClient;
   metrics: EgressMetrics;
   log: Logger;
+  /** A session's mountpoint closes: its viewers end first. */
+  onSessionClosed: (sessionId: string) => Promise<void>;
 }
 
 const mountDest = (sessionId: string) => `mp-${sessionId}`;
-const viewerDest = (viewerId: string) => `viewer-${viewerId}`;
 
 /**
- * The egress node's sessions and viewers: one mountpoint per live session
- * (seed step 4b, discoverExistingSessions), pool ports for mountpoints and
- * viewers, the forwarder's SSRC mappings to both. Not serialised itself: the
- * caller runs every method on one queue.
+ * The egress node's sessions: one mountpoint per live session (seed step 4b,
+ * discoverExistingSessions) on pool ports, the forwarder's SSRC mapping to
+ * it. Its WHEP viewers are `whep-viewers.ts`'s, fed from the mountpoint. Not
+ * serialised itself: the caller runs every method on one queue.
  */
 export class EgressMounts {
   private readonly mounts = new Map<string, Mount>();
@@ -102,87 +97,18 @@ export class EgressMounts {
     }
   }
 
-  /**
-   * At start-up: mountpoints for the live sessions, and the viewers recorded in
-   * Redis (before a restart) served again on the pool ports they held, which
-   * are reserved before any mountpoint takes ports.
-   */
+  /** At start-up: mountpoints for the live sessions. */
   async restore(): Promise<void> {
-    const { topo, pool, nodeId, log, backend } = this.o;
-    const viewers = await topo.viewers(nodeId);
-    const reserved = new Set<string>();
-    for (const v of viewers) if (pool.takeExact(v.poolPort)) reserved.add(v.id);
     await this.reconcile();
-    for (const v of viewers) {
-      const m = this.mounts.get(v.sessionId);
-      if (!m || !reserved.has(v.id)) {
-        if (reserved.has(v.id)) pool.release(v.poolPort);
-        await topo.removeViewer(nodeId, v.id);
-        log.info(
-          { viewer: v.id, session: v.sessionId },
-          m ? 'recorded pool port not free; viewer dropped' : 'dropped the record of a viewer whose session ended',
-        );
-        continue;
-      }
-      await this.addDest(viewerDest(v.id), v, m.session);
-      m.viewers.set(v.id, v);
-      backend.viewerJoined(m.session.id, v.id);
-      log.info({ viewer: v.id, session: v.sessionId }, 'viewer restored');
-    }
   }
 
-  /** After a forwarder restart: every mountpoint and viewer mapping again. */
+  /** After a forwarder restart: every mountpoint mapping again. */
   async resyncForwarder(): Promise<void> {
     const have = new Set((await this.o.client.list()).map((d) => d.id));
     for (const m of this.mounts.values()) {
       if (!have.has(mountDest(m.session.id)))
         await this.addDest(mountDest(m.session.id), this.mountAddress(m), m.session);
-      for (const v of m.viewers.values()) {
-        if (!have.has(viewerDest(v.id))) await this.addDest(viewerDest(v.id), v, m.session);
-      }
     }
-  }
-
-  /** A new viewer of `m` on a pool port, mapped in the forwarder and recorded in Redis; all or nothing. */
-  async addViewer(m: Mount, to: RtpAddress): Promise<ViewerPlacement> {
-    const { pool, topo, nodeId, client, backend } = this.o;
-    const port = pool.take(1);
-    if (!port)
-      // A WHEP client tries again then: room comes with a scale-out, or as viewers leave.
-      throw new HttpError(
-        503,
-        'port pool exhausted: no port left for a new viewer',
-        { allocated: pool.allocated, size: pool.size },
-        { 'Retry-After': String(POOL_FULL_RETRY_AFTER_S) },
-      );
-    const placement: ViewerPlacement = {
-      id: `v-${randomBytes(8).toString('hex')}`,
-      sessionId: m.session.id,
-      ...to,
-      poolPort: port[0]!,
-    };
-    try {
-      await this.addDest(viewerDest(placement.id), placement, m.session);
-      await topo.putViewer(nodeId, placement);
-    } catch (err) {
-      pool.release(placement.poolPort);
-      await client.remove(viewerDest(placement.id)).catch(() => {});
-      throw new HttpError(503, `cannot add the viewer: ${(err as Error).message}`);
-    }
-    m.viewers.set(placement.id, placement);
-    backend.viewerJoined(m.session.id, placement.id);
-    return placement;
-  }
-
-  /** Ends a viewer: its mapping, its record in Redis (unless `forgetInRedis` is false), its pool port. */
-  async dropViewer(m: Mount, v: ViewerPlacement, forgetInRedis: boolean): Promise<void> {
-    await this.o.client
-      .remove(viewerDest(v.id))
-      .catch((err) => this.o.log.warn({ viewer: v.id, err: err.message }, 'viewer REMOVE failed'));
-    if (forgetInRedis) await this.o.topo.removeViewer(this.o.nodeId, v.id);
-    this.o.backend.viewerLeft(m.session.id, v.id);
-    m.viewers.delete(v.id);
-    this.o.pool.release(v.poolPort);
   }
 
   /** The node's own state and the forwarder's per-SSRC quality, at each scrape. */
@@ -249,7 +175,7 @@ export class EgressMounts {
       pool.release(audioPort, videoPort);
       throw err;
     }
-    const m: Mount = { session: s, audioPort, videoPort, viewers: new Map() };
+    const m: Mount = { session: s, audioPort, videoPort };
     try {
       await this.addDest(mountDest(s.id), this.mountAddress(m), s);
     } catch (err) {
@@ -265,7 +191,7 @@ export class EgressMounts {
   }
 
   private async close(m: Mount): Promise<void> {
-    for (const v of [...m.viewers.values()]) await this.dropViewer(m, v, true);
+    await this.o.onSessionClosed(m.session.id);
     await this.o.client
       .remove(mountDest(m.session.id))
       .catch((err) => this.o.log.warn({ session: m.session.id, err: err.message }, 'mountpoint REMOVE failed'));

@@ -7,15 +7,17 @@ import { BuiltinMountpoints } from './mountpoints.ts';
 import { type ForwarderConfig, forwarderAnswers, nodeForwarder } from './node-forwarder.ts';
 import { LoadReporter } from './load-reporter.ts';
 import { PortPool } from './port-pool.ts';
+import { whepRoutes } from './whep-routes.ts';
+import { WhepViewers } from './whep-viewers.ts';
 
 /**
  * The egress node: a demux forwarder fed by its parent relay, one mountpoint
- * per live session (seed step 4b, discoverExistingSessions), and viewers that
- * join and leave through a WHEP-shaped API. Sessions are followed through the
- * `session-events:{tree}` channel plus a periodic re-read; viewers are recorded in
- * Redis so a restarted node serves them again. The sessions and viewers are
- * `egress-mounts.ts`'s, the HTTP API `egress-routes.ts`'s, start and stop
- * `lifecycle.ts`'s; this file wires them.
+ * per live session (seed step 4b, discoverExistingSessions) that hands the
+ * session's RTP to its WHEP viewers, one PeerConnection each on a pool port.
+ * Sessions are followed through the `session-events:{tree}` channel plus a
+ * periodic re-read. The sessions are `egress-mounts.ts`'s, the viewers
+ * `whep-viewers.ts`'s, the HTTP APIs `egress-routes.ts`'s and
+ * `whep-routes.ts`'s, start and stop `lifecycle.ts`'s; this file wires them.
  */
 
 export interface EgressConfig extends CommonConfig, ForwarderConfig {
@@ -24,13 +26,25 @@ export interface EgressConfig extends CommonConfig, ForwarderConfig {
   portMax: number;
   /** Where the built-in mountpoints bind (the forwarder sends to them there). */
   mountpointHost: string;
+  /** The address every viewer's PeerConnection binds (ICE host candidate). */
+  iceBind: string;
+  /** The address the answers advertise: `advertiseHost` when it is an IP literal, else `iceBind`. */
+  iceAdvertise: string;
+  /** An offer not connected by then is ended and its port returned. */
+  viewerConnectTimeoutMs: number;
+  /** Packets kept per viewer track for NACKed resends (0: NACKs are not answered). */
+  nackBuffer: number;
 }
 
 export async function runEgress(c: EgressConfig): Promise<RunningNode> {
   const b = nodeBase('egress', c);
   const { log, redis, topo, state } = b;
   const metrics = createEgressMetrics();
-  const backend = new BuiltinMountpoints(c.mountpointHost);
+  const backend = new BuiltinMountpoints(c.mountpointHost, (session, stream, rtp) =>
+    viewers.forward(session, stream, rtp),
+  );
+  // Every take and release reports the load at once (the entry point places viewers by it).
+  const pool = new PortPool(c.portMin, c.portMax, () => load.poke());
   const queue = new Queue();
   let booted = false;
   /** Set once the first reconcile is done: /readyz then means "serving what Redis says". */
@@ -47,7 +61,6 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
         })
         .catch((err) => log.warn({ err: err.message, why: 'forwarder reconnected' }, 'forwarder resync failed')),
   );
-  const pool = new PortPool(c.portMin, c.portMax, () => load.poke());
   const mounts = new EgressMounts({
     nodeId: c.nodeId,
     mountpointHost: c.mountpointHost,
@@ -57,6 +70,19 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
     client: fwd.client,
     metrics,
     log,
+    onSessionClosed: (sessionId) => viewers.endSession(sessionId),
+  });
+  const viewers = new WhepViewers({
+    nodeId: c.nodeId,
+    topo,
+    pool,
+    backend,
+    metrics,
+    log,
+    iceBind: c.iceBind,
+    advertise: c.iceAdvertise,
+    connectTimeoutMs: c.viewerConnectTimeoutMs,
+    nackBuffer: c.nackBuffer,
   });
   metrics.node.collectors.push(...mounts.collectors());
 
@@ -85,7 +111,8 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
         ? { allocated: pool.allocated, size: pool.size, sessions: mounts.sessionIds() }
         : null,
   });
-  egressRoutes(app, { nodeId: c.nodeId, mounts, topo, queue, state, serving: () => serving, log });
+  egressRoutes(app, { mounts, viewers });
+  whepRoutes(app, { nodeId: c.nodeId, mounts, viewers, topo, queue, state, serving: () => serving, log });
 
   const sub = b.subscriber({
     onSession: (e) => reconcileSoon(e.type),
@@ -96,7 +123,7 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
     app,
     sub,
     fwd,
-    listening: { pool: `${c.portMin}-${c.portMax}` },
+    listening: { pool: `${c.portMin}-${c.portMax}`, iceBind: c.iceBind, iceAdvertise: c.iceAdvertise },
     startUp: async () => {
       await fwd.client.ping();
       // Subscribe before reading, so a session starting in between is not missed.
@@ -111,6 +138,8 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
         parentSlot: c.parentSlot,
       });
       booted = true;
+      // Viewers of an earlier run died with it: their records go, their ports are free here.
+      await viewers.forgetDead();
       await queue.run(() => mounts.restore());
       serving = true;
       load.start();
@@ -119,7 +148,9 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
     resync: { everyMs: 3_000, run: () => reconcileSoon('periodic') },
     // Take no new viewers (state.stopping), leave the topology (the relay stops sending), then go.
     leave: async () => {
+      // Off the entry point's list first, then the viewers go.
       await load.stop();
+      await viewers.closeAll('node stopping');
       if (booted)
         await topo
           .deregisterNode(c.nodeId, 'egress')

@@ -43,16 +43,21 @@ interface Builtin {
 }
 
 /**
- * The built-in backend: the mountpoint is a pair of UDP sockets on the
- * allocated ports that count the RTP arriving with the session's SSRCs.
- * Viewers receive straight from the demux forwarder (the app adds them);
- * the backend keeps their count.
+ * The built-in backend: the mountpoint is a pair of loopback UDP sockets on
+ * the allocated ports that count the RTP arriving with the session's SSRCs
+ * (the demux forwarder sends one copy here) and hand each packet to the app,
+ * which forwards it to the session's WHEP viewers; the backend keeps their
+ * count.
  */
 export class BuiltinMountpoints implements MountpointBackend {
   readonly name = 'builtin';
   private readonly mps = new Map<string, Builtin>();
 
-  constructor(private readonly bindHost = '127.0.0.1') {}
+  constructor(
+    private readonly bindHost = '127.0.0.1',
+    /** Each packet of the session's streams, as it arrives: the WHEP viewers' feed. */
+    private readonly onRtp: (sessionId: string, stream: StreamType, rtp: Buffer) => void = () => {},
+  ) {}
 
   async create(spec: MountpointSpec): Promise<void> {
     if (this.mps.has(spec.sessionId)) throw new Error(`mountpoint ${spec.sessionId} exists`);
@@ -68,6 +73,7 @@ export class BuiltinMountpoints implements MountpointBackend {
           if (m.length >= 12 && m[0]! >> 6 === 2 && m.readUInt32BE(8) === want) {
             counts[t].packets++;
             counts[t].bytes += m.length;
+            this.onRtp(spec.sessionId, t, m);
           }
         });
         await new Promise<void>((resolve, reject) => {

@@ -14,7 +14,7 @@ import { redisSnapshot } from '../test/redis.ts';
 import { Receiver } from '../test/rtp.ts';
 import { sample } from '../test/exposition-parser.ts';
 import { json, metricsOf, startNode, type RunningNode } from '../test/nodes.ts';
-import { POOL_FULL_RETRY_AFTER_S } from './egress-mounts.ts';
+import { POOL_FULL_RETRY_AFTER_S } from './whep-viewers.ts';
 
 /**
  * The whole tree with real processes: Redis, `canopy node injection|relay|egress`

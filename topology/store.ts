@@ -61,21 +61,16 @@ const sessionHashSchema = z.object({
   startedAt: z.coerce.number().int().nonnegative(),
 });
 
+/** A WHEP viewer on an egress node: its session and the pool port its PeerConnection holds. */
 export interface ViewerPlacement {
   id: string;
   sessionId: string;
-  host: string;
-  audioPort: number;
-  videoPort: number;
   /** The pool port this viewer holds on its egress node. */
   poolPort: number;
 }
 const viewerSchema = z
   .object({
     sessionId: z.string().regex(ID_PATTERN),
-    host,
-    audioPort: port,
-    videoPort: port,
     poolPort: port,
   })
   .strict();

@@ -129,9 +129,6 @@ describe('topology store', () => {
     await topo.putViewer('egress-5', {
       id: 'v-1',
       sessionId: 'sess-1',
-      host: '127.0.0.1',
-      audioPort: 4000,
-      videoPort: 4002,
       poolPort: 20000,
     });
     await r.hset(keys.viewers('egress-5'), 'v-2', '{not json');
