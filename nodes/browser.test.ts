@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, type WatchResult } from '../test/browser-watch.ts';
+import { CHROMIUM, type WatchResult } from '../test/browser.ts';
 import { createNetns, type Netns, netnsUnavailable, routesOf } from '../test/netns.ts';
 
 /**

@@ -12,44 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startRedis } from '../servers/redis.ts';
+import { CHROMIUM, CHROMIUM_ARGS, type WatchResult } from './browser.ts';
 import { json, startNode, type RunningNode } from './nodes.ts';
-
-export const CHROMIUM = '/usr/bin/chromium';
-/** The issue's flags, plus loopback candidates (every server here is on 127.0.0.1). */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-];
-
-export interface WatchResult {
-  player: {
-    state: string;
-    egress: string | null;
-    resource: string | null;
-    error: string | null;
-    stats: {
-      framesDecoded: number;
-      keyFramesDecoded: number;
-      fps: number;
-      videoPackets: number;
-      videoLost: number;
-      audioPackets: number;
-      audioLost: number;
-    } | null;
-  };
-  /** The egress node's origin, as the test should see it in `player.egress`. */
-  egressOrigin: string;
-  /** Viewers the egress node counted while the page played, and after it was closed. */
-  viewersWhilePlaying: number | null;
-  viewersAfterClose: number | null;
-  decoded: boolean;
-}
 
 const SESSION = 'browser-s1';
 const DEADLINE_MS = Number(process.env.CANOPY_WATCH_TIMEOUT_MS ?? 90_000);
