@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { actuatorKeys, readSubtrees, Topology } from '../topology/index.ts';
 import { DEMO } from '../stack/demo-config.ts';
 import { instantQuery } from '../servers/prometheus.ts';
 import { startStack, type Stack } from '../stack/stack.ts';
+import { type Viewer, watch } from '../viewers/whep-client.ts';
 import type { BenchResult } from './result.ts';
 import { median } from './scrape.ts';
 
@@ -93,10 +93,7 @@ async function provisioningAlone(): Promise<number> {
 
 async function oneRun(): Promise<Milestones> {
   const stack = await startStack();
-  const udp: Socket = await new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => resolve(s));
-  });
+  const viewers: Viewer[] = [];
   try {
     const injection = stack.nodes.find((n) => n.type === 'injection')!;
     const egress = stack.nodes.filter((n) => n.type === 'egress');
@@ -114,20 +111,13 @@ async function oneRun(): Promise<Milestones> {
     // The load is offered to a monitored tree: Prometheus discovers file_sd
     // targets seconds after it starts, and that start-up is not time to scale.
     await waitFor(() => egressTargetsUp(stack, egress), 30_000, 'the baseline egress targets up in Prometheus');
-    // Fill both pools past 85 %: the moment the last viewer lands is t0.
-    const port = (udp.address() as { port: number }).port;
+    // Fill both pools past 85 % with real viewers through the tree's entry
+    // point (it spreads them): the moment the last one connects is t0.
     const perNode = Math.ceil(DEMO.topology.egressPoolSize * 0.86 - 2);
     let t0 = 0;
-    for (let i = 0; i < perNode; i++) {
-      for (const n of egress) {
-        const r = await fetch(`${n.url}/whep/tts-1`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ host: '127.0.0.1', audioPort: port, videoPort: port }),
-        });
-        if (r.status !== 201) throw new Error(`viewer on ${n.url}: ${r.status} ${await r.text()}`);
-        t0 = performance.now();
-      }
+    for (let i = 0; i < perNode * egress.length; i++) {
+      viewers.push(await watch(`${injection.url}/whep/tts-1`, { timeoutMs: 15_000 }));
+      t0 = performance.now();
     }
     const m: Partial<Milestones> = {};
     const since = () => (performance.now() - t0) / 1000;
@@ -158,7 +148,7 @@ async function oneRun(): Promise<Milestones> {
     }
     return m as Milestones;
   } finally {
-    udp.close();
+    await Promise.all(viewers.map((v) => v.close().catch(() => {})));
     await stack.stop();
   }
 }

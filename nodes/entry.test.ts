@@ -53,6 +53,7 @@ beforeAll(async () => {
     id: 'injection-1',
     redisUrl: redis.url,
     extra: ['--source', 'synthetic'],
+    readyTimeoutMs: 60_000,
   });
   const sizes = { a: 4, b: 10, c: 2 };
   let from = base;

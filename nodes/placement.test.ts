@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EgressCandidate } from '../topology/index.ts';
-import { chooseEgress, PendingRedirects } from './placement.ts';
+import { chooseEgress, PENDING_GRACE_MS, PendingRedirects } from './placement.ts';
 
 const cand = (
   id: string,
@@ -46,8 +46,11 @@ describe('chooseEgress', () => {
     p.add('b', 2_001);
     // b: 2 + 2 pending of 10 = 40 % against a's 30 %.
     expect(chooseEgress([cand('a', 3, 10), cand('b', 2, 10)], 's', p.count).node?.id).toBe('a');
-    // b's next record (written after the redirects) has them: pending is gone.
-    expect(p.count('b', 2_500)).toBe(0);
+    // A record written just after them may not have them yet: they still count.
+    expect(p.count('b', 2_500)).toBe(2);
+    // One written a grace period later has them: pending is gone.
+    expect(p.count('b', 2_000 + PENDING_GRACE_MS)).toBe(1);
+    expect(p.count('b', 2_001 + PENDING_GRACE_MS)).toBe(0);
     p.add('a', 3_000);
     expect(p.count('a', 2_999)).toBe(1);
   });

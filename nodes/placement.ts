@@ -34,9 +34,17 @@ export function chooseEgress(
 }
 
 /**
- * Redirects sent per node. One sent after a node last wrote its load cannot be
- * in that load yet: it counts as a port taken until a newer record arrives, so
- * a burst of viewers between two writes does not all land on one node.
+ * A redirect stays counted until a load record written this long after it:
+ * the viewer's POST reaches its egress node, and its port is taken, a little
+ * after the redirect, so a record written in between does not have it yet.
+ */
+export const PENDING_GRACE_MS = 1_000;
+
+/**
+ * Redirects sent per node, counted as taken ports until the node's load
+ * record surely has them, so a burst of viewers between two writes does not
+ * all land on one node. Counting one twice for a second only spreads a burst
+ * more evenly.
  */
 export class PendingRedirects {
   private readonly byNode = new Map<string, number[]>();
@@ -44,7 +52,7 @@ export class PendingRedirects {
   count = (nodeId: string, loadAt: number): number => {
     const times = this.byNode.get(nodeId);
     if (!times) return 0;
-    const left = times.filter((t) => t > loadAt);
+    const left = times.filter((t) => t + PENDING_GRACE_MS > loadAt);
     if (left.length === 0) this.byNode.delete(nodeId);
     else this.byNode.set(nodeId, left);
     return left.length;

@@ -1,4 +1,3 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { Topology } from '../topology/index.ts';
 import { stackShapeSchema } from './demo-config.ts';
 import type { Stack } from './stack.ts';
 import { type ScenarioReport, type StepContext, STEPS, type StepKind } from './steps/index.ts';
+import { endViewer } from './steps/viewers.ts';
 
 export type { ScenarioEvent, ScenarioReport, SurgeReport, SurgeSample } from './steps/index.ts';
 
@@ -71,12 +71,16 @@ export async function runScenario(
   log: (line: string) => void = () => {},
   announce: (line: string) => void = () => {},
 ): Promise<ScenarioReport> {
-  const report: ScenarioReport = { events: [], firing: {}, subtrees: {}, scrapedUp: [], placed: {}, maxPool: [] };
-  // One local receiver for every viewer: the RTP a viewer gets lands here.
-  const audio = await bindUdp();
-  const video = await bindUdp();
-  let received = 0;
-  for (const s of [audio, video]) s.on('message', () => received++);
+  const report: ScenarioReport = {
+    events: [],
+    firing: {},
+    subtrees: {},
+    scrapedUp: [],
+    placed: {},
+    maxPool: [],
+    media: { audio: { packets: 0, expected: 0, lost: 0 }, video: { packets: 0, expected: 0, lost: 0 } },
+    endedByServer: 0,
+  };
   const ctx: StepContext = {
     stack,
     topology: new Topology(stack.redis, stack.tree, (msg, detail) => log(`${msg} ${JSON.stringify(detail ?? {})}`)),
@@ -89,7 +93,6 @@ export async function runScenario(
     announce,
     sessions: [],
     viewers: [],
-    receiver: { audioPort: audio.address().port, videoPort: video.address().port },
   };
 
   try {
@@ -98,17 +101,14 @@ export async function runScenario(
       const [kind, args] = Object.entries(s)[0] as [StepName, unknown];
       await (STEPS[kind] as StepKind).run(ctx, args);
     }
-    ctx.event(`scenario ${scenario.name} done (viewers received ${received} RTP packets)`);
   } finally {
-    for (const s of [audio, video]) s.close();
+    // Viewers a scenario leaves connected go with it.
+    await Promise.all([...ctx.viewers].map((v) => endViewer(ctx, v).catch(() => {})));
   }
+  const { audio, video } = report.media;
+  ctx.event(
+    `scenario ${scenario.name} done (viewers received ${audio.packets} audio and ${video.packets} video RTP packets, ` +
+      `lost ${audio.lost} and ${video.lost})`,
+  );
   return report;
-}
-
-function bindUdp(): Promise<Socket & { address(): { port: number } }> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => resolve(s as Socket & { address(): { port: number } }));
-  });
 }

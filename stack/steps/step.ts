@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Topology } from '../../topology/index.ts';
+import type { Viewer } from '../../viewers/whep-client.ts';
 import type { Stack } from '../stack.ts';
 
 /** What a run saw: the e2e test's evidence, the CLI's summary. */
@@ -15,6 +16,10 @@ export interface ScenarioReport {
   placed: Record<string, number>;
   /** Max port-pool utilisation (the recorded series) sampled after each viewers step. */
   maxPool: number[];
+  /** What the viewers received, summed per stream as each one went (RFC 3550 counts of the viewer). */
+  media: Record<'audio' | 'video', { packets: number; expected: number; lost: number }>;
+  /** Viewers their egress node ended (drained and removed, say) rather than the scenario. */
+  endedByServer: number;
   /** What a surge step saw. */
   surge?: SurgeReport;
 }
@@ -50,10 +55,10 @@ export interface ScenarioEvent {
   what: string;
 }
 
-/** A viewer a step placed on an egress node; `location` is its WHEP resource. */
+/** A connected WebRTC viewer and the egress node the entry point sent it to. */
 export interface PlacedViewer {
   node: string;
-  location: string;
+  viewer: Viewer;
 }
 
 /** What every step of one run shares: the stack, Redis through topology/, the run's state and its report. */
@@ -68,10 +73,8 @@ export interface StepContext {
   announce(line: string): void;
   /** Session ids started so far, in order. */
   sessions: string[];
-  /** Viewers placed and not yet removed. */
+  /** Viewers connected and not yet gone. */
   viewers: PlacedViewer[];
-  /** The local UDP ports every viewer's RTP is sent to. */
-  receiver: { audioPort: number; videoPort: number };
 }
 
 /**
