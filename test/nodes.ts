@@ -24,7 +24,7 @@ export interface NodeStart {
   port?: number;
   fwdAudio?: number;
   fwdVideo?: number;
-  /** How long to wait for /readyz (20 s unless told: a busy machine starts node apps slowly). */
+  /** How long to wait for /readyz (60 s unless told: a machine busy with other tests starts node apps slowly). */
   readyTimeoutMs?: number;
 }
 
@@ -59,7 +59,7 @@ export async function startNode(o: NodeStart): Promise<RunningNode> {
   const child = await startChild(o.id, process.execPath, {
     args,
     ready: () => httpOk(`${url}/readyz`),
-    readyTimeoutMs: o.readyTimeoutMs ?? 20_000,
+    readyTimeoutMs: o.readyTimeoutMs ?? 60_000,
   });
   return { child, id: o.id, port, url, fwdAudio, fwdVideo, args };
 }

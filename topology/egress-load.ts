@@ -33,6 +33,11 @@ const loadHashSchema = z
   .strict();
 const sessionsSchema = z.array(z.string().regex(ID_PATTERN)).max(1024);
 
+/** True for an egress load record's key (a snapshot of Redis leaves out its ever-changing `at`). */
+export function isEgressLoadKey(key: string): boolean {
+  return key.startsWith(keys.egressLoad('x').slice(0, -1));
+}
+
 /** An egress node as placement sees it: its record, its draining flag, and its load (null: not ready). */
 export interface EgressCandidate {
   node: NodeInfo;
