@@ -12,7 +12,7 @@
 
   const setState = (s, error) => {
     player.state = s;
-    if (error) player.error = String(error);
+    player.error = error ? String(error) : null;
     $('state').textContent = error ? `${s}: ${error}` : s;
   };
 
@@ -88,8 +88,16 @@
       body: pc.localDescription.sdp,
     });
     if (r.status !== 201) {
-      const retry = r.headers.get('Retry-After');
-      throw new Error(`${r.status} ${(await r.text()).slice(0, 200)}${retry ? ` (retry after ${retry} s)` : ''}`);
+      const retry = Number(r.headers.get('Retry-After'));
+      const why = `${r.status} ${(await r.text()).slice(0, 200)}`;
+      pc.close();
+      // No room yet (or the session not served yet): try again when told, as a WHEP client does.
+      if (r.status === 503 && retry > 0) {
+        setState(`waiting ${retry} s`, why);
+        setTimeout(() => watch().catch((err) => setState('failed', err?.message ?? err)), retry * 1000);
+        return;
+      }
+      throw new Error(why);
     }
     player.egress = new URL(r.url).origin;
     $('egress').textContent = player.egress;
