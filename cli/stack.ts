@@ -89,6 +89,8 @@ export function stackCommand(): Command {
             await stack.stop();
             log('stopped; temp dir removed');
           }
+          // The scenario's WebRTC viewers are closed: let their library's threads go, so the command exits.
+          (await import('../viewers/load.ts')).releaseWebRtc();
         }
       },
     );

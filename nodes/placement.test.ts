@@ -53,5 +53,9 @@ describe('chooseEgress', () => {
     expect(p.count('b', 2_001 + PENDING_GRACE_MS)).toBe(0);
     p.add('a', 3_000);
     expect(p.count('a', 2_999)).toBe(1);
+    // Redirects on their way never make a node with a free port look full.
+    const q = new PendingRedirects();
+    for (let i = 0; i < 5; i++) q.add('a', 2_000);
+    expect(chooseEgress([cand('a', 9, 10)], 's', q.count).node?.id).toBe('a');
   });
 });

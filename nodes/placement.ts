@@ -4,7 +4,7 @@ import type { EgressCandidate, NodeInfo } from '../topology/index.ts';
  * Which egress node takes a new viewer of a session: among the nodes that are
  * ready (a fresh load record), not draining and serving the session, the one
  * whose pool is least used (fraction, then free ports, then id, so equal nodes
- * are picked the same way every time). Pure: the entry point feeds it what it
+ * are picked the same way every time); a node with no free port is never chosen. Pure: the entry point feeds it what it
  * read from Redis plus its own redirects not yet reflected there.
  */
 
@@ -20,17 +20,25 @@ export function chooseEgress(
 ): Choice {
   const serving = candidates.filter((c) => c.load && !c.node.draining && c.load.sessions.includes(sessionId));
   if (serving.length === 0) return { node: null, why: candidates.length === 0 ? 'no-egress' : 'not-serving' };
+  // Room is what the node itself reported; redirects on their way only order the nodes (counted
+  // for a grace second, they may be in the record already: near a full pool they must not refuse).
   const withRoom = serving
-    .map((c) => ({ node: c.node, size: c.load!.size, allocated: c.load!.allocated + pending(c.node.id, c.load!.at) }))
-    .filter((c) => c.allocated < c.size);
+    .filter((c) => c.load!.allocated < c.load!.size)
+    .map((c) => ({
+      node: c.node,
+      size: c.load!.size,
+      allocated: c.load!.allocated,
+      expected: c.load!.allocated + pending(c.node.id, c.load!.at),
+    }));
   if (withRoom.length === 0) return { node: null, why: 'full' };
   withRoom.sort(
     (a, b) =>
-      a.allocated / a.size - b.allocated / b.size ||
-      b.size - b.allocated - (a.size - a.allocated) ||
+      a.expected / a.size - b.expected / b.size ||
+      b.size - b.expected - (a.size - a.expected) ||
       a.node.id.localeCompare(b.node.id),
   );
-  return withRoom[0]!;
+  const { node, allocated, size } = withRoom[0]!;
+  return { node, allocated, size };
 }
 
 /**
