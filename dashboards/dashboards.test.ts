@@ -6,6 +6,7 @@ import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { viewerQualityFamilies } from '../exporters/index.ts';
 import { startNodeExporter, type RunningNodeExporter } from '../servers/node-exporter.ts';
 import { promqlErrors } from '../test/promql.ts';
 
@@ -368,6 +369,10 @@ describe('metric names', () => {
     ...contract.flatMap((m) =>
       m.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name],
     ),
+    // The egress's histograms of what viewers report: their series, not their family names.
+    ...Object.values(viewerQualityFamilies)
+      .filter((f) => 'buckets' in f)
+      .flatMap((f) => ['_bucket', '_sum', '_count'].map((s) => f.name + s)),
     'ALERTS',
     'up',
   ]);

@@ -9,22 +9,22 @@ import type { StreamType } from './labels.ts';
  * PromQL, and how many viewers suffer more than a bound.
  */
 export const viewerQualityFamilies = {
-  fractionLost: {
+  viewerFractionLost: {
     name: 'media_tree_egress_viewer_fraction_lost_ratio',
     help: 'Fraction of RTP packets lost since the previous receiver report, as each WHEP viewer reports it (0..1)',
     buckets: [0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
   },
-  jitter: {
+  viewerJitter: {
     name: 'media_tree_egress_viewer_jitter_seconds',
     help: 'Interarrival jitter each WHEP viewer reports (RTCP receiver reports), in seconds',
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
   },
-  rtt: {
+  viewerRtt: {
     name: 'media_tree_egress_viewer_rtt_seconds',
     help: 'Round trip to each WHEP viewer, from its receiver reports against our sender reports, in seconds',
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
   },
-  nackedPackets: {
+  viewerNackedPackets: {
     name: 'media_tree_egress_viewer_nacked_packets_total',
     help: 'RTP packets WHEP viewers asked for again with generic NACKs (resent from the last ones sent)',
   },
@@ -48,12 +48,12 @@ export function createViewerQualityMetrics(registry: Registry): ViewerQualityMet
     });
   const f = viewerQualityFamilies;
   return {
-    fractionLost: h(f.fractionLost),
-    jitter: h(f.jitter),
-    rtt: h(f.rtt),
+    fractionLost: h(f.viewerFractionLost),
+    jitter: h(f.viewerJitter),
+    rtt: h(f.viewerRtt),
     nackedPackets: new Counter({
-      name: f.nackedPackets.name,
-      help: f.nackedPackets.help,
+      name: f.viewerNackedPackets.name,
+      help: f.viewerNackedPackets.help,
       labelNames: ['stream_type'],
       registers: [registry],
     }),

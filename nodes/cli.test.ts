@@ -43,6 +43,19 @@ describe('canopy node', () => {
       ['node', 'injection', '--node-id', 'injection-1', '--source', 'synthetic', '--audio-pps', '0'],
       /--audio-pps.*expected 1\.\.10000, got 0/,
     ],
+    // Item 7 of issue 13: WebRTC stays on one address, and a configuration that could never connect is refused.
+    [['node', 'egress', '--node-id', 'egress-1', '--ice-bind', 'eth0'], /--ice-bind.*expected an IP address/],
+    [['node', 'egress', '--node-id', 'egress-1', '--ice-bind', '0.0.0.0'], /--ice-bind.*wildcard would gather/],
+    [['node', 'egress', '--node-id', 'egress-1', '--ice-bind', '::'], /--ice-bind.*wildcard would gather/],
+    [
+      ['node', 'egress', '--node-id', 'egress-1', '--advertise-host', '10.0.3.7'],
+      /--advertise-host 10\.0\.3\.7 with --ice-bind 127\.0\.0\.1.*set --ice-bind/,
+    ],
+    [
+      ['node', 'egress', '--node-id', 'egress-1', '--viewer-connect-timeout', '100ms'],
+      /--viewer-connect-timeout.*1s\.\.10m/,
+    ],
+    [['node', 'egress', '--node-id', 'egress-1', '--nack-buffer', '9999'], /--nack-buffer.*expected 0\.\.4096/],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
     const r = await runCanopy(args, 20_000);
     expect(r.code).not.toBe(0);

@@ -11,9 +11,9 @@ import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { waitUntil } from '../process/wait.ts';
 import { keys, Topology } from '../topology/index.ts';
 import { redisSnapshot } from '../test/redis.ts';
-import { Receiver } from '../test/rtp.ts';
 import { sample } from '../test/exposition-parser.ts';
 import { json, metricsOf, startNode, type RunningNode } from '../test/nodes.ts';
+import { type Viewer, WhepError, watch } from '../viewers/whep-client.ts';
 import { POOL_FULL_RETRY_AFTER_S } from './whep-viewers.ts';
 
 /**
@@ -29,7 +29,7 @@ let relay: RunningNode;
 let e1: RunningNode;
 let e2: RunningNode;
 let e3: RunningNode;
-const receivers: Receiver[] = [];
+const viewers: Viewer[] = [];
 const base = 21_000 + Math.floor(Math.random() * 80) * 100;
 
 // Exact packet counts: the raw-rate source (the encoded one's rates follow its encoder).
@@ -37,22 +37,17 @@ const SYNTHETIC = ['--source', 'synthetic'];
 const SESS_A = { sessionId: 'sess-a', audioSsrc: 1111, videoSsrc: 2222 };
 const SESS_B = { sessionId: 'sess-b', audioSsrc: 3333, videoSsrc: 4444 };
 
-async function viewer(
-  node: RunningNode,
-  session: string,
-): Promise<{ audio: Receiver; video: Receiver; location: string }> {
-  const audio = await Receiver.open();
-  const video = await Receiver.open();
-  receivers.push(audio, video);
-  const res = await json(`${node.url}/whep/${session}`, {
-    method: 'POST',
-    body: JSON.stringify({ host: '127.0.0.1', audioPort: audio.port, videoPort: video.port }),
-  });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  const location = res.headers.get('location')!;
-  expect(location).toMatch(new RegExp(`^/whep/${session}/viewers/v-[0-9a-f]{16}$`));
-  return { audio, video, location };
+/** A real WHEP viewer (node-datachannel) of `session` on `node`. */
+async function viewer(node: RunningNode, session: string): Promise<Viewer> {
+  const v = await watch(`${node.url}/whep/${session}`, { timeoutMs: 10_000 });
+  viewers.push(v);
+  expect(v.location).toMatch(new RegExp(`^${node.url}/whep/${session}/viewers/v-[0-9a-f]{16}$`));
+  return v;
 }
+
+/** Packets of `ssrc` a viewer received on the stream that carries it. */
+const got = (v: Viewer, t: 'audio' | 'video', ssrc: number) =>
+  v.counts()[t].ssrc === ssrc ? v.counts()[t].packets : 0;
 
 async function mountpoints(
   node: RunningNode,
@@ -105,7 +100,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const x of receivers) x.close();
+  for (const v of viewers) await v.close({ sendDelete: false });
   await Promise.all([e1, e2, e3, relay, inj].filter(Boolean).map((n) => n.child.stop()));
   r?.disconnect();
   await redis?.stop();
@@ -122,10 +117,10 @@ describe('a tree of real nodes', () => {
       async () => (await json(`${inj.url}/sessions`)).body.children.join() === 'relay-1',
     );
 
-    // The source waits 1.5 s, so mountpoints and viewers are in place before the first packet.
+    // The source waits 5 s, so mountpoints and viewers (ICE, DTLS) are in place before the first packet.
     const start = await json(`${inj.url}/sessions`, {
       method: 'POST',
-      body: JSON.stringify({ ...SESS_A, generator: { delayMs: 1500, durationMs: 2000 } }),
+      body: JSON.stringify({ ...SESS_A, generator: { delayMs: 5000, durationMs: 2000 } }),
     });
     expect(start.status, JSON.stringify(start.body)).toBe(201);
     expect(start.headers.get('location')).toBe('/sessions/sess-a');
@@ -145,7 +140,7 @@ describe('a tree of real nodes', () => {
         const s = (await json(`${inj.url}/sessions`)).body.sessions.find((x: { id: string }) => x.id === 'sess-a');
         return s.generated.audio === want.audio && s.generated.video === want.video;
       },
-      { timeoutMs: 8_000 },
+      { timeoutMs: 12_000 },
     );
     await new Promise((res) => setTimeout(res, 500)); // the last packets cross two forwarders
 
@@ -161,8 +156,8 @@ describe('a tree of real nodes', () => {
       const forwarded = sample(mr, 'media_tree_relay_rtp_packets_forwarded_total', { stream_type: t });
       const r1 = sample(m1, 'media_tree_egress_rtp_packets_received_total', { stream_type: t, ssrc });
       const r2 = sample(m2, 'media_tree_egress_rtp_packets_received_total', { stream_type: t, ssrc });
-      const view1 = (t === 'audio' ? v1.audio : v1.video).count(Number(ssrc));
-      const view2 = (t === 'audio' ? v2.audio : v2.video).count(Number(ssrc));
+      const view1 = got(v1, t, Number(ssrc));
+      const view2 = got(v2, t, Number(ssrc));
       figures[t] = {
         injectionSent: sent,
         relayForwarded: forwarded,
@@ -283,13 +278,11 @@ describe('a tree of real nodes', () => {
     expect(relay.child.output()).toMatch(/forwarder exited/);
   });
 
-  it('an egress node restarted after SIGKILL rediscovers the live sessions and serves its viewers again', async () => {
+  it('an egress node restarted after SIGKILL rediscovers the live sessions; its viewers come back through WHEP', async () => {
     const v = await viewer(e1, 'sess-b');
-    await waitUntil('the viewer to receive', () => v.video.count(SESS_B.videoSsrc) > 50, { timeoutMs: 3_000 });
+    await waitUntil('the viewer to receive', () => got(v, 'video', SESS_B.videoSsrc) > 50, { timeoutMs: 3_000 });
     e1.child.process.kill('SIGKILL');
     await new Promise((res) => e1.child.process.once('exit', res));
-    await new Promise((res) => setTimeout(res, 300));
-    const gap = v.video.count(SESS_B.videoSsrc);
     e1 = await startNode({
       type: 'egress',
       id: 'egress-1',
@@ -299,12 +292,15 @@ describe('a tree of real nodes', () => {
       fwdVideo: e1.fwdVideo,
       extra: ['--parent-slot', 'relay-1-s0', '--port-range', `${base}-${base + 49}`],
     });
+    // The PeerConnections died with the process: their records and ports are returned.
     const mps = await mountpoints(e1);
     expect(mps.map((m) => [m.sessionId, m.viewers])).toEqual([
-      ['sess-a', 1],
-      ['sess-b', 1],
+      ['sess-a', 0],
+      ['sess-b', 0],
     ]);
-    await waitUntil('the restored viewer to receive again', () => v.video.count(SESS_B.videoSsrc) > gap + 100, {
+    expect(await topo.viewers('egress-1')).toEqual([]);
+    const again = await viewer(e1, 'sess-b');
+    await waitUntil('the viewer, back through WHEP, to receive', () => got(again, 'video', SESS_B.videoSsrc) > 100, {
       timeoutMs: 5_000,
     });
     await waitUntil('the new mountpoint to count sess-b', async () => (await received(e1, 'sess-b', 'video')) > 100, {
@@ -400,30 +396,12 @@ describe('a tree of real nodes', () => {
         404,
         /no session/,
       ],
+      // The WHEP server's own refusals (bad offers, 404, 415) are nodes/whep.test.ts's.
       [
-        'egress: bad host',
-        post(`${e2.url}/whep/sess-a`, JSON.stringify({ host: 'evil host', audioPort: 4000, videoPort: 4002 })),
-        400,
-        /host/,
-      ],
-      [
-        'egress: port 0',
-        post(`${e2.url}/whep/sess-a`, JSON.stringify({ host: '127.0.0.1', audioPort: 0, videoPort: 4002 })),
-        400,
-        /audioPort/,
-      ],
-      ['egress: not JSON', post(`${e2.url}/whep/sess-a`, 'v=0\r\no=- 0 0 IN IP4 127.0.0.1'), 400, /not valid JSON/],
-      [
-        'egress: bad session id',
-        post(`${e2.url}/whep/Sess%0D%0A`, JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 })),
-        400,
-        /bad session id/,
-      ],
-      [
-        'egress: unknown session',
-        post(`${e2.url}/whep/sess-nope`, JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 })),
-        404,
-        /no live session/,
+        'egress: the old JSON viewer API',
+        post(`${e2.url}/whep/sess-a`, JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 })),
+        415,
+        /application\/sdp/,
       ],
       [
         'egress: unknown viewer',
@@ -470,24 +448,19 @@ describe('a tree of real nodes', () => {
     // egress-3: 5 ports, 4 held by the two mountpoints.
     await viewer(e3, 'sess-b');
     const before = await redisSnapshot(r);
-    const full = await json(`${e3.url}/whep/sess-b`, {
-      method: 'POST',
-      body: JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 }),
-    });
+    const full = await watch(`${e3.url}/whep/sess-b`, { timeoutMs: 5_000 }).catch((e) => e);
+    expect(full).toBeInstanceOf(WhepError);
     expect(full.status).toBe(503);
-    expect(full.body).toMatchObject({ error: expect.stringMatching(/port pool exhausted/), allocated: 5, size: 5 });
+    expect(full.message).toMatch(/port pool exhausted/);
     // A WHEP client is told when to try again.
-    expect(full.headers.get('retry-after')).toBe(String(POOL_FULL_RETRY_AFTER_S));
+    expect(full.retryAfterS).toBe(POOL_FULL_RETRY_AFTER_S);
     expect(sample(await metricsOf(e3), 'media_tree_egress_port_pool_utilization_percent')).toBe(100);
     expect(await redisSnapshot(r)).toBe(before);
 
     await topo.setDraining('egress-2', true);
-    const drained = await json(`${e2.url}/whep/sess-b`, {
-      method: 'POST',
-      body: JSON.stringify({ host: '127.0.0.1', audioPort: 4000, videoPort: 4002 }),
-    });
+    const drained = await watch(`${e2.url}/whep/sess-b`, { timeoutMs: 5_000 }).catch((e) => e);
     expect(drained.status).toBe(503);
-    expect(drained.body.error).toMatch(/draining/);
+    expect(drained.message).toMatch(/draining/);
     await topo.setDraining('egress-2', false);
   });
 

@@ -344,6 +344,28 @@ describe('the egress as a WHEP server', () => {
     expect(m).not.toMatch(/media_tree_egress_viewer_\w+\{[^}]*viewer/);
   });
 
+  it('counts the packets viewers NACK', async () => {
+    // Loss made on the viewer's side: every 20th video packet is dropped as it arrives, and NACKed.
+    // (Whether the resend repairs it cannot be seen here: the resend reaches SRTP as a replay of a
+    // packet it already decrypted, and is refused. Repair needs loss before SRTP: see metrics.md.)
+    let n = 0;
+    const before =
+      sample(await metricsOf(e1), 'media_tree_egress_viewer_nacked_packets_total', { stream_type: 'video' }) ?? 0;
+    const v = await view(e1, SESS.sessionId, {
+      nack: true,
+      dropIncoming: (stream: string) => stream === 'video' && ++n % 20 === 0,
+    });
+    await new Promise((res) => setTimeout(res, 3_000));
+    const c = v.counts().video;
+    await v.close();
+    const asked =
+      sample(await metricsOf(e1), 'media_tree_egress_viewer_nacked_packets_total', { stream_type: 'video' })! - before;
+    expect(c.nacksSent).toBeGreaterThan(5);
+    // One packet a NACK (single gaps); the last one or two may still be on their way at close.
+    expect(asked).toBeLessThanOrEqual(c.nacksSent);
+    expect(asked).toBeGreaterThanOrEqual(c.nacksSent - 2);
+  });
+
   it('answers 503 with Retry-After when the pool is full or the node drains; its viewers keep playing', async () => {
     // egress-2: three ports, the mountpoint's two and one viewer.
     const v = await view(e2);

@@ -28,6 +28,10 @@
     rtpPacketsLost: 'media_tree_egress_rtp_packets_lost_total',
     rtpPacketsOutOfOrder: 'media_tree_egress_rtp_packets_out_of_order_total',
     rtpJitterSeconds: 'media_tree_egress_rtp_jitter_seconds',
+    viewerFractionLost: 'media_tree_egress_viewer_fraction_lost_ratio',
+    viewerJitter: 'media_tree_egress_viewer_jitter_seconds',
+    viewerRtt: 'media_tree_egress_viewer_rtt_seconds',
+    viewerNackedPackets: 'media_tree_egress_viewer_nacked_packets_total',
   },
   actuator: {
     notifications: 'canopy_actuator_notifications_total',

@@ -8,6 +8,7 @@ import {
   ACTION_DURATION_METRIC,
   actuatorFamilies,
   egressFamilies,
+  viewerQualityFamilies,
   injectionFamilies,
   relayFamilies,
   streamQualityFamilies,
@@ -45,13 +46,17 @@ const METRICS_LIBSONNET = 'rules/metrics.libsonnet';
  * file instead of spelling them again.
  */
 export function metricsLibsonnet(): string {
-  const table = (families: Record<string, FamilySpec>) =>
+  const table = (families: Record<string, Pick<FamilySpec, 'name'>>) =>
     Object.fromEntries(Object.entries(families).map(([k, f]) => [k, f.name]));
   const body = JSON.stringify(
     {
       injection: table(injectionFamilies),
       relay: { ...table(relayFamilies), ...table(streamQualityFamilies('relay')) },
-      egress: { ...table(egressFamilies), ...table(streamQualityFamilies('egress')) },
+      egress: {
+        ...table(egressFamilies),
+        ...table(streamQualityFamilies('egress')),
+        ...table(viewerQualityFamilies),
+      },
       actuator: { ...table(actuatorFamilies), duration: ACTION_DURATION_METRIC },
     },
     null,

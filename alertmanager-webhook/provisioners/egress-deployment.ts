@@ -72,6 +72,8 @@ export function egressDeployment(p: EgressDeploymentParams): V1Deployment {
     { name: 'CANOPY_LISTEN_HOST', value: '0.0.0.0' },
     // RTP comes from relay pods, not from loopback.
     { name: 'CANOPY_FORWARDER_BIND', value: '0.0.0.0' },
+    // WHEP viewers reach the pod IP: each viewer's PeerConnection binds it (one address, never every interface).
+    { name: 'CANOPY_ICE_BIND', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ...Object.entries(p.env).map(([n, v]) => ({ name: n, value: v })),
   ];
   return {

@@ -205,6 +205,7 @@ describe('KubernetesProvisioner against the fake API server', () => {
       CANOPY_PARENT_SLOT: 'relay-1-s0',
       CANOPY_NODE_ID: { fieldRef: { fieldPath: 'metadata.name' } },
       CANOPY_ADVERTISE_HOST: { fieldRef: { fieldPath: 'status.podIP' } },
+      CANOPY_ICE_BIND: { fieldRef: { fieldPath: 'status.podIP' } },
       CANOPY_REDIS_URL: 'redis://redis.media.svc:6379',
       CANOPY_HTTP_PORT: '7073',
       CANOPY_LOG_LEVEL: 'debug',

@@ -11,6 +11,10 @@ local ne = import 'node-exporter.libsonnet';
   local sel = k.node,
   local host = '%s, %s' % [c.nodeExporterSelector, sel],
   local rateOf(name, extra, by) = 'sum by (%s) (rate(%s{%s}[$__rate_interval]))' % [by, name, extra],
+  // Histograms of the viewers' receiver reports (no per-viewer label): a quantile and the mean per node and stream.
+  local viewerSel = '%s, %s' % [c.egressSelector, sel],
+  local viewerQuantile(q, name) = 'histogram_quantile(%g, %s)' % [q, rateOf(name + '_bucket', viewerSel, 'node_id, stream_type, le')],
+  local viewerMean(name) = '%s / %s' % [rateOf(name + '_sum', viewerSel, 'node_id, stream_type'), rateOf(name + '_count', viewerSel, 'node_id, stream_type')],
 
   // RTP of the three apps, one target each: [name, selector, verb].
   local rtp(kind) = [
@@ -70,6 +74,20 @@ local ne = import 'node-exporter.libsonnet';
         ], 'Relay and egress: interarrival jitter (RFC 3550 A.8) of the worst stream of each type. MediaTreeRTPJitter fires above %gs for %s.' % [c.rtpJitterAlertSeconds, c.forDurations.rtpJitter], min=0)
         + g.withThresholdLines([['green', null], ['red', c.rtpJitterAlertSeconds]])
         + g.withLinks([k.runbook('MediaTreeRTPJitter')]),
+
+        g.row('What viewers report'),
+        g.timeseries('Viewer loss', 'percentunit', [
+          g.target(viewerQuantile(0.95, metrics.egress.viewerFractionLost), '{{node_id}} {{stream_type}} p95'),
+          g.target(viewerMean(metrics.egress.viewerFractionLost), '{{node_id}} {{stream_type}} mean'),
+        ], "Egress: fraction lost in the WHEP viewers' RTCP receiver reports, one observation a report (about 1/s per viewer).", w=8, min=0),
+        g.timeseries('Viewer jitter', 's', [
+          g.target(viewerQuantile(0.95, metrics.egress.viewerJitter), '{{node_id}} {{stream_type}} p95'),
+          g.target(viewerMean(metrics.egress.viewerJitter), '{{node_id}} {{stream_type}} mean'),
+        ], 'Egress: interarrival jitter the viewers report (RFC 3550 A.8).', w=8, min=0),
+        g.timeseries('Viewer round trip', 's', [
+          g.target(viewerQuantile(0.95, metrics.egress.viewerRtt), '{{node_id}} {{stream_type}} p95'),
+          g.target(viewerMean(metrics.egress.viewerRtt), '{{node_id}} {{stream_type}} mean'),
+        ], "Egress: round trip to the viewers, from their receiver reports against the node's sender reports.", w=8, min=0),
 
         g.row('Node apps'),
         g.stateTimeline('Scrape targets', 'none', [g.target('up{%s}' % sel, '{{node_id}} {{job}}')], 'App and node_exporter of each node; a down target reports nothing else.', w=12)
