@@ -8,11 +8,19 @@ import { benchForwarder } from '../bench/forwarder.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
 
-/** Runs one benchmark and prints, last, the RATIO line docs/benchmarks.md promises. */
-async function report(run: (log: (l: string) => void) => Promise<BenchResult>): Promise<void> {
-  const { ratio } = await run((line) => console.log(line));
-  if (!Number.isFinite(ratio)) throw new Error(`benchmark produced no finite ratio (${ratio})`);
-  console.log(`RATIO ${ratio.toFixed(4)}`);
+/**
+ * Runs one benchmark and prints, last, the RATIO line docs/benchmarks.md
+ * promises. `webRtc`: it ran WebRTC viewers, whose library threads would keep
+ * the process alive once it is done, failed or not.
+ */
+async function report(run: (log: (l: string) => void) => Promise<BenchResult>, webRtc = false): Promise<void> {
+  try {
+    const { ratio } = await run((line) => console.log(line));
+    if (!Number.isFinite(ratio)) throw new Error(`benchmark produced no finite ratio (${ratio})`);
+    console.log(`RATIO ${ratio.toFixed(4)}`);
+  } finally {
+    if (webRtc) (await import('../viewers/load.ts')).releaseWebRtc();
+  }
 }
 
 export function benchCommand(): Command {
@@ -150,7 +158,7 @@ export function benchCommand(): Command {
     )
     .addOption(intOption('--runs <n>', 'scale-outs measured, each on a fresh stack', 'CANOPY_BENCH_RUNS', 3, 1, 20))
     .action(async (o: { runs: number }) => {
-      await report((log) => benchTimeToScale(o, log));
+      await report((log) => benchTimeToScale(o, log), true);
     });
 
   bench
@@ -159,7 +167,7 @@ export function benchCommand(): Command {
       'the surge scenario on fresh local stacks, one subtree per firing episode (the policy before sizing) then level scaling: viewers refused, time to capacity, subtrees at the peak against those needed, return to baseline (ratio: refused level/episode, lower is better)',
     )
     .action(async () => {
-      await report((log) => benchSurge(log));
+      await report((log) => benchSurge(log), true);
     });
 
   return bench;

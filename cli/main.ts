@@ -5,6 +5,7 @@ import { benchCommand } from './bench.ts';
 import { nodeCommand } from './node.ts';
 import { renderCommand } from './render.ts';
 import { stackCommand } from './stack.ts';
+import { viewersCommand } from './viewers.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,7 +18,8 @@ export function program(): Command {
     .addCommand(benchCommand())
     .addCommand(nodeCommand())
     .addCommand(renderCommand())
-    .addCommand(stackCommand());
+    .addCommand(stackCommand())
+    .addCommand(viewersCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {

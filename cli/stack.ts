@@ -61,7 +61,8 @@ export function stackCommand(): Command {
             const stopProgress = o.progress
               ? startProgress(stack.urls.prometheus, stack.urls.actuator, process.stdout)
               : () => {};
-            const run = runScenario(stack, scenario, log);
+            const announce = (line: string) => console.log(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}${line}`);
+            const run = runScenario(stack, scenario, log, announce);
             const r = await Promise.race([run, signalled.then(() => undefined)]).finally(stopProgress);
             if (r) {
               log(

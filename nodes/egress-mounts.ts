@@ -56,6 +56,11 @@ export class EgressMounts {
     return this.mounts.size;
   }
 
+  /** The sessions with an open mountpoint (this node can take their viewers). */
+  sessionIds(): string[] {
+    return [...this.mounts.keys()].sort();
+  }
+
   get(sessionId: string): Mount | undefined {
     return this.mounts.get(sessionId);
   }

@@ -5,6 +5,7 @@ import { egressRoutes } from './egress-routes.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { BuiltinMountpoints } from './mountpoints.ts';
 import { type ForwarderConfig, forwarderAnswers, nodeForwarder } from './node-forwarder.ts';
+import { LoadReporter } from './load-reporter.ts';
 import { PortPool } from './port-pool.ts';
 import { Presence } from './presence.ts';
 import { whepRoutes } from './whep-routes.ts';
@@ -43,7 +44,8 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
   const backend = new BuiltinMountpoints(c.mountpointHost, (session, stream, rtp) =>
     viewers.forward(session, stream, rtp),
   );
-  const pool = new PortPool(c.portMin, c.portMax);
+  // Every take and release reports the load at once (the entry point places viewers by it).
+  const pool = new PortPool(c.portMin, c.portMax, () => load.poke());
   const queue = new Queue();
   let booted = false;
   /** Set once the first reconcile is done: /readyz then means "serving what Redis says". */
@@ -112,12 +114,23 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
       })
       .catch((err) => log.warn({ err: err.message, why }, 'session reconcile failed'));
 
-  const app = baseApp(metrics.node, async () => {
+  const notReady = async () => {
     if (!serving) return 'starting';
     if (state.stopping) return 'stopping';
     if (!(await redisAnswers(redis))) return 'redis does not answer';
     if (!(await forwarderAnswers(fwd.client))) return 'forwarder does not answer';
     return null;
+  };
+  const app = baseApp(metrics.node, notReady);
+  // What the tree's entry point places viewers by: pool use and sessions, while ready.
+  const load = new LoadReporter({
+    topo,
+    nodeId: c.nodeId,
+    log,
+    read: async () =>
+      (await notReady()) === null
+        ? { allocated: pool.allocated, size: pool.size, sessions: mounts.sessionIds() }
+        : null,
   });
   egressRoutes(app, { mounts, viewers });
   whepRoutes(app, { nodeId: c.nodeId, mounts, viewers, topo, queue, state, serving: () => serving, log });
@@ -143,11 +156,14 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
       await viewers.forgetDead();
       await queue.run(() => mounts.restore());
       serving = true;
+      load.start();
       log.info({ sessions: mounts.size }, 'ready');
     },
     resync: { everyMs: 3_000, run: () => reconcileSoon('periodic') },
     // Take no new viewers (state.stopping), leave the topology (the relay stops sending), then go.
     leave: async () => {
+      // Off the entry point's list first, then the viewers go.
+      await load.stop();
       await viewers.closeAll('node stopping');
       if (booted)
         await topo

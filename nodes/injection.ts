@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { createInjectionMetrics, createReregistrations, forgetInjectionSession } from '../exporters/index.ts';
 import { ID_PATTERN, type SessionInfo, slotIdsOf } from '../topology/index.ts';
 import { badInput, baseApp, type CommonConfig, HttpError, Queue, redisAnswers } from './common.ts';
+import { entryRoutes } from './entry-routes.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { EncodedSource, encoderMissing } from './encoded-source.ts';
 import type { RtpSource, RtpSourceOptions, RtpTarget, SourceKind } from './rtp-source.ts';
@@ -12,7 +13,8 @@ import { SyntheticSource } from './synthetic-source.ts';
  * The injection node: takes broadcast sessions over HTTP, generates their RTP
  * with the built-in source (encoded VP8 + Opus, or synthetic at exact rates),
  * sends it to its children (relays attached to its
- * slot), and records sessions in Redis so egress nodes can find them.
+ * slot), and records sessions in Redis so egress nodes can find them. It is
+ * also the tree's entry point for viewers (entry-routes.ts).
  */
 
 export interface InjectionConfig extends CommonConfig {
@@ -190,6 +192,9 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     log.info({ session: id }, 'session stopped');
     res.status(204).end();
   });
+  // The tree's entry point: viewers' WHEP offers are redirected to an egress node; the player page.
+  entryRoutes(app, { topo, ready: () => booted, log });
+
   const sub = b.subscriber({
     onTopology: () => void refreshChildren().catch((err) => log.warn({ err: err.message }, 'children refresh failed')),
     onSubscribed: () => void refreshChildren().catch(() => {}),

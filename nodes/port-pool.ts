@@ -9,6 +9,8 @@ export class PortPool {
   constructor(
     readonly min: number,
     readonly max: number,
+    /** Called after every take or release that changed the pool (the egress reports its load then). */
+    private readonly onChange: () => void = () => {},
   ) {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
       throw new RangeError(`bad port range ${min}-${max}`);
@@ -31,6 +33,7 @@ export class PortPool {
     const out: number[] = [];
     for (let p = this.min; p <= this.max && out.length < n; p++) if (!this.used.has(p)) out.push(p);
     for (const p of out) this.used.add(p);
+    this.onChange();
     return out;
   }
 
@@ -38,10 +41,13 @@ export class PortPool {
   takeExact(p: number): boolean {
     if (p < this.min || p > this.max || this.used.has(p)) return false;
     this.used.add(p);
+    this.onChange();
     return true;
   }
 
   release(...ports: number[]): void {
-    for (const p of ports) this.used.delete(p);
+    let changed = false;
+    for (const p of ports) changed = this.used.delete(p) || changed;
+    if (changed) this.onChange();
   }
 }

@@ -23,6 +23,7 @@ DEBS=(
   systemd                    # systemd-analyze: verifies deploy/systemd/ units
   nftables                   # loss faults inside network namespaces (no sch_netem here)
   iproute2                   # ip netns, veth, tc tbf
+  chromium                   # the browser test: the player page decodes the tree's media (driven by playwright-core)
 )
 
 missing=()

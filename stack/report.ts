@@ -152,6 +152,12 @@ export function summaryText(scenario: string, run: ScenarioReport, startMs: numb
       .join(' ')}`,
   );
   lines.push(`max pool utilisation after each viewers step: ${run.maxPool.map((v) => v.toFixed(0)).join(', ')} %`);
+  for (const k of ['audio', 'video'] as const) {
+    const m = run.media[k];
+    const pct = m.expected > 0 ? ((100 * m.lost) / m.expected).toFixed(3) : '0.000';
+    lines.push(`viewers received (${k}): ${m.packets} RTP packets, ${m.lost} lost (${pct} %)`);
+  }
+  if (run.endedByServer) lines.push(`viewers ended by their egress node: ${run.endedByServer}`);
   if (run.surge) {
     const s = run.surge;
     lines.push(

@@ -7,6 +7,7 @@ import { Topology } from '../topology/index.ts';
 import { stackShapeSchema } from './demo-config.ts';
 import type { Stack } from './stack.ts';
 import { type ScenarioReport, type StepContext, STEPS, type StepKind } from './steps/index.ts';
+import { endViewer } from './steps/viewers.ts';
 
 export type { ScenarioEvent, ScenarioReport, SurgeReport, SurgeSample } from './steps/index.ts';
 
@@ -68,8 +69,18 @@ export async function runScenario(
   stack: Stack,
   scenario: Scenario,
   log: (line: string) => void = () => {},
+  announce: (line: string) => void = () => {},
 ): Promise<ScenarioReport> {
-  const report: ScenarioReport = { events: [], firing: {}, subtrees: {}, scrapedUp: [], placed: {}, maxPool: [] };
+  const report: ScenarioReport = {
+    events: [],
+    firing: {},
+    subtrees: {},
+    scrapedUp: [],
+    placed: {},
+    maxPool: [],
+    media: { audio: { packets: 0, expected: 0, lost: 0 }, video: { packets: 0, expected: 0, lost: 0 } },
+    endedByServer: 0,
+  };
   const ctx: StepContext = {
     stack,
     topology: new Topology(stack.redis, stack.tree, (msg, detail) => log(`${msg} ${JSON.stringify(detail ?? {})}`)),
@@ -79,9 +90,9 @@ export async function runScenario(
       log(what);
     },
     log,
+    announce,
     sessions: [],
     viewers: [],
-    received: { packets: 0 },
   };
 
   try {
@@ -90,14 +101,14 @@ export async function runScenario(
       const [kind, args] = Object.entries(s)[0] as [StepName, unknown];
       await (STEPS[kind] as StepKind).run(ctx, args);
     }
-    const watching = ctx.viewers.reduce(
-      (n, v) => n + v.viewer.counts().audio.packets + v.viewer.counts().video.packets,
-      0,
-    );
-    ctx.event(`scenario ${scenario.name} done (viewers received ${ctx.received.packets + watching} RTP packets)`);
   } finally {
-    // Viewers still watching leave with the run (their PeerConnections live in this process).
-    for (const v of ctx.viewers.splice(0)) await v.viewer.close().catch(() => {});
+    // Viewers a scenario leaves connected go with it.
+    await Promise.all([...ctx.viewers].map((v) => endViewer(ctx, v).catch(() => {})));
   }
+  const { audio, video } = report.media;
+  ctx.event(
+    `scenario ${scenario.name} done (viewers received ${audio.packets} audio and ${video.packets} video RTP packets, ` +
+      `lost ${audio.lost} and ${video.lost})`,
+  );
   return report;
 }

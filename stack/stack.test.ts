@@ -179,8 +179,9 @@ describe('canopy stack: the default scenario end to end', () => {
       { isTTY: false, write: (s: string) => progress.push(s) },
       500,
     );
+    const announced: string[] = [];
     try {
-      report = await runScenario(stack, loadScenario('default'));
+      report = await runScenario(stack, loadScenario('default'), undefined, (l) => announced.push(l));
     } finally {
       clearInterval(watch);
       stopProgress();
@@ -222,6 +223,16 @@ describe('canopy stack: the default scenario end to end', () => {
     // Every dashboard panel (and annotation) shows data from this run.
     const empty = await emptyDashboardPanels(urls.prometheus, stack.tree, started, Date.now());
     expect(empty).toEqual([]);
+
+    // The session's entry point and player page were announced once it was live.
+    const injectionUrl = stack.nodes.find((n) => n.type === 'injection')!.url;
+    expect(announced).toEqual([`whep: ${injectionUrl}/whep/demo-1`, `player: ${injectionUrl}/watch/demo-1`]);
+    // Real viewers received the session's media, all but a sliver of it, and none was cut off by a node.
+    for (const t of ['audio', 'video'] as const) {
+      expect(report.media[t].packets).toBeGreaterThan(0);
+      expect(report.media[t].lost / report.media[t].expected).toBeLessThan(0.02);
+    }
+    expect(report.endedByServer).toBe(0);
 
     // The scale-out alert fired, then the scale-in alert, in that order.
     expect(report.firing.MediaTreeScaleOut).toBeGreaterThan(0);
@@ -284,6 +295,9 @@ describe('canopy stack: the surge scenario end to end', () => {
     stack = await startStack({ shape: scenario.stack });
     const report = await runScenario(stack, scenario);
     const s = report.surge!;
+    // Real viewers, placed by the entry point, received media.
+    expect(report.media.video.packets).toBeGreaterThan(0);
+    expect(report.media.audio.packets).toBeGreaterThan(0);
     // Every viewer got in: none gave up, and each one refused was served when it tried again.
     expect(s.gaveUp).toBe(0);
     expect(s.servedAfterRefusal).toBe(s.refusedViewers);

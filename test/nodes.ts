@@ -24,6 +24,8 @@ export interface NodeStart {
   port?: number;
   fwdAudio?: number;
   fwdVideo?: number;
+  /** How long to wait for /readyz (60 s unless told: a machine busy with other tests starts node apps slowly). */
+  readyTimeoutMs?: number;
 }
 
 /** Starts `canopy node <type>` as a real child process on free loopback ports and waits for /readyz. */
@@ -57,7 +59,7 @@ export async function startNode(o: NodeStart): Promise<RunningNode> {
   const child = await startChild(o.id, process.execPath, {
     args,
     ready: () => httpOk(`${url}/readyz`),
-    readyTimeoutMs: 20_000,
+    readyTimeoutMs: o.readyTimeoutMs ?? 60_000,
   });
   return { child, id: o.id, port, url, fwdAudio, fwdVideo, args };
 }

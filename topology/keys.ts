@@ -32,4 +32,6 @@ export const keys = {
   datasetEpoch: 'canopy:dataset-epoch',
   /** hash: viewer id -> JSON placement (session, address, pool port) on one egress node */
   viewers: (node: string) => `viewers:${assertId('node', node)}`,
+  /** hash with a TTL: a ready egress node's pool use and served sessions, refreshed while it is ready (its heartbeat) */
+  egressLoad: (node: string) => `egress-load:${assertId('node', node)}`,
 } as const;

@@ -1,6 +1,14 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { SessionEvent, TopologyEvent } from './events.ts';
+import {
+  clearEgressLoad,
+  type EgressCandidate,
+  type EgressLoad,
+  egressCandidates,
+  getEgressLoad,
+  putEgressLoad,
+} from './egress-load.ts';
 import { assertId, assertNodeType, ID_PATTERN, isValidId, TopologyInputError, type NodeType } from './ids.ts';
 import { evalFenced, type Fence } from './fence.ts';
 import { keys } from './keys.ts';
@@ -191,14 +199,14 @@ export class Topology {
     await exec(m);
   }
 
-  /** Removes a node, its parent link, its viewers, and tells its parent slot, in one MULTI. */
+  /** Removes a node, its parent link, its viewers, its load record, and tells its parent slot, in one MULTI. */
   async deregisterNode(nodeId: string, type: NodeType): Promise<void> {
     const id = assertId('node', nodeId);
     const parent = await this.parentOf(id);
     const m = this.redis
       .multi()
       .srem(keys.nodes(this.tree, assertNodeType(type)), id)
-      .del(keys.node(id), keys.parent(id), keys.viewers(id));
+      .del(keys.node(id), keys.parent(id), keys.viewers(id), keys.egressLoad(id));
     if (parent) {
       m.srem(keys.children(parent), id).publish(
         keys.topologyChannel(parent),
@@ -410,6 +418,26 @@ export class Topology {
       if (s) out.push(s);
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  // ---- egress load (egress-load.ts) ----------------------------------------
+
+  /** An egress node's heartbeat: its pool use and served sessions, gone after `ttlMs` unless written again. */
+  putEgressLoad(nodeId: string, load: Omit<EgressLoad, 'at'>, ttlMs: number): Promise<void> {
+    return putEgressLoad(this.redis, nodeId, load, ttlMs);
+  }
+
+  clearEgressLoad(nodeId: string): Promise<void> {
+    return clearEgressLoad(this.redis, nodeId);
+  }
+
+  getEgressLoad(nodeId: string): Promise<EgressLoad | null> {
+    return getEgressLoad(this.redis, nodeId, this.warn);
+  }
+
+  /** The tree's egress nodes with their records (draining flag included) and loads, for placing a viewer. */
+  egressCandidates(): Promise<EgressCandidate[]> {
+    return egressCandidates(this.redis, this, this.warn);
   }
 
   // ---- viewers -----------------------------------------------------------

@@ -16,6 +16,10 @@ export interface ScenarioReport {
   placed: Record<string, number>;
   /** Max port-pool utilisation (the recorded series) sampled after each viewers step. */
   maxPool: number[];
+  /** What the viewers received, summed per stream as each one went (RFC 3550 counts of the viewer). */
+  media: Record<'audio' | 'video', { packets: number; expected: number; lost: number }>;
+  /** Viewers their egress node ended (drained and removed, say) rather than the scenario. */
+  endedByServer: number;
   /** What a surge step saw. */
   surge?: SurgeReport;
 }
@@ -51,10 +55,9 @@ export interface ScenarioEvent {
   what: string;
 }
 
-/** A real WHEP viewer a step placed on an egress node; `location` is its WHEP resource. */
+/** A connected WebRTC viewer and the egress node the entry point sent it to. */
 export interface PlacedViewer {
   node: string;
-  location: string;
   viewer: Viewer;
 }
 
@@ -66,12 +69,12 @@ export interface StepContext {
   /** Records an event in the report and logs it. */
   event(what: string): void;
   log(line: string): void;
+  /** Prints a line for the user as it is (`whep: <url>`, `player: <url>`). */
+  announce(line: string): void;
   /** Session ids started so far, in order. */
   sessions: string[];
-  /** Viewers placed and not yet removed. */
+  /** Viewers connected and not yet gone. */
   viewers: PlacedViewer[];
-  /** RTP packets the viewers that left received (the ones still watching: their own counts). */
-  received: { packets: number };
 }
 
 /**

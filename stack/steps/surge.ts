@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { duration } from '../../process/duration.ts';
 import { readSubtrees } from '../../topology/index.ts';
 import { defineStep, type StepContext, type SurgeReport, type SurgeSample } from './step.ts';
-import { egressNodes, leave, placeViewer } from './viewers.ts';
+import { egressNodes, endViewer, placeViewer } from './viewers.ts';
 
 /** Retry-After when a refusal named none (a node that was not ready, say). */
 const DEFAULT_RETRY_S = 2;
@@ -11,9 +11,9 @@ const DEFAULT_RETRY_S = 2;
 const SAMPLE_MS = 1_000;
 
 /**
- * `- surge: { viewers, rate, hold, leaveRate, timeout }`: viewers arrive at
- * `rate` per second until `viewers` want in, each placed on the least-loaded
- * egress node that takes it; one refused everywhere (503) tries again after
+ * `- surge: { viewers, rate, hold, leaveRate, timeout }`: real WebRTC viewers
+ * arrive at `rate` per second until `viewers` want in, each placed by the
+ * tree's entry point; one refused (503: no node has room) tries again after
  * the Retry-After it was given, as a WHEP client does, while the others keep
  * arriving. Once every viewer is in, they stay `hold`, then leave at
  * `leaveRate` per second, first come first gone: nobody is moved. Viewers
@@ -80,7 +80,7 @@ export const surge = defineStep(
     for (const until = Date.now() + s.hold; Date.now() < until; await sleep(100)) await sample();
     const gap = 1_000 / s.leaveRate;
     while (ctx.viewers.length > 0) {
-      await leave(ctx, ctx.viewers.shift()!);
+      await endViewer(ctx, ctx.viewers[0]!);
       await sample();
       await sleep(gap);
     }

@@ -6,8 +6,10 @@ import { WhepError, watch } from '../../viewers/whep-client.ts';
 import { defineStep, type PlacedViewer, type StepContext } from './step.ts';
 
 /**
- * `- viewers: { count, rate }`: viewers join or leave at `rate` per second
- * until `count` are placed, then the fullest port pool is sampled.
+ * `- viewers: { count, rate }`: real WebRTC viewers (node-datachannel) join or
+ * leave at `rate` per second until `count` are connected, then the fullest
+ * port pool is sampled. Each joins through the tree's entry point, which
+ * picks its egress node; the scenario only chooses who leaves.
  */
 export const viewers = defineStep(
   z
@@ -20,9 +22,11 @@ export const viewers = defineStep(
   async (ctx, { count, rate }) => {
     const gap = 1_000 / rate;
     while (ctx.viewers.length !== count) {
+      const t = Date.now();
       if (ctx.viewers.length < count) await addViewer(ctx);
       else await removeViewer(ctx);
-      await sleep(gap);
+      const left = gap - (Date.now() - t);
+      if (left > 0) await sleep(left);
     }
     const byNode: Record<string, number> = {};
     for (const v of ctx.viewers) byNode[v.node] = (byNode[v.node] ?? 0) + 1;
@@ -53,63 +57,87 @@ export async function egressNodes(ctx: StepContext): Promise<EgressInfo[]> {
   return out;
 }
 
-const placedOn = (ctx: StepContext, node: string) => ctx.viewers.filter((v) => v.node === node).length;
+/** The tree's entry point for a session: the injection node's WHEP URL, which redirects. */
+export function entryWhepUrl(ctx: StepContext, session: string): string {
+  return `${ctx.stack.nodes.find((n) => n.type === 'injection')!.url}/whep/${session}`;
+}
+
+/** The egress node whose HTTP origin answered a viewer. */
+async function nodeAt(ctx: StepContext, answeredBy: string): Promise<string> {
+  const origin = new URL(answeredBy).origin;
+  return (await egressNodes(ctx)).find((n) => new URL(n.url).origin === origin)?.id ?? origin;
+}
+
+/** What a viewer received, added to the run's totals when it goes. */
+function account(ctx: StepContext, v: PlacedViewer): void {
+  const c = v.viewer.counts();
+  for (const s of ['audio', 'video'] as const) {
+    const t = ctx.report.media[s];
+    t.packets += c[s].packets;
+    t.expected += c[s].expected;
+    t.lost += c[s].lost;
+  }
+}
+
+/** Ends a viewer (DELETE on its resource) and counts what it received. */
+export async function endViewer(ctx: StepContext, v: PlacedViewer): Promise<void> {
+  const i = ctx.viewers.indexOf(v);
+  if (i >= 0) ctx.viewers.splice(i, 1);
+  account(ctx, v);
+  await v.viewer.close();
+}
 
 /**
- * One try at placing a real WHEP viewer (node-datachannel) on the
- * least-loaded egress node that takes it, as a WHEP load balancer would. Refused by every node: the shortest
- * Retry-After they answered (seconds), or null when none said.
+ * One try at a viewer of `session` through the entry point: placed and
+ * connected, or refused (503: the shortest wait it was told, in seconds).
  */
 export async function placeViewer(
   ctx: StepContext,
   session: string,
 ): Promise<{ placed: PlacedViewer } | { placed: null; retryAfterS: number | null }> {
-  const candidates = (await egressNodes(ctx))
-    .filter((n) => !n.draining)
-    .sort((a, b) => placedOn(ctx, a.id) - placedOn(ctx, b.id) || a.id.localeCompare(b.id));
-  let retryAfterS: number | null = null;
-  for (const n of candidates) {
-    try {
-      const viewer = await watch(`${n.url}/whep/${session}`, { timeoutMs: 5_000 });
-      const placed = { node: n.id, location: viewer.location, viewer };
-      ctx.viewers.push(placed);
-      ctx.report.placed[n.id] = (ctx.report.placed[n.id] ?? 0) + 1;
-      return { placed };
-    } catch (err) {
-      const after = err instanceof WhepError && err.status === 503 ? err.retryAfterS : null;
-      if (after !== null) retryAfterS = retryAfterS === null ? after : Math.min(retryAfterS, after);
-    }
+  let viewer: PlacedViewer['viewer'];
+  try {
+    viewer = await watch(entryWhepUrl(ctx, session), { timeoutMs: 15_000 });
+  } catch (err) {
+    if (err instanceof WhepError && err.status === 503) return { placed: null, retryAfterS: err.retryAfterS };
+    ctx.log(`viewer not placed: ${(err as Error).message}`);
+    return { placed: null, retryAfterS: null };
   }
-  return { placed: null, retryAfterS };
+  const placed: PlacedViewer = { node: await nodeAt(ctx, viewer.answeredBy), viewer };
+  ctx.viewers.push(placed);
+  ctx.report.placed[placed.node] = (ctx.report.placed[placed.node] ?? 0) + 1;
+  // Ended by its egress node (drained and removed, say): no longer a viewer of the run.
+  void viewer.ended.then(() => {
+    if (!ctx.viewers.includes(placed)) return;
+    ctx.report.endedByServer++;
+    ctx.viewers.splice(ctx.viewers.indexOf(placed), 1);
+    account(ctx, placed);
+  });
+  return { placed };
 }
 
-/** A viewer leaves: DELETE, and what it received is kept for the run's summary. */
-export async function leave(ctx: StepContext, v: PlacedViewer): Promise<void> {
-  const c = v.viewer.counts();
-  ctx.received.packets += c.audio.packets + c.video.packets;
-  await v.viewer.close();
-}
-
-/** Places one viewer, trying again until a node takes it. */
+/** Places one viewer, trying again (after its Retry-After) until it is in. */
 async function addViewer(ctx: StepContext): Promise<void> {
   const session = ctx.sessions[ctx.viewers.length % Math.max(1, ctx.sessions.length)];
   if (!session) throw new Error('viewers: start a session first (start-session)');
-  await waitUntil(
-    'an egress node to take a viewer (pools full, or the session not yet there)',
-    async () => (await placeViewer(ctx, session)).placed !== null,
-    { timeoutMs: 30_000, intervalMs: 500 },
-  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await placeViewer(ctx, session);
+    if (r.placed) return;
+    if (Date.now() > deadline)
+      throw new Error('viewers: no egress node took a viewer for 60 s (pools full, or the session not served)');
+    await sleep((r.retryAfterS ?? 1) * 1_000);
+  }
 }
 
-// Viewers leave the fullest node first, so as the load balancer places the
+// Viewers leave the fullest node first, so as the entry point places the
 // rest on the new nodes, the fullest pool falls.
 async function removeViewer(ctx: StepContext): Promise<void> {
   const { viewers } = ctx;
+  const on = (node: string) => viewers.filter((v) => v.node === node).length;
   let at = viewers.length - 1;
-  for (let i = viewers.length - 1; i >= 0; i--)
-    if (placedOn(ctx, viewers[i]!.node) > placedOn(ctx, viewers[at]!.node)) at = i;
-  const [v] = viewers.splice(at, 1);
-  await leave(ctx, v!);
+  for (let i = viewers.length - 1; i >= 0; i--) if (on(viewers[i]!.node) > on(viewers[at]!.node)) at = i;
+  await endViewer(ctx, viewers[at]!);
 }
 
 /** Records the fullest pool; right after start Prometheus may not have scraped every egress node yet. */

@@ -1,0 +1,27 @@
+import type { NextFunction, Request, Response } from 'express';
+
+/**
+ * CORS of the entry point's WHEP endpoint, as the egress's (`whep-routes.ts`)
+ * answers: any origin may POST an offer and read Location and Retry-After. No
+ * cookies are involved, so `*` is enough; after the entry point's
+ * cross-origin 307 the browser's Origin is `null`, which `*` also covers.
+ */
+export function whepCors(req: Request, res: Response, next: NextFunction): void {
+  res.set({
+    'Access-Control-Allow-Origin': '*',
+    'Access-Control-Expose-Headers': 'Location, Retry-After, Accept-Post',
+  });
+  if (req.method === 'OPTIONS') {
+    res
+      .status(204)
+      .set({
+        'Access-Control-Allow-Methods': 'POST, OPTIONS',
+        'Access-Control-Allow-Headers': 'Content-Type, Authorization',
+        'Access-Control-Max-Age': '600',
+        'Accept-Post': 'application/sdp',
+      })
+      .end();
+    return;
+  }
+  next();
+}
