@@ -96,6 +96,12 @@ export const stackShapeSchema = z
     maxSubtrees: z.number().int().min(0).max(16),
     maxStepSubtrees: z.number().int().min(1).max(16),
     scaling: z.enum(SCALING_POLICIES),
+    /**
+     * Each node (and its node_exporter) in a network namespace of its own on
+     * a bridge, so its link can be impaired and its NIC counters are its own
+     * (`canopy stack --netns`; needs root, ip, nft and tc).
+     */
+    netns: z.boolean(),
   })
   .partial()
   .strict();
@@ -113,6 +119,7 @@ export function resolveShape(over: StackShape = {}): Required<StackShape> {
     maxSubtrees: a.maxSubtrees,
     maxStepSubtrees: a.maxStepSubtrees,
     scaling: a.scaling,
+    netns: false,
     ...over,
   };
 }

@@ -72,8 +72,8 @@ export async function runScenario(
 ): Promise<ScenarioReport> {
   const report: ScenarioReport = { events: [], firing: {}, subtrees: {}, scrapedUp: [], placed: {}, maxPool: [] };
   // One local receiver for every viewer: the RTP a viewer gets lands here.
-  const audio = await bindUdp();
-  const video = await bindUdp();
+  const audio = await bindUdp(stack.localHost);
+  const video = await bindUdp(stack.localHost);
   let received = 0;
   for (const s of [audio, video]) s.on('message', () => received++);
   const ctx: StepContext = {
@@ -87,7 +87,7 @@ export async function runScenario(
     log,
     sessions: [],
     viewers: [],
-    receiver: { audioPort: audio.address().port, videoPort: video.address().port },
+    receiver: { host: stack.localHost, audioPort: audio.address().port, videoPort: video.address().port },
   };
 
   try {
@@ -103,10 +103,10 @@ export async function runScenario(
   return report;
 }
 
-function bindUdp(): Promise<Socket & { address(): { port: number } }> {
+function bindUdp(host: string): Promise<Socket & { address(): { port: number } }> {
   return new Promise((resolve, reject) => {
     const s = createSocket('udp4');
     s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => resolve(s as Socket & { address(): { port: number } }));
+    s.bind(0, host, () => resolve(s as Socket & { address(): { port: number } }));
   });
 }

@@ -68,8 +68,8 @@ export interface StepContext {
   sessions: string[];
   /** Viewers placed and not yet removed. */
   viewers: PlacedViewer[];
-  /** The local UDP ports every viewer's RTP is sent to. */
-  receiver: { audioPort: number; videoPort: number };
+  /** Where every viewer's RTP is sent: this process's address the nodes reach (127.0.0.1, or the stack's gateway) and UDP ports. */
+  receiver: { host: string; audioPort: number; videoPort: number };
 }
 
 /**

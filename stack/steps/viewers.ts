@@ -71,7 +71,7 @@ export async function placeViewer(
     const res = await fetch(`${n.url}/whep/${session}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ host: '127.0.0.1', ...ctx.receiver }),
+      body: JSON.stringify(ctx.receiver),
       signal: AbortSignal.timeout(5_000),
     }).catch(() => null);
     await res?.arrayBuffer();
