@@ -67,6 +67,7 @@ export function stackCommand(): Command {
           console.log(`alertmanager: ${stack.urls.alertmanager}`);
           console.log(`actuator: ${stack.urls.actuator}`);
           console.log(`redis: ${stack.urls.redis}`);
+          if (stack.network) console.log(`network: ${stack.network.ns} ${stack.network.subnet}.0/24`);
           if (scenario.name !== 'none') {
             const startedAt = Date.now();
             const stopProgress = o.progress

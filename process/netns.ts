@@ -21,6 +21,20 @@ export const NETNS_PREFIX = 'canopy-';
 const OWNED = /^canopy-(\d+)(?:-|$)/;
 const SUBNETS = 512; // /24s in 198.18.0.0/15
 
+/** The nftables table a node's loss rule lives in (in the node's namespace). */
+const FAULT_TABLE = 'canopy_fault';
+
+/** What `impair` imposes on a node's incoming link. */
+export interface Impairment {
+  /** Percent of incoming UDP dropped (0..100). */
+  lossPercent?: number;
+  /** tc's rate syntax (`800kbit`) and its value. */
+  rate?: { text: string; bitsPerSecond: number };
+  /** netem, only where the kernel has it. */
+  delayMs?: number;
+  jitterMs?: number;
+}
+
 /** What the actuator's local provisioner needs of a node network: one per node, through an interface. */
 export interface NodeNetwork {
   /** Makes `nodeId`'s namespace: the command prefix that runs a program in it, and its address. */
@@ -215,6 +229,99 @@ export class StackNetwork implements NodeNetwork {
     const port = mine.find((l) => l.ifindex === peer)?.ifname;
     if (!port) throw new Error(`no link of ${nodeId} on the bridge`);
     return port;
+  }
+
+  /**
+   * Impairs the link towards a node: `loss` percent of the UDP it receives
+   * dropped by an nftables rule in its namespace (counted by the rule), a
+   * `rate` limit (tc tbf) and, where the kernel has netem, `delay`/`jitter`
+   * on the bridge's side of its veth. Replaces an earlier impairment.
+   */
+  async impair(nodeId: string, f: Impairment): Promise<void> {
+    await this.clear(nodeId);
+    const ns = this.nodeNs(nodeId);
+    if (f.lossPercent) {
+      // numgen over 10,000 gives loss in hundredths of a percent.
+      const rule = `meta l4proto udp numgen random mod 10000 < ${Math.round(f.lossPercent * 100)} counter drop`;
+      const table = `table inet ${FAULT_TABLE} {\n chain input {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`;
+      const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: table, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`impair ${nodeId}: nft: ${r.stderr.trim()}`);
+    }
+    if (f.rate || f.delayMs !== undefined) {
+      const port = await this.bridgePort(nodeId);
+      const tc = async (args: string[]) => {
+        try {
+          await run('tc', ['-n', this.ns, 'qdisc', ...args], { timeout: 10_000 });
+        } catch (err) {
+          const msg = ((err as { stderr?: string }).stderr ?? String(err)).trim();
+          throw new Error(
+            /unknown/i.test(msg) && args.includes('netem')
+              ? `impair ${nodeId}: this kernel has no sch_netem: delay and jitter cannot be imposed here (loss and rate can)`
+              : `impair ${nodeId}: tc ${args.join(' ')}: ${msg}`,
+          );
+        }
+      };
+      let parent = ['root'];
+      if (f.delayMs !== undefined) {
+        await tc([
+          'add',
+          'dev',
+          port,
+          'root',
+          'handle',
+          '1:',
+          'netem',
+          'delay',
+          `${f.delayMs}ms`,
+          ...(f.jitterMs ? [`${f.jitterMs}ms`] : []),
+        ]);
+        parent = ['parent', '1:1'];
+      }
+      if (f.rate) {
+        // A burst of at least 4 kB, or 20 ms at the rate: enough for a video frame's packets at once.
+        const burst = Math.max(4096, Math.ceil(f.rate.bitsPerSecond / 8 / 50));
+        await tc([
+          'add',
+          'dev',
+          port,
+          ...parent,
+          'handle',
+          '10:',
+          'tbf',
+          'rate',
+          f.rate.text,
+          'burst',
+          String(burst),
+          'latency',
+          '400ms',
+        ]);
+      }
+    }
+  }
+
+  /** Removes a node's impairment; nothing when it has none. */
+  async clear(nodeId: string): Promise<void> {
+    spawnSync('ip', ['netns', 'exec', this.nodeNs(nodeId), 'nft', 'delete', 'table', 'inet', FAULT_TABLE]);
+    const port = await this.bridgePort(nodeId).catch(() => null);
+    if (port) spawnSync('tc', ['-n', this.ns, 'qdisc', 'del', 'dev', port, 'root']);
+  }
+
+  /** Packets the loss rule has dropped on a node's link so far (0 without one). */
+  dropped(nodeId: string): number {
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', this.nodeNs(nodeId), 'nft', '-j', 'list', 'table', 'inet', FAULT_TABLE],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (r.status !== 0) return 0;
+    let n = 0;
+    for (const x of (
+      JSON.parse(r.stdout) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> }
+    ).nftables)
+      for (const e of x.rule?.expr ?? []) n += e.counter?.packets ?? 0;
+    return n;
   }
 
   /** Removes every namespace of the owner (processes in them killed), the root veth with them, and the reaper. */

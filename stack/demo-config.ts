@@ -39,7 +39,8 @@ export const DEMO = {
     forecastWindow: '30s',
     forecastProvisioningSeconds: 8,
     forecastMarginSeconds: 4,
-    forDurations: { scaleOut: '5s', forecast: '5s', scaleIn: '10s' },
+    // The stream-quality alerts at the demo's timescale too (the fault scenarios wait for them).
+    forDurations: { scaleOut: '5s', forecast: '5s', scaleIn: '10s', rtpLoss: '5s', rtpJitter: '5s' },
   },
   /**
    * How often Prometheus re-sends a firing alert to Alertmanager (its

@@ -70,7 +70,15 @@ export async function runScenario(
   scenario: Scenario,
   log: (line: string) => void = () => {},
 ): Promise<ScenarioReport> {
-  const report: ScenarioReport = { events: [], firing: {}, subtrees: {}, scrapedUp: [], placed: {}, maxPool: [] };
+  const report: ScenarioReport = {
+    events: [],
+    firing: {},
+    subtrees: {},
+    scrapedUp: [],
+    placed: {},
+    maxPool: [],
+    impaired: {},
+  };
   // One local receiver for every viewer: the RTP a viewer gets lands here.
   const audio = await bindUdp(stack.localHost);
   const video = await bindUdp(stack.localHost);

@@ -60,6 +60,8 @@ export interface Stack {
   localHost: string;
   /** Subtrees the actuator's local provisioner started (pids from its state dir). */
   subtreePids(): number[];
+  /** Their nodes: id and pid. */
+  subtreeNodes(): Array<{ id: string; pid: number }>;
   /** Stops everything, the actuator's subtrees included, and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -117,15 +119,15 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const exporters: RunningNodeExporter[] = [];
   let stopped: Promise<void> | undefined;
 
-  const subtreePids = (): number[] => {
+  const subtreeNodes = (): Array<{ id: string; pid: number }> => {
     try {
       return readdirSync(stateDir)
         .filter((f) => f.endsWith('.json'))
         .flatMap((f) => {
           try {
-            return (JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map(
-              (n) => n.pid,
-            );
+            return (
+              JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as { nodes: Array<{ id: string; pid: number }> }
+            ).nodes;
           } catch {
             return [];
           }
@@ -134,6 +136,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       return [];
     }
   };
+  const subtreePids = (): number[] => subtreeNodes().map((n) => n.pid);
 
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
@@ -375,6 +378,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       network,
       localHost,
       subtreePids,
+      subtreeNodes,
       stop,
     };
   } catch (err) {

@@ -15,6 +15,8 @@ export interface ScenarioReport {
   placed: Record<string, number>;
   /** Max port-pool utilisation (the recorded series) sampled after each viewers step. */
   maxPool: number[];
+  /** Nodes an `impair` step impaired: when, and what its loss rule dropped (set by `clear`). */
+  impaired?: Record<string, { at: number; dropped: number }>;
   /** What a surge step saw. */
   surge?: SurgeReport;
 }
