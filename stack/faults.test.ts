@@ -172,3 +172,125 @@ describe.skipIf(!canNetns)('the loss scenario end to end', () => {
     expect(listNamespaces().filter((n) => n === ns || n.startsWith(`${ns}-`))).toEqual([]);
   }, 600_000);
 });
+
+interface Action {
+  kind: string;
+  result: string;
+  subtree?: string;
+  why: string;
+}
+async function actions(stack: Stack): Promise<Action[]> {
+  return ((await (await fetch(`${stack.urls.actuator}/actions?limit=200`)).json()) as { actions: Action[] }).actions;
+}
+
+/** Egress nodes whose received-RTP counter grew over the last `window` (all serving). */
+async function egressReceiving(stack: Stack, window = '15s'): Promise<string[]> {
+  const r = await instantQuery(
+    stack.urls.prometheus,
+    `sum by (node_id) (increase(media_tree_egress_rtp_packets_received_total{tree_id="${stack.tree}"}[${window}])) > 0`,
+  );
+  return r.result.map((x) => x.metric.node_id!).sort();
+}
+
+describe.skipIf(!canNetns)('the outages scenario end to end', () => {
+  let stack: Stack | undefined;
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+
+  it('Prometheus, Alertmanager and Redis each away for a minute: no scale-in, one scale-out, everything serving after', async () => {
+    const scenario = loadScenario('outages');
+    stack = await startStack({ shape: scenario.stack });
+    const started = Date.now();
+    const seen = new Set<number>();
+    const watch = setInterval(() => {
+      for (const p of stack?.subtreePids() ?? []) seen.add(p);
+    }, 500);
+    let report: ScenarioReport;
+    try {
+      report = await runScenario(stack, scenario);
+    } finally {
+      clearInterval(watch);
+    }
+    // Every part back and running.
+    for (const c of ['redis', 'prometheus', 'alertmanager', 'actuator'] as const)
+      expect(stack.components[c].running(), c).toBe(true);
+    // No action lost or doubled: one scale-out, done; no scale-in; the subtree is the one it started.
+    const done = await actions(stack);
+    expect(done.filter((a) => a.kind === 'scale-out' && a.result === 'done')).toHaveLength(1);
+    expect(done.filter((a) => a.kind === 'scale-in')).toEqual([]);
+    expect(Object.keys(report.subtrees)).toHaveLength(1);
+    const { readSubtrees } = await import('../topology/index.ts');
+    expect((await readSubtrees(stack.redis, stack.tree)).size).toBe(1);
+    expect(seen.size).toBe(2);
+    expect([...seen].every(processAlive)).toBe(true);
+    // Absent data never fired a scale-in, over the whole run (Prometheus' own record of its alerts).
+    const secs = Math.ceil((Date.now() - started) / 1000);
+    const scaleIn = await instantQuery(
+      stack.urls.prometheus,
+      `max_over_time(ALERTS{alertname="MediaTreeScaleIn", alertstate="pending"}[${secs}s]) or max_over_time(ALERTS{alertname="MediaTreeScaleIn", alertstate="firing"}[${secs}s])`,
+    );
+    expect(scaleIn.result).toEqual([]);
+    // Serving again: the last viewers were placed, and all four egress nodes receive RTP.
+    expect(report.events.at(-2)?.what).toMatch(/^viewers: 56/);
+    await waitUntil('every egress node receiving RTP', async () => (await egressReceiving(stack!)).length === 4, {
+      timeoutMs: 30_000,
+      intervalMs: 1_000,
+    });
+    const ns = stack.network!.ns;
+    await stack.stop();
+    stack = undefined;
+    expect(listNamespaces().filter((n) => n === ns || n.startsWith(`${ns}-`))).toEqual([]);
+  }, 900_000);
+});
+
+// The recovery itself (nodes and the actuator registering again what they own
+// after Redis lost its data) is issue-15c's work, not merged when this was
+// written: unskip once branch issue-15c is in.
+describe.skip('the redis-loss scenario end to end (needs issue-15c)', () => {
+  let stack: Stack | undefined;
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+
+  it('Redis restarted empty, then FLUSHALL: every node registered again, the relay keeps its destinations, the subtree is rebuilt, nothing serving deleted', async () => {
+    const scenario = loadScenario('redis-loss');
+    stack = await startStack({ shape: scenario.stack });
+    const seen = new Set<number>();
+    const watch = setInterval(() => {
+      for (const p of stack?.subtreePids() ?? []) seen.add(p);
+    }, 500);
+    let report: ScenarioReport;
+    try {
+      report = await runScenario(stack, scenario);
+    } finally {
+      clearInterval(watch);
+    }
+    const { readSubtrees, Topology } = await import('../topology/index.ts');
+    const topo = new Topology(stack.redis, stack.tree);
+    // The subtree record rebuilt, the same one, its processes never stopped.
+    const subtrees = await readSubtrees(stack.redis, stack.tree);
+    expect([...subtrees.keys()]).toEqual(Object.keys(report.subtrees));
+    expect(seen.size).toBe(2);
+    expect([...seen].every(processAlive)).toBe(true);
+    const done = await actions(stack);
+    expect(done.filter((a) => a.kind === 'scale-in')).toEqual([]);
+    expect(done.filter((a) => a.kind === 'reconcile' && /deleted/.test(a.why))).toEqual([]);
+    // Every live node registered again, with its address.
+    const egress = [...(await topo.nodeIds('egress'))].sort();
+    expect(egress).toEqual(['egress-1', 'egress-2', ...subtrees.values().next().value!.nodes].sort());
+    expect(await topo.nodeIds('relay')).toEqual(['relay-1']);
+    expect(await topo.nodeIds('injection')).toEqual(['injection-1']);
+    for (const id of egress) expect(await topo.getNode(id)).not.toBeNull();
+    // Still serving: the last viewers placed, every egress node receiving RTP through the relay.
+    expect(report.events.at(-2)?.what).toMatch(/^viewers: 56/);
+    await waitUntil('every egress node receiving RTP', async () => (await egressReceiving(stack!)).length === 4, {
+      timeoutMs: 30_000,
+      intervalMs: 1_000,
+    });
+    const ns = stack.network!.ns;
+    await stack.stop();
+    stack = undefined;
+    expect(listNamespaces().filter((n) => n === ns || n.startsWith(`${ns}-`))).toEqual([]);
+  }, 900_000);
+});

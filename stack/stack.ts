@@ -72,6 +72,11 @@ export interface StackOptions {
   shape?: StackShape;
   /** `_config` overrides of the rule pack over the demo's (a bench's baseline rules). */
   rules?: Record<string, unknown>;
+  /** Prometheus' scrape and evaluation intervals over DEMO's (a bench at production timings). */
+  scrapeInterval?: string;
+  evaluationInterval?: string;
+  /** Where Alertmanager's Slack receiver posts (a bench's listener). */
+  slackUrl?: string;
 }
 
 /** The node apps' default ports: in a namespace of its own each node has them all. */
@@ -222,7 +227,12 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const actuatorPort = Number(new URL(actuatorUrl).port);
     const amDir = join(dir, 'alertmanager');
     mkdirSync(amDir, { recursive: true });
-    const amConfig = alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token, ...DEMO.alertmanager });
+    const amConfig = alertmanagerConfig(amDir, {
+      actuatorUrl: `${actuatorUrl}/alerts`,
+      token,
+      ...DEMO.alertmanager,
+      slackUrl: o.slackUrl,
+    });
     am = await startAlertmanager(amDir, amConfig);
     log(`alertmanager ready on ${am.url}`);
     writeTargets(targetsDir, 'canopy-actuator', 'actuator', [{ targets: [`127.0.0.1:${actuatorPort}`] }]);
@@ -314,7 +324,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     writeFileSync(join(promDir, 'media-tree-rules.yaml'), rules);
     writeFileSync(join(promDir, 'media-tree-alerts.yaml'), alerts);
     const config = evalJsonnet(
-      `(import 'deploy/prometheus.libsonnet').new(sd='file', scrapeInterval=${JSON.stringify(DEMO.scrapeInterval)}, evaluationInterval=${JSON.stringify(DEMO.evaluationInterval)}, ` +
+      `(import 'deploy/prometheus.libsonnet').new(sd='file', scrapeInterval=${JSON.stringify(o.scrapeInterval ?? DEMO.scrapeInterval)}, evaluationInterval=${JSON.stringify(o.evaluationInterval ?? DEMO.evaluationInterval)}, ` +
         `ruleFiles=${JSON.stringify([join(promDir, 'media-tree-rules.yaml'), join(promDir, 'media-tree-alerts.yaml')])}, ` +
         `targetsDir=${JSON.stringify(targetsDir)}, alertmanagers=${JSON.stringify([am.url.replace('http://', '')])})`,
     );
