@@ -122,6 +122,8 @@ export class StackNetwork implements NodeNetwork {
     readonly subnet: string,
     /** The root namespace's end of the uplink: the address nodes reach the stack's servers at. */
     readonly gateway: string,
+    /** The root namespace's end of the uplink (only the creator holds it). */
+    private readonly uplink?: string,
     private readonly reaper?: number,
   ) {}
 
@@ -159,8 +161,9 @@ export class StackNetwork implements NodeNetwork {
         await ip(['link', 'set', `cnpy${i}`, 'up']);
       }
       if (!subnet) throw new Error('no free /24 in 198.18.0.0/15');
-      const reaper = startReaper(owner);
-      return new StackNetwork(ns, subnet, `${subnet}.254`, reaper);
+      const uplink = `cnpy${(Number(subnet.split('.')[1]) - 18) * 256 + Number(subnet.split('.')[2])}`;
+      const reaper = startReaper(owner, uplink);
+      return new StackNetwork(ns, subnet, `${subnet}.254`, uplink, reaper);
     } catch (err) {
       deleteNamespace(ns);
       throw err;
@@ -335,6 +338,8 @@ export class StackNetwork implements NodeNetwork {
     }
     const owner = Number(OWNED.exec(this.ns)![1]);
     for (const ns of namespacesOf(owner).sort((a, b) => b.length - a.length)) deleteNamespace(ns);
+    // A namespace is torn down asynchronously; deleting our end of the uplink (its peer goes too) is not.
+    if (this.uplink) spawnSync('ip', ['link', 'del', this.uplink]);
   }
 }
 
@@ -343,13 +348,14 @@ export class StackNetwork implements NodeNetwork {
  * namespaces: the clean-up of a stack killed outright (SIGKILL), which runs
  * no handler. Shell, not node: it idles for the stack's whole life.
  */
-function startReaper(owner: number): number | undefined {
+function startReaper(owner: number, uplink: string): number | undefined {
   const script = [
     `while kill -0 ${owner} 2>/dev/null; do sleep 0.5; done`,
     `for ns in $(ip netns list | cut -d' ' -f1 | grep -E '^${NETNS_PREFIX}${owner}(-|$)' | sort -r); do`,
     '  for p in $(ip netns pids "$ns"); do kill -9 "$p" 2>/dev/null; done',
     '  ip netns del "$ns"',
     'done',
+    `ip link del ${uplink} 2>/dev/null`,
   ].join('\n');
   const child = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
   child.unref();
