@@ -244,8 +244,8 @@ export class StackNetwork implements NodeNetwork {
     await this.clear(nodeId);
     const ns = this.nodeNs(nodeId);
     if (f.lossPercent) {
-      // numgen over 10,000 gives loss in hundredths of a percent.
-      const rule = `meta l4proto udp numgen random mod 10000 < ${Math.round(f.lossPercent * 100)} counter drop`;
+      // What arrives over its link only (not the node's own loopback traffic); numgen over 10,000: hundredths of a percent.
+      const rule = `iifname "eth0" meta l4proto udp numgen random mod 10000 < ${Math.round(f.lossPercent * 100)} counter drop`;
       const table = `table inet ${FAULT_TABLE} {\n chain input {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`;
       const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: table, encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`impair ${nodeId}: nft: ${r.stderr.trim()}`);
