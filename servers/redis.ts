@@ -83,6 +83,8 @@ async function startRedisOn(p: number, o: RedisOptions): Promise<RunningRedis> {
     },
     async start() {
       child = await launch();
+      // Loaded: without persistence, a later crash (SIGKILL) must not bring back this old copy.
+      rmSync(join(dir, 'dump.rdb'), { force: true });
     },
   };
 }
