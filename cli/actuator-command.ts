@@ -208,6 +208,14 @@ export function actuatorCommand(): Command {
         throw new InvalidArgumentError('--max-subtrees must be at least --min-subtrees');
       if (o.scaleInStabilisation < o.scaleOutCooldown)
         throw new InvalidArgumentError('--scale-in-stabilisation must be at least --scale-out-cooldown');
+      if (Boolean(o.netns) !== Boolean(o.netnsSubnet))
+        throw new InvalidArgumentError('--netns and --netns-subnet go together');
+      let network: StackNetwork | undefined;
+      try {
+        network = o.netns ? StackNetwork.join({ ns: o.netns, subnet: o.netnsSubnet }) : undefined;
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
       const token = readToken(o.tokenFile);
       let provisioner: Provisioner;
       if (o.provisioner === 'kubernetes') {
@@ -220,14 +228,6 @@ export function actuatorCommand(): Command {
           redisUrl: o.redisUrl,
         });
       } else {
-        if (Boolean(o.netns) !== Boolean(o.netnsSubnet))
-          throw new InvalidArgumentError('--netns and --netns-subnet go together');
-        let network: StackNetwork | undefined;
-        try {
-          network = o.netns ? StackNetwork.join({ ns: o.netns, subnet: o.netnsSubnet }) : undefined;
-        } catch (err) {
-          throw new InvalidArgumentError((err as Error).message);
-        }
         provisioner = new LocalProvisioner({
           stateDir: resolve(o.stateDir),
           redisUrl: o.redisUrl,
