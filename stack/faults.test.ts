@@ -29,6 +29,19 @@ describe('fault steps: validation', () => {
     const loss = loadScenario('loss');
     expect(loss.stack?.netns).toBe(true);
     expect(loss.steps.some((s) => 'impair' in s)).toBe(true);
+    for (const name of ['outages', 'redis-loss']) {
+      const sc = loadScenario(name);
+      expect(sc.stack).toMatchObject({ netns: true, maxSubtrees: 1 });
+    }
+    expect(
+      loadScenario('outages')
+        .steps.filter((s) => 'stop' in s)
+        .map((s) => Object.values(s)[0]),
+    ).toEqual(['prometheus', 'alertmanager', 'redis']);
+    expect(loadScenario('redis-loss').steps.filter((s) => 'redis-flush' in s)).toEqual([
+      { 'redis-flush': { mode: 'restart' } },
+      { 'redis-flush': { mode: 'flushall' } },
+    ]);
   });
 
   it('refuses bad faults with the path of what is wrong, before anything runs', () => {
