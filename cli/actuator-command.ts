@@ -9,6 +9,7 @@ import { LocalProvisioner } from '../alertmanager-webhook/provisioners/local.ts'
 import type { Provisioner } from '../alertmanager-webhook/provisioners/provisioner.ts';
 import { SCALING_POLICIES } from '../alertmanager-webhook/decide.ts';
 import { DURATION_FORM, parseDuration } from '../process/duration.ts';
+import { StackNetwork } from '../process/netns.ts';
 import { intOption } from './options.ts';
 
 /** A duration flag such as 30s, 5m, 1h; refused with a message naming the form. */
@@ -88,6 +89,17 @@ export function actuatorCommand(): Command {
       new Option('--state-dir <path>', 'local provisioner: state files and logs of the subtrees')
         .env('CANOPY_STATE_DIR')
         .default('.canopy/subtrees'),
+    )
+    .addOption(
+      new Option(
+        '--netns <name>',
+        "local provisioner: start each egress node in a network namespace of its own, on this stack namespace's bridge (canopy stack --netns)",
+      ).env('CANOPY_NETNS'),
+    )
+    .addOption(
+      new Option('--netns-subnet <a.b.c>', "with --netns: the stack's /24 in 198.18.0.0/15, e.g. 198.18.7").env(
+        'CANOPY_NETNS_SUBNET',
+      ),
     )
     .addOption(
       new Option('--targets-dir <path>', 'Prometheus file_sd directory the new nodes are written to')
@@ -196,6 +208,14 @@ export function actuatorCommand(): Command {
         throw new InvalidArgumentError('--max-subtrees must be at least --min-subtrees');
       if (o.scaleInStabilisation < o.scaleOutCooldown)
         throw new InvalidArgumentError('--scale-in-stabilisation must be at least --scale-out-cooldown');
+      if (Boolean(o.netns) !== Boolean(o.netnsSubnet))
+        throw new InvalidArgumentError('--netns and --netns-subnet go together');
+      let network: StackNetwork | undefined;
+      try {
+        network = o.netns ? StackNetwork.join({ ns: o.netns, subnet: o.netnsSubnet }) : undefined;
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
       const token = readToken(o.tokenFile);
       let provisioner: Provisioner;
       if (o.provisioner === 'kubernetes') {
@@ -212,6 +232,7 @@ export function actuatorCommand(): Command {
           stateDir: resolve(o.stateDir),
           redisUrl: o.redisUrl,
           portsPerNode: o.egressPoolSize,
+          network,
         });
       }
       const a = await startActuatorInProcess({

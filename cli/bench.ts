@@ -5,6 +5,7 @@ import { benchRules } from '../bench/rules.ts';
 import { benchSurge } from '../bench/surge.ts';
 import { benchTimeToScale } from '../bench/time-to-scale.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
+import { benchLossDetection } from '../bench/loss-detection.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
 
@@ -168,6 +169,15 @@ export function benchCommand(): Command {
     )
     .action(async () => {
       await report((log) => benchSurge(log), true);
+    });
+
+  bench
+    .command('loss-detection')
+    .description(
+      "5 % loss on one egress link of a local stack with a network per node (root), at production timings: first lost packet to the loss alert notified, against scrape + evaluation + for + group_wait; the loss the metrics report against the drop rule's counter (ratio: detection/floor, lower is better, target <= 1.25)",
+    )
+    .action(async () => {
+      await report((log) => benchLossDetection(log));
     });
 
   return bench;

@@ -14,6 +14,16 @@ describe('canopy CLI', () => {
     [['bench', 'nope'], /unknown command 'nope'/],
     [['bench', 'forwarder', '--destinations', '0'], /--destinations.*expected 1\.\.128, got 0/],
     [['bench', 'actuator', '--duplicates-percent', '101'], /--duplicates-percent.*expected 0\.\.100, got 101/],
+    // The actuator's per-node network: both flags, and a stack namespace with its /24.
+    [['actuator', '--token-file', '/dev/null', '--netns', 'canopy-1'], /--netns and --netns-subnet go together/],
+    [
+      ['actuator', '--token-file', '/dev/null', '--netns', 'eth0', '--netns-subnet', '198.18.1'],
+      /--netns: expected a stack namespace canopy-<pid>/,
+    ],
+    [
+      ['actuator', '--token-file', '/dev/null', '--netns', 'canopy-1', '--netns-subnet', '10.0.0'],
+      /--netns-subnet: expected the first three octets/,
+    ],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
     const r = await runCanopy(args);
     expect(r.code).not.toBe(0);

@@ -26,9 +26,20 @@ export function stackCommand(): Command {
     .addOption(
       new Option('--no-progress', 'no live progress line while the scenario runs').env('CANOPY_STACK_NO_PROGRESS'),
     )
+    .addOption(
+      new Option(
+        '--netns',
+        "each node in a network namespace of its own, on a bridge (needs root, ip, nft, tc); a scenario's stack: { netns: true } does the same",
+      )
+        .env('CANOPY_STACK_NETNS')
+        .default(false),
+    )
     .addOption(new Option('--verbose', 'log each component as it starts').env('CANOPY_STACK_VERBOSE').default(false))
     .action(
-      async (name: string, o: { keepRunning: boolean; verbose: boolean; reportDir?: string; progress: boolean }) => {
+      async (
+        name: string,
+        o: { keepRunning: boolean; verbose: boolean; reportDir?: string; progress: boolean; netns: boolean },
+      ) => {
         // Validate the scenario before starting anything.
         const scenario: Scenario = loadScenario(name);
         const keepRunning = o.keepRunning || scenario.name === 'none';
@@ -47,7 +58,8 @@ export function stackCommand(): Command {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
         try {
-          const starting = startStack({ log: o.verbose ? log : undefined, shape: scenario.stack });
+          const shape = o.netns ? { ...scenario.stack, netns: true } : scenario.stack;
+          const starting = startStack({ log: o.verbose ? log : undefined, shape });
           stack = await Promise.race([starting, signalled.then(() => undefined)]);
           // Interrupted while starting: let the start finish (or fail, cleaning up), then stop it all.
           if (!stack) stack = await starting.catch(() => undefined);
@@ -56,6 +68,7 @@ export function stackCommand(): Command {
           console.log(`alertmanager: ${stack.urls.alertmanager}`);
           console.log(`actuator: ${stack.urls.actuator}`);
           console.log(`redis: ${stack.urls.redis}`);
+          if (stack.network) console.log(`network: ${stack.network.ns} ${stack.network.subnet}.0/24`);
           if (scenario.name !== 'none') {
             const startedAt = Date.now();
             const stopProgress = o.progress

@@ -59,6 +59,13 @@ export function encoderArgs(s: { audioSsrc: number; videoSsrc: number }, port: n
 
 export class EncodedSource implements RtpSource {
   private readonly sock: Socket;
+  /**
+   * Sends to the children. Not `sock`: bound to 127.0.0.1 (only our encoder
+   * may reach it), it cannot send to a child at another address (a node in a
+   * network namespace of its own); like the synthetic source's, the kernel
+   * picks its address by route.
+   */
+  private readonly out: Socket;
   private gst: Child | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -70,6 +77,8 @@ export class EncodedSource implements RtpSource {
     this.sock = createSocket('udp4');
     this.sock.on('error', (err) => o.onError?.(err));
     this.sock.on('message', (m, from) => this.forward(m, from));
+    this.out = createSocket('udp4');
+    this.out.on('error', (err) => o.onError?.(err));
   }
 
   start(): void {
@@ -100,7 +109,7 @@ export class EncodedSource implements RtpSource {
           : null;
     if (!t) return;
     this.sent[t]++;
-    fanOut(this.sock, t, m, this.o);
+    fanOut(this.out, t, m, this.o);
   }
 
   private async spawn(): Promise<void> {
@@ -148,5 +157,6 @@ export class EncodedSource implements RtpSource {
     for (const t of this.timers) clearTimeout(t);
     await this.endEncoding();
     this.sock.close();
+    this.out.close();
   }
 }

@@ -22,6 +22,8 @@ export interface AlertmanagerConfigOptions {
   groupWait?: string;
   groupInterval?: string;
   repeatInterval?: string;
+  /** Where the Slack receiver posts (a bench's listener); by default nowhere reachable. */
+  slackUrl?: string;
 }
 
 /**
@@ -40,7 +42,7 @@ export function alertmanagerConfig(dir: string, o: AlertmanagerConfigOptions): s
   };
   writeFileSync(join(dir, 'actuator-token'), `${o.token}\n`);
   // Nothing listens there: Slack is not reachable from here, and must not be.
-  writeFileSync(join(dir, 'slack-webhook-url'), 'http://127.0.0.1:9/\n');
+  writeFileSync(join(dir, 'slack-webhook-url'), `${o.slackUrl ?? 'http://127.0.0.1:9/'}\n`);
   for (const r of cfg.receivers) {
     for (const w of r.webhook_configs ?? []) {
       w.url = o.actuatorUrl;

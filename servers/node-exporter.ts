@@ -7,17 +7,32 @@ export interface RunningNodeExporter {
   url: string;
 }
 
-/** Debian's prometheus-node-exporter on a loopback port of its own. */
-export async function startNodeExporter(port?: number): Promise<RunningNodeExporter> {
-  return port === undefined ? onFreePort(startOn) : startOn(port);
+/** In a node's network namespace: the command prefix that runs in it and the address it listens on. */
+export interface InNamespace {
+  exec: string[];
+  host: string;
 }
 
-async function startOn(p: number): Promise<RunningNodeExporter> {
-  const url = `http://127.0.0.1:${p}`;
-  const child = await startChild('node_exporter', 'prometheus-node-exporter', {
-    args: [`--web.listen-address=127.0.0.1:${p}`],
+/**
+ * Debian's prometheus-node-exporter on a loopback port of its own or, in a
+ * node's namespace, on its default port (9100) at the node's address: its
+ * network counters are then that node's link.
+ */
+export async function startNodeExporter(port?: number, ns?: InNamespace): Promise<RunningNodeExporter> {
+  if (ns) return startOn(port ?? 9100, ns);
+  return port === undefined ? onFreePort((p) => startOn(p)) : startOn(port);
+}
+
+async function startOn(p: number, ns?: InNamespace): Promise<RunningNodeExporter> {
+  const host = ns?.host ?? '127.0.0.1';
+  const url = `http://${host}:${p}`;
+  const args = [`--web.listen-address=${host}:${p}`];
+  const [command, ...prefix] = ns ? [...ns.exec, 'prometheus-node-exporter'] : ['prometheus-node-exporter'];
+  const child = await startChild('node_exporter', command!, {
+    args: [...prefix, ...args],
     ready: () => httpOk(`${url}/metrics`),
-    port: p,
+    // In a namespace of its own nobody else can hold the port; /proc/net here is another namespace's.
+    port: ns ? undefined : p,
   });
   return { child, url };
 }

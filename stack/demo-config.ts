@@ -39,7 +39,8 @@ export const DEMO = {
     forecastWindow: '30s',
     forecastProvisioningSeconds: 8,
     forecastMarginSeconds: 4,
-    forDurations: { scaleOut: '5s', forecast: '5s', scaleIn: '10s' },
+    // The stream-quality alerts at the demo's timescale too (the fault scenarios wait for them).
+    forDurations: { scaleOut: '5s', forecast: '5s', scaleIn: '10s', rtpLoss: '5s', rtpJitter: '5s' },
   },
   /**
    * How often Prometheus re-sends a firing alert to Alertmanager (its
@@ -96,6 +97,12 @@ export const stackShapeSchema = z
     maxSubtrees: z.number().int().min(0).max(16),
     maxStepSubtrees: z.number().int().min(1).max(16),
     scaling: z.enum(SCALING_POLICIES),
+    /**
+     * Each node (and its node_exporter) in a network namespace of its own on
+     * a bridge, so its link can be impaired and its NIC counters are its own
+     * (`canopy stack --netns`; needs root, ip, nft and tc).
+     */
+    netns: z.boolean(),
   })
   .partial()
   .strict();
@@ -113,6 +120,7 @@ export function resolveShape(over: StackShape = {}): Required<StackShape> {
     maxSubtrees: a.maxSubtrees,
     maxStepSubtrees: a.maxStepSubtrees,
     scaling: a.scaling,
+    netns: false,
     ...over,
   };
 }

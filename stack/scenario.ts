@@ -80,6 +80,7 @@ export async function runScenario(
     maxPool: [],
     media: { audio: { packets: 0, expected: 0, lost: 0 }, video: { packets: 0, expected: 0, lost: 0 } },
     endedByServer: 0,
+    impaired: {},
   };
   const ctx: StepContext = {
     stack,

@@ -11,6 +11,7 @@ import { DEMO, resolveShape, rulesOverrides, type StackShape, stackRules } from 
 import { evalJsonnet, renderRulePack, toYaml } from '../rules/jsonnet.ts';
 import { startNodeExporter, type RunningNodeExporter } from '../servers/node-exporter.ts';
 import { freePort } from '../process/ports.ts';
+import { netnsAllowed, StackNetwork } from '../process/netns.ts';
 import { stopGroups } from '../process/signals.ts';
 import { startPrometheus, type RunningPrometheus } from '../servers/prometheus.ts';
 import { startRedis, type RunningRedis } from '../servers/redis.ts';
@@ -23,8 +24,24 @@ export interface StackNode {
   type: 'injection' | 'relay' | 'egress';
   url: string;
   port: number;
+  /** Its address: 127.0.0.1, or its own in its namespace. */
+  host: string;
   child: Child;
   exporter: RunningNodeExporter;
+}
+
+/** The stack's servers a scenario can stop, start, kill and restart. */
+export const COMPONENTS = ['redis', 'prometheus', 'alertmanager', 'actuator'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+export interface Component {
+  running(): boolean;
+  /** SIGTERM (Redis: saving its data first), resolved once it is gone. */
+  stop(): Promise<void>;
+  /** SIGKILL: nothing saved. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same config and data dir. */
+  start(): Promise<void>;
 }
 
 export interface Stack {
@@ -33,9 +50,18 @@ export interface Stack {
   tree: string;
   urls: { prometheus: string; alertmanager: string; actuator: string; redis: string };
   redis: Redis;
+  /** Redis itself: `redis-flush` restarts it without its data. */
+  redisServer: RunningRedis;
   nodes: StackNode[];
+  components: Record<ComponentName, Component>;
+  /** The per-node network (`--netns`), or undefined on the shared loopback. */
+  network?: StackNetwork;
+  /** The address this process's own sockets (a scenario's RTP receivers) use so every node reaches them. */
+  localHost: string;
   /** Subtrees the actuator's local provisioner started (pids from its state dir). */
   subtreePids(): number[];
+  /** Their nodes: id and pid. */
+  subtreeNodes(): Array<{ id: string; pid: number }>;
   /** Stops everything, the actuator's subtrees included, and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -46,7 +72,15 @@ export interface StackOptions {
   shape?: StackShape;
   /** `_config` overrides of the rule pack over the demo's (a bench's baseline rules). */
   rules?: Record<string, unknown>;
+  /** Prometheus' scrape and evaluation intervals over DEMO's (a bench at production timings). */
+  scrapeInterval?: string;
+  evaluationInterval?: string;
+  /** Where Alertmanager's Slack receiver posts (a bench's listener). */
+  slackUrl?: string;
 }
+
+/** The node apps' default ports: in a namespace of its own each node has them all. */
+const NS_PORTS = { injection: 7070, relay: 7071, egress: 7073 } as const;
 
 /** A file_sd target file (`<targets>/<job>/<name>.json`), written atomically. */
 function writeTargets(targetsDir: string, job: string, name: string, groups: unknown[]): void {
@@ -67,6 +101,8 @@ function writeTargets(targetsDir: string, job: string, name: string, groups: unk
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const log = o.log ?? (() => {});
   const shape = resolveShape(o.shape);
+  if (shape.netns && !netnsAllowed())
+    throw new Error('--netns: network namespaces need root and the ip, nft and tc commands (iproute2, nftables)');
   const dir = mkdtempSync(join(tmpdir(), 'canopy-stack-'));
   const tree = DEMO.tree;
   const targetsDir = join(dir, 'targets');
@@ -83,19 +119,20 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   let am: RunningAlertmanager | undefined;
   let actuator: Child | undefined;
   let prom: RunningPrometheus | undefined;
+  let network: StackNetwork | undefined;
   const nodes: StackNode[] = [];
   const exporters: RunningNodeExporter[] = [];
   let stopped: Promise<void> | undefined;
 
-  const subtreePids = (): number[] => {
+  const subtreeNodes = (): Array<{ id: string; pid: number }> => {
     try {
       return readdirSync(stateDir)
         .filter((f) => f.endsWith('.json'))
         .flatMap((f) => {
           try {
-            return (JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as { nodes: Array<{ pid: number }> }).nodes.map(
-              (n) => n.pid,
-            );
+            return (
+              JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as { nodes: Array<{ id: string; pid: number }> }
+            ).nodes;
           } catch {
             return [];
           }
@@ -104,6 +141,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       return [];
     }
   };
+  const subtreePids = (): number[] => subtreeNodes().map((n) => n.pid);
 
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
@@ -118,11 +156,20 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       for (const e of exporters) await e.child.stop();
       client?.disconnect();
       await redisServer?.stop();
+      // Last: the namespaces (processes left in them killed), the bridge, the root veth and its address.
+      network?.destroy();
       rmSync(dir, { recursive: true, force: true });
     })());
 
   try {
-    redisServer = await startRedis();
+    if (shape.netns) {
+      network = await StackNetwork.create();
+      log(`network: namespace ${network.ns}, ${network.subnet}.0/24, gateway ${network.gateway}`);
+    }
+    const localHost = network?.gateway ?? '127.0.0.1';
+    // Nodes in namespaces reach Redis at the gateway; everyone else on loopback.
+    redisServer = await startRedis(undefined, { alsoBind: network ? [network.gateway] : [] });
+    const nodeRedisUrl = `redis://${localHost}:${redisServer.port}`;
     client = new Redis(redisServer.port, '127.0.0.1', { maxRetriesPerRequest: 2 });
     client.on('error', () => {});
     log(`redis ready on ${redisServer.url}`);
@@ -131,52 +178,62 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const token = `stack-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
     writeFileSync(join(dir, 'actuator-token'), `${token}\n`);
     const a = DEMO.actuator;
-    let actuatorUrl: string;
-    ({ child: actuator, url: actuatorUrl } = await spawnActuatorProcess({
-      args: [
-        '--redis-url',
-        redisServer.url,
-        '--token-file',
-        join(dir, 'actuator-token'),
-        '--state-dir',
-        stateDir,
-        '--targets-dir',
-        targetsDir,
-        '--scaling',
-        shape.scaling,
-        '--max-step-subtrees',
-        String(shape.maxStepSubtrees),
-        '--subtree-size',
-        String(shape.subtreeSize),
-        '--egress-pool-size',
-        String(shape.subtreePoolSize),
-        '--max-subtrees',
-        String(shape.maxSubtrees),
-        '--scale-out-cooldown',
-        a.scaleOutCooldown,
-        '--scale-in-stabilisation',
-        a.scaleInStabilisation,
-        '--protect-new-subtree',
-        a.protectNewSubtree,
-        '--drain-timeout',
-        a.drainTimeout,
-        '--ready-timeout',
-        a.readyTimeout,
-        '--reconcile-interval',
-        a.reconcileInterval,
-        '--lock-ttl',
-        a.lockTtl,
-      ],
-      // Its subtrees are detached (they outlive an actuator restart); this makes them go with the stack.
-      env: { CANOPY_EXIT_WITH_PID: String(process.pid) },
-    }));
+    let actuatorUrl = '';
+    const actuatorArgs = (): string[] => [
+      ...(actuatorUrl ? ['--port', new URL(actuatorUrl).port] : []),
+      '--redis-url',
+      // Its subtree nodes get the same URL: the gateway when they live in namespaces.
+      nodeRedisUrl,
+      ...(network ? ['--netns', network.ns, '--netns-subnet', network.subnet] : []),
+      '--token-file',
+      join(dir, 'actuator-token'),
+      '--state-dir',
+      stateDir,
+      '--targets-dir',
+      targetsDir,
+      '--scaling',
+      shape.scaling,
+      '--max-step-subtrees',
+      String(shape.maxStepSubtrees),
+      '--subtree-size',
+      String(shape.subtreeSize),
+      '--egress-pool-size',
+      String(shape.subtreePoolSize),
+      '--max-subtrees',
+      String(shape.maxSubtrees),
+      '--scale-out-cooldown',
+      a.scaleOutCooldown,
+      '--scale-in-stabilisation',
+      a.scaleInStabilisation,
+      '--protect-new-subtree',
+      a.protectNewSubtree,
+      '--drain-timeout',
+      a.drainTimeout,
+      '--ready-timeout',
+      a.readyTimeout,
+      '--reconcile-interval',
+      a.reconcileInterval,
+      '--lock-ttl',
+      a.lockTtl,
+    ];
+    const spawnActuator = async () => {
+      ({ child: actuator, url: actuatorUrl } = await spawnActuatorProcess({
+        args: actuatorArgs(),
+        // Its subtrees are detached (they outlive an actuator restart); this makes them go with the stack.
+        env: { CANOPY_EXIT_WITH_PID: String(process.pid) },
+      }));
+    };
+    await spawnActuator();
     const actuatorPort = Number(new URL(actuatorUrl).port);
     const amDir = join(dir, 'alertmanager');
     mkdirSync(amDir, { recursive: true });
-    am = await startAlertmanager(
-      amDir,
-      alertmanagerConfig(amDir, { actuatorUrl: `${actuatorUrl}/alerts`, token, ...DEMO.alertmanager }),
-    );
+    const amConfig = alertmanagerConfig(amDir, {
+      actuatorUrl: `${actuatorUrl}/alerts`,
+      token,
+      ...DEMO.alertmanager,
+      slackUrl: o.slackUrl,
+    });
+    am = await startAlertmanager(amDir, amConfig);
     log(`alertmanager ready on ${am.url}`);
     writeTargets(targetsDir, 'canopy-actuator', 'actuator', [{ targets: [`127.0.0.1:${actuatorPort}`] }]);
     log(`actuator ready on ${actuatorUrl}`);
@@ -186,8 +243,11 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     // they all report the machine, which is why the demo scales on ports).
     const t = DEMO.topology;
     const startNode = async (type: StackNode['type'], id: string, extra: string[]): Promise<StackNode> => {
-      const port = await freePort();
+      const link = await network?.add(id);
+      const host = link?.host ?? '127.0.0.1';
+      const port = link ? NS_PORTS[type] : await freePort();
       const args = [
+        ...(link ? [...link.exec.slice(1), process.execPath] : []),
         BIN,
         'node',
         type,
@@ -196,16 +256,21 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         '--tree-id',
         tree,
         '--redis-url',
-        redisServer!.url,
+        nodeRedisUrl,
         '--port',
         String(port),
         '--listen-host',
-        '127.0.0.1',
+        host,
+        '--advertise-host',
+        host,
       ];
       if (type !== 'injection') {
-        const fa = await freePort();
-        let fv = await freePort();
+        const fa = link ? 5002 : await freePort();
+        let fv = link ? 5004 : await freePort();
         while (fv === fa) fv = await freePort();
+        if (link) args.push('--forwarder-bind', host);
+        // WebRTC viewers reach an egress node in its namespace at its own address.
+        if (link && type === 'egress') args.push('--ice-bind', host);
         args.push(
           '--forwarder-audio-port',
           String(fa),
@@ -216,20 +281,21 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         );
       }
       args.push(...extra);
-      const url = `http://127.0.0.1:${port}`;
+      const url = `http://${host}:${port}`;
       // port: only this node's own answer counts (no retry on another port: the id is taken once registered).
-      const child = await startChild(id, process.execPath, {
+      // In a namespace of its own nobody else can hold it (and /proc/net here shows another namespace).
+      const child = await startChild(id, link ? 'ip' : process.execPath, {
         args,
         ready: () => httpOk(`${url}/readyz`),
         readyTimeoutMs: 30_000,
-        port,
+        port: link ? undefined : port,
       });
-      const exporter = await startNodeExporter();
+      const exporter = await startNodeExporter(undefined, link);
       exporters.push(exporter);
-      const node = { id, type, url, port, child, exporter };
+      const node = { id, type, url, port, host, child, exporter };
       nodes.push(node);
       const labels = { tree_id: tree, node_id: id, node_type: type };
-      writeTargets(targetsDir, `media-tree-${type}`, id, [{ targets: [`127.0.0.1:${port}`], labels }]);
+      writeTargets(targetsDir, `media-tree-${type}`, id, [{ targets: [`${host}:${port}`], labels }]);
       writeTargets(targetsDir, 'node-exporter', id, [{ targets: [exporter.url.replace('http://', '')], labels }]);
       log(`${id} ready on ${url} (node_exporter ${exporter.url})`);
       return node;
@@ -260,24 +326,71 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     writeFileSync(join(promDir, 'media-tree-rules.yaml'), rules);
     writeFileSync(join(promDir, 'media-tree-alerts.yaml'), alerts);
     const config = evalJsonnet(
-      `(import 'deploy/prometheus.libsonnet').new(sd='file', scrapeInterval=${JSON.stringify(DEMO.scrapeInterval)}, evaluationInterval=${JSON.stringify(DEMO.evaluationInterval)}, ` +
+      `(import 'deploy/prometheus.libsonnet').new(sd='file', scrapeInterval=${JSON.stringify(o.scrapeInterval ?? DEMO.scrapeInterval)}, evaluationInterval=${JSON.stringify(o.evaluationInterval ?? DEMO.evaluationInterval)}, ` +
         `ruleFiles=${JSON.stringify([join(promDir, 'media-tree-rules.yaml'), join(promDir, 'media-tree-alerts.yaml')])}, ` +
         `targetsDir=${JSON.stringify(targetsDir)}, alertmanagers=${JSON.stringify([am.url.replace('http://', '')])})`,
     );
-    prom = await startPrometheus({
+    const promStart = {
       dir: promDir,
       config: toYaml(config),
       extraArgs: [`--rules.alert.resend-delay=${DEMO.alertResendDelay}`],
-    });
+    };
+    prom = await startPrometheus(promStart);
     log(`prometheus ready on ${prom.url}`);
+
+    const alive = (c: Child | undefined) => !!c && c.process.exitCode === null && c.process.signalCode === null;
+    const killChild = async (c: Child | undefined) => {
+      if (!alive(c)) return;
+      const gone = new Promise((r) => c!.process.once('exit', r));
+      c!.process.kill('SIGKILL');
+      await gone;
+    };
+    const promPort = Number(new URL(prom.url).port);
+    const amPort = Number(new URL(am.url).port);
+    const redisRun = redisServer;
+    const components: Record<ComponentName, Component> = {
+      redis: {
+        running: () => alive(redisRun.child),
+        stop: () => redisRun.halt({ keepData: true }),
+        kill: () => killChild(redisRun.child),
+        start: () => redisRun.start(),
+      },
+      prometheus: {
+        running: () => alive(prom?.child),
+        stop: () => prom!.child.stop(),
+        kill: () => killChild(prom?.child),
+        start: async () => {
+          prom = await startPrometheus({ ...promStart, port: promPort });
+        },
+      },
+      alertmanager: {
+        running: () => alive(am?.child),
+        stop: () => am!.child.stop(),
+        kill: () => killChild(am?.child),
+        start: async () => {
+          am = await startAlertmanager(amDir, amConfig, amPort);
+        },
+      },
+      actuator: {
+        running: () => alive(actuator),
+        stop: () => actuator!.stop(10_000),
+        kill: () => killChild(actuator),
+        start: spawnActuator,
+      },
+    };
 
     return {
       dir,
       tree,
       urls: { prometheus: prom.url, alertmanager: am.url, actuator: actuatorUrl, redis: redisServer.url },
       redis: client,
+      redisServer,
       nodes,
+      components,
+      network,
+      localHost,
       subtreePids,
+      subtreeNodes,
       stop,
     };
   } catch (err) {

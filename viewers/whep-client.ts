@@ -27,6 +27,11 @@ export interface WatchOptions {
   dropIncoming?: (stream: Stream, rtp: Buffer) => boolean;
   /** Extra request headers (e.g. Authorization). */
   headers?: Record<string, string>;
+  /**
+   * The local address ICE binds and offers (default 127.0.0.1). A stack with a
+   * network per node passes its gateway, which the nodes' namespaces reach.
+   */
+  bindAddress?: string;
 }
 
 export interface StreamCounts {
@@ -68,7 +73,10 @@ export interface Viewer {
 /** Watches the session at `url` (`.../whep/<session>`); resolves once ICE and DTLS are connected. */
 export async function watch(url: string, opts: WatchOptions = {}): Promise<Viewer> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const pc = new ndc.PeerConnection(`viewer-${randomInt(1 << 30)}`, { iceServers: [], bindAddress: '127.0.0.1' });
+  const pc = new ndc.PeerConnection(`viewer-${randomInt(1 << 30)}`, {
+    iceServers: [],
+    bindAddress: opts.bindAddress ?? '127.0.0.1',
+  });
   const mySsrc = randomInt(1, 2 ** 31);
   const stats = { audio: new StreamStats(CLOCK.audio), video: new StreamStats(CLOCK.video) };
   const nacks = { audio: 0, video: 0 };

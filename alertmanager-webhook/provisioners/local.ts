@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import type { NodeNetwork } from '../../process/netns.ts';
 import { freePort } from '../../process/ports.ts';
 import { killGroup, processAlive, stopGroups } from '../../process/signals.ts';
 import { assertId, ID_PATTERN } from '../../topology/index.ts';
@@ -28,6 +29,8 @@ export interface LocalProvisionerOptions {
   portsPerNode?: number;
   /** Extra environment for the egress processes. */
   env?: NodeJS.ProcessEnv;
+  /** A network namespace per node (the local stack's `--netns`); the node then listens and is reached at its own address. */
+  network?: NodeNetwork;
 }
 
 const stateSchema = z.object({
@@ -37,7 +40,13 @@ const stateSchema = z.object({
   slot: z.string().regex(ID_PATTERN).optional(),
   createdAt: z.number().int().nonnegative().optional(),
   nodes: z.array(
-    z.object({ id: z.string().regex(ID_PATTERN), pid: z.number().int().positive(), httpPort: z.number().int() }),
+    z.object({
+      id: z.string().regex(ID_PATTERN),
+      pid: z.number().int().positive(),
+      httpPort: z.number().int(),
+      /** Its address in a namespace of its own; absent: advertiseHost (loopback). */
+      host: z.ipv4().optional(),
+    }),
   ),
 });
 type SubtreeFile = z.infer<typeof stateSchema>;
@@ -79,12 +88,19 @@ export class LocalProvisioner implements Provisioner {
     try {
       for (let i = 0; i < spec.size; i++) {
         const id = assertId('node', `${spec.subtree}-${i}`);
-        const [httpPort, audioPort, videoPort] = [await freePort(), await freePort(), await freePort()];
+        // In a namespace of its own the defaults are free; on the shared loopback, free ports.
+        const link = await this.o.network?.add(id);
+        const [httpPort, audioPort, videoPort] = link
+          ? [7073, 5002, 5004]
+          : [await freePort(), await freePort(), await freePort()];
+        const host = link?.host ?? this.o.advertiseHost ?? '127.0.0.1';
         const poolStart = this.nextPoolRange();
         const log = openSync(join(this.o.stateDir, `${id}.log`), 'a');
+        const [command, ...prefix] = link ? [...link.exec, process.execPath] : [process.execPath];
         const child = spawn(
-          process.execPath,
+          command!,
           [
+            ...prefix,
             CANOPY_BIN,
             'node',
             'egress',
@@ -97,9 +113,10 @@ export class LocalProvisioner implements Provisioner {
             '--port',
             String(httpPort),
             '--listen-host',
-            '127.0.0.1',
+            link?.host ?? '127.0.0.1',
             '--advertise-host',
-            this.o.advertiseHost ?? '127.0.0.1',
+            host,
+            ...(link ? ['--forwarder-bind', link.host, '--ice-bind', link.host] : []),
             '--forwarder-audio-port',
             String(audioPort),
             '--forwarder-video-port',
@@ -112,12 +129,13 @@ export class LocalProvisioner implements Provisioner {
         closeSync(log);
         child.unref();
         if (!child.pid) throw new Error(`could not start egress node ${id}`);
-        nodes.push({ id, pid: child.pid, httpPort });
+        nodes.push({ id, pid: child.pid, httpPort, ...(link ? { host: link.host } : {}) });
         // Recorded as each starts: an actuator killed mid-create leaves nothing it cannot find.
         this.write({ tree: spec.tree, subtree: spec.subtree, slot: spec.slot, createdAt, nodes });
       }
     } catch (err) {
       for (const n of nodes) killGroup(n.pid, 'SIGKILL');
+      for (let i = 0; i < spec.size; i++) await this.o.network?.remove(`${spec.subtree}-${i}`);
       rmSync(this.file(spec.subtree), { force: true });
       throw new ProvisionerError('create', (err as Error).message);
     }
@@ -131,7 +149,10 @@ export class LocalProvisioner implements Provisioner {
 
   plannedTargets(spec: SubtreeSpec): ScrapeTarget[] {
     const host = this.o.advertiseHost ?? '127.0.0.1';
-    return (this.read(spec.subtree)?.nodes ?? []).map((n) => ({ nodeId: n.id, address: `${host}:${n.httpPort}` }));
+    return (this.read(spec.subtree)?.nodes ?? []).map((n) => ({
+      nodeId: n.id,
+      address: `${n.host ?? host}:${n.httpPort}`,
+    }));
   }
 
   async waitReady(spec: SubtreeSpec, timeoutMs: number): Promise<SubtreeNode[]> {
@@ -147,7 +168,9 @@ export class LocalProvisioner implements Provisioner {
             'wait-ready',
             `egress node ${n.id} exited (see ${join(this.o.stateDir, `${n.id}.log`)})`,
           );
-        const ok = await fetch(`http://127.0.0.1:${n.httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) }).then(
+        const ok = await fetch(`http://${n.host ?? '127.0.0.1'}:${n.httpPort}/readyz`, {
+          signal: AbortSignal.timeout(1_000),
+        }).then(
           (r) => r.ok,
           () => false,
         );
@@ -166,6 +189,7 @@ export class LocalProvisioner implements Provisioner {
     if (state) {
       const pids = state.nodes.map((n) => n.pid);
       await stopGroups(() => pids);
+      for (const n of state.nodes) await this.o.network?.remove(n.id);
     }
     rmSync(this.file(subtree), { force: true });
   }

@@ -1,3 +1,5 @@
+import { kill, redisFlush, restart, start, stop } from './components.ts';
+import { clear, impair } from './impair.ts';
 import { sleepStep } from './sleep.ts';
 import { startSession } from './start-session.ts';
 import type { StepKind } from './step.ts';
@@ -26,4 +28,11 @@ export const STEPS = {
   'wait-for': waitFor,
   sleep: sleepStep,
   surge,
+  impair,
+  clear,
+  kill,
+  restart,
+  stop,
+  start,
+  'redis-flush': redisFlush,
 } satisfies Record<string, StepKind>;

@@ -20,6 +20,8 @@ export interface ScenarioReport {
   media: Record<'audio' | 'video', { packets: number; expected: number; lost: number }>;
   /** Viewers their egress node ended (drained and removed, say) rather than the scenario. */
   endedByServer: number;
+  /** Nodes an `impair` step impaired: when, and what its loss rule dropped (set by `clear`). */
+  impaired?: Record<string, { at: number; dropped: number }>;
   /** What a surge step saw. */
   surge?: SurgeReport;
 }

@@ -97,7 +97,7 @@ export async function placeViewer(
 ): Promise<{ placed: PlacedViewer } | { placed: null; retryAfterS: number | null }> {
   let viewer: PlacedViewer['viewer'];
   try {
-    viewer = await watch(entryWhepUrl(ctx, session), { timeoutMs: 15_000 });
+    viewer = await watch(entryWhepUrl(ctx, session), { timeoutMs: 15_000, bindAddress: ctx.stack.localHost });
   } catch (err) {
     if (err instanceof WhepError && err.status === 503) return { placed: null, retryAfterS: err.retryAfterS };
     ctx.log(`viewer not placed: ${(err as Error).message}`);

@@ -7,8 +7,11 @@ import { defineStep, type StepContext } from './step.ts';
 
 const alertWait = z
   .object({
-    alert: z.enum(['MediaTreeScaleOut', 'MediaTreeScaleIn']),
+    /** An alert of the rule pack (its tree's). */
+    alert: z.string().regex(/^[A-Z][A-Za-z0-9]{2,39}$/, 'an alert name such as MediaTreeScaleOut'),
     state: z.enum(['firing', 'inactive']).default('firing'),
+    /** Its labels must also match these (e.g. reason: packet_loss, node_id: egress-1). */
+    labels: z.record(z.string().regex(/^[a-z_][a-z0-9_]*$/), z.string().regex(/^[A-Za-z0-9_.:-]*$/)).optional(),
     timeout: duration.default(120_000),
   })
   .strict();
@@ -29,7 +32,9 @@ async function waitForAlert(ctx: StepContext, w: z.output<typeof alertWait>): Pr
     async () => {
       const r = await instantQuery(
         stack.urls.prometheus,
-        `ALERTS{alertname="${w.alert}", alertstate="firing", tree_id="${stack.tree}"}`,
+        `ALERTS{alertname="${w.alert}", alertstate="firing", tree_id="${stack.tree}"${Object.entries(w.labels ?? {})
+          .map(([k, v]) => `, ${k}="${v}"`)
+          .join('')}}`,
       );
       const firing = r.result.length > 0;
       if (firing && !report.firing[w.alert]) report.firing[w.alert] = Date.now();
@@ -37,7 +42,7 @@ async function waitForAlert(ctx: StepContext, w: z.output<typeof alertWait>): Pr
     },
     { timeoutMs: w.timeout, intervalMs: 500 },
   );
-  ctx.event(`${w.alert} ${w.state}`);
+  ctx.event(`${w.alert}${w.labels ? JSON.stringify(w.labels) : ''} ${w.state}`);
 }
 
 // A subtree counts once the actuator recorded it and, for a scale-out, Prometheus scrapes every node of it.
