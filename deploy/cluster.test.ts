@@ -186,7 +186,10 @@ describe('on the fake API server', () => {
     await p.create(spec);
     subtreeBody = fake.requests.at(-1)!.body!;
     await p.waitReady(spec, 5000);
-    expect(await p.list()).toEqual([{ tree: 'tree-1', subtree: 'tree-1-st-1' }]);
+    // Only the subtree, with its slot (the actuator rebuilds its records from this after Redis lost them).
+    expect(await p.list()).toEqual([
+      { tree: 'tree-1', subtree: 'tree-1-st-1', slot: 'relay-0-s1', createdAt: expect.any(Number) },
+    ]);
     // The baseline shares the template but is not the actuator's to remove.
     await expect(p.delete('tree-1', 'baseline')).rejects.toThrow(/not Canopy's subtree/);
     // A second subtree stays up for the monitor checks; the first is removed.
