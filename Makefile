@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up whatever is missing first.
-.PHONY: start test setup
+.PHONY: start test test-faults setup
 
 setup:
 	@bash scripts/setup.sh
@@ -11,3 +11,8 @@ start: setup
 # Type check, then every test (they start their own real servers).
 test: setup
 	npm test
+
+# The fault scenarios end to end (loss, outages, redis-loss, clean-up after
+# SIGINT/SIGTERM/SIGKILL), each in network namespaces: needs root; ~15 min.
+test-faults: setup
+	CANOPY_E2E_FAULTS=1 npx vitest run stack/faults.test.ts
