@@ -319,7 +319,7 @@ describe('canopy stack: the surge scenario end to end', () => {
     expect(report.events.at(-2)?.what).toBe('subtrees: 0');
     await stack.stop();
     stack = undefined;
-  }, 400_000);
+  }, 560_000);
 });
 
 // The command itself: the four lines once ready, Ctrl-C stops everything.

@@ -70,8 +70,23 @@ export interface Viewer {
   close(opts?: { sendDelete?: boolean }): Promise<void>;
 }
 
-/** Watches the session at `url` (`.../whep/<session>`); resolves once ICE and DTLS are connected. */
+/**
+ * Watches the session at `url` (`.../whep/<session>`); resolves once ICE and
+ * DTLS are connected. A connection that fails to set up (libdatachannel now and
+ * then refuses an answer: "remote candidate without ICE transport") is tried
+ * once more with a new offer, as a WHEP player would; the failed resource was
+ * DELETEd. A refusal by the server (WhepError) is not retried.
+ */
 export async function watch(url: string, opts: WatchOptions = {}): Promise<Viewer> {
+  try {
+    return await watchOnce(url, opts);
+  } catch (err) {
+    if (err instanceof WhepError || !/libdatachannel|PeerConnection failed/.test((err as Error).message)) throw err;
+    return watchOnce(url, opts);
+  }
+}
+
+async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const pc = new ndc.PeerConnection(`viewer-${randomInt(1 << 30)}`, {
     iceServers: [],
