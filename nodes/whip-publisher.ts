@@ -73,7 +73,7 @@ export class WhipPublisher {
   /** Asks the publisher for a keyframe (an RTCP PLI on the video track); false when it cannot be sent now. */
   requestKeyframe(): boolean {
     const v = this.tracks.video;
-    if (!this.connected || !v?.isOpen()) return false;
+    if (!this.connected || this.gone || !v?.isOpen()) return false;
     try {
       return v.requestKeyframe();
     } catch {
