@@ -62,18 +62,22 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
   return sample(await metricsOf(inj), name, labels);
 }
 
+const startInjection = (port?: number) =>
+  startNode({
+    type: 'injection',
+    id: 'injection-1',
+    redisUrl: redis.url,
+    port,
+    extra: ['--source', 'synthetic', '--whip-token-file', join(dir, 'token'), '--whip-grace', `${GRACE_MS}ms`],
+  });
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'canopy-ingest-'));
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
   redis = await startRedis();
   r = new Redis(redis.url);
   topo = new Topology(r, 'tree-1');
-  inj = await startNode({
-    type: 'injection',
-    id: 'injection-1',
-    redisUrl: redis.url,
-    extra: ['--source', 'synthetic', '--whip-token-file', join(dir, 'token'), '--whip-grace', `${GRACE_MS}ms`],
-  });
+  inj = await startInjection();
   child.audio = await Receiver.open();
   child.video = await Receiver.open();
   await topo.registerNode({
@@ -336,6 +340,44 @@ describe('plain RTP ingest', () => {
     expect((await fetch(`${inj.url}/sessions/${SESS.sessionId}`, { method: 'DELETE' })).status).toBe(204);
     expect(await metricsOf(inj)).not.toMatch(/session_id="rtp-1"/);
   }, 60_000);
+});
+
+describe('an injection restart', () => {
+  it('binds the RTP ingest ports again, and a WHIP session waits for its publisher', async () => {
+    const SESS = { sessionId: 'rtp-3', audioSsrc: 7101, videoSsrc: 7102 };
+    const start = await json(`${inj.url}/sessions`, { method: 'POST', body: JSON.stringify({ ...SESS, ingest: {} }) });
+    expect(start.status).toBe(201);
+    const ports = start.body.ingest as { audioPort: number; videoPort: number };
+    const p = await pub('w-5');
+    const w5 = (await topo.getSession('w-5'))!;
+
+    await inj.child.stop();
+    await p.vanish();
+    inj = await startInjection(inj.port);
+    const listed = (await json(`${inj.url}/sessions`)).body.sessions as Array<{ id: string; ingest?: unknown }>;
+    expect(listed.find((s) => s.id === 'rtp-3')?.ingest).toEqual({ kind: 'rtp', ...ports });
+    expect(listed.find((s) => s.id === 'w-5')?.ingest).toEqual({ kind: 'whip' });
+    expect(await metric('media_tree_injection_publisher_state', { session_id: 'w-5' })).toBe(0);
+
+    // The publisher comes back within the grace period (it runs from the restart): same session, same SSRCs.
+    const seen = got('video', w5.videoSsrc).length;
+    const again = await pub('w-5');
+    await waitUntil('video of the returning publisher', () => got('video', w5.videoSsrc).length > seen + 30);
+    expect((await topo.getSession('w-5'))!.videoSsrc).toBe(w5.videoSsrc);
+    // RTP to the recorded port is the session's again.
+    await waitUntil(
+      'the injection to see its child again',
+      async () => ((await json(`${inj.url}/sessions`)).body.children as string[]).length === 1,
+    );
+    const before = got('video', SESS.videoSsrc).length;
+    const s = new Sender(ports.videoPort);
+    for (let i = 0; i < 20; i++) await s.send(rtpPacket(SESS.videoSsrc, 500 + i, 300, 97));
+    s.close();
+    await waitUntil('the packets at the child', () => got('video', SESS.videoSsrc).length === before + 20);
+
+    await again.close();
+    expect((await fetch(`${inj.url}/sessions/rtp-3`, { method: 'DELETE' })).status).toBe(204);
+  }, 90_000);
 });
 
 describe('a keyframe request', () => {

@@ -239,7 +239,12 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
 
   app.get('/sessions', (_req, res) => {
     res.json({
-      sessions: [...sessions.values()].map((s) => ({ ...s.info, sent: s.sent, generated: s.source.generated() })),
+      sessions: [...sessions.values()].map((s) => ({
+        ...s.info,
+        sent: s.sent,
+        generated: s.source.generated(),
+        ...(s.source instanceof WhipSource && { publisher: s.source.publisherId }),
+      })),
       children: children.map((t) => t.id),
       source: c.source,
     });

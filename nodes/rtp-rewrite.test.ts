@@ -8,7 +8,12 @@ function pkt(ssrc: number, seq: number, ts: number): Buffer {
   b.writeUInt32BE(ts >>> 0, 4);
   return b;
 }
-const head = (b: Buffer) => ({ pt: b[1]! & 0x7f, seq: b.readUInt16BE(2), ts: b.readUInt32BE(4), ssrc: b.readUInt32BE(8) });
+const head = (b: Buffer) => ({
+  pt: b[1]! & 0x7f,
+  seq: b.readUInt16BE(2),
+  ts: b.readUInt32BE(4),
+  ssrc: b.readUInt32BE(8),
+});
 
 describe('RtpRewriter', () => {
   it("writes the session's SSRC and payload type, keeps the marker and payload, never touches the input", () => {
