@@ -12,7 +12,7 @@ import { type Received, Receiver, rtpPacket, Sender } from '../test/rtp.ts';
 import { type Publisher, publish, publisherOffer, WhipRefused } from '../test/whip-publisher.ts';
 import { Topology } from '../topology/index.ts';
 import { PAYLOAD_TYPE } from './rtp-source.ts';
-import { PUBLISHER_SILENCE_MS } from './whip-publisher.ts';
+import { PUBLISHER_MAX_BITRATE, PUBLISHER_SILENCE_MS } from './whip-publisher.ts';
 
 /**
  * Publishers at the injection, with real processes: Redis, an injection with
@@ -381,14 +381,24 @@ describe('an injection restart', () => {
 });
 
 describe('a keyframe request', () => {
-  it('reaches the publisher as an RTCP PLI', async () => {
+  it('reaches the publisher as an RTCP PLI (and the publisher is told its maximum rate by REMB)', async () => {
     const { WhipPublisher } = await import('./whip-publisher.ts');
     const { parseOffer } = await import('./whep-sdp.ts');
     const ssrc = { audio: 3101, video: 3102 };
     const { sdp, pc, tracks } = await publisherOffer(ssrc);
     let plis = 0;
+    const remb: number[] = [];
     tracks.video.onMessage((m) => {
-      if (m.length >= 12 && m[1] === 206 && (m[0]! & 0x1f) === 1) plis++;
+      // Payload-specific feedback (206), possibly compound: FMT 1 is a PLI, FMT 15 an application one (REMB).
+      for (let off = 0; off + 12 <= m.length; off += (m.readUInt16BE(off + 2) + 1) * 4) {
+        if (m[off + 1] !== 206) continue;
+        const fmt = m[off]! & 0x1f;
+        if (fmt === 1) plis++;
+        if (fmt === 15 && m.toString('latin1', off + 12, off + 16) === 'REMB') {
+          const v = m.readUInt32BE(off + 16);
+          remb.push((v & 0x3ffff) * 2 ** ((v >>> 18) & 0x3f));
+        }
+      }
     });
     const connected = new Promise<void>((res) => pc.onStateChange((s) => s === 'connected' && res()));
     const received: number[] = [];
@@ -410,6 +420,9 @@ describe('a keyframe request', () => {
       expect(plis).toBe(0);
       expect(publisher.requestKeyframe()).toBe(true);
       await waitUntil('a PLI at the publisher', () => plis === 1, { timeoutMs: 3_000 });
+      // And the rate it may send at, asked for once connected.
+      expect(remb.length).toBeGreaterThan(0);
+      expect(Math.abs(remb[0]! - PUBLISHER_MAX_BITRATE)).toBeLessThan(PUBLISHER_MAX_BITRATE * 0.01);
     } finally {
       publisher.close();
       pc.close();

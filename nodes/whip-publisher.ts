@@ -22,6 +22,12 @@ export const PUBLISHER_CONNECT_TIMEOUT_MS = 15_000;
  * 50 packets a second, and even with DTX a packet every 400 ms.
  */
 export const PUBLISHER_SILENCE_MS = 5_000;
+/**
+ * The most a publisher is asked to send (REMB, which the answer's VP8
+ * offers): a browser otherwise bases its rate on losses alone. 2 Mbit/s is
+ * room for 720p VP8; every viewer of the session gets what it sends.
+ */
+export const PUBLISHER_MAX_BITRATE = 2_000_000;
 
 export type PublisherState = 'connected' | 'gone';
 
@@ -120,6 +126,11 @@ export class WhipPublisher {
           if (performance.now() - this.lastRtpAt > PUBLISHER_SILENCE_MS) this.close();
         }, 1_000);
         this.silenceTimer.unref();
+        try {
+          this.tracks.video.requestBitrate(PUBLISHER_MAX_BITRATE);
+        } catch {
+          /* closing */
+        }
         o.onState('connected');
       } else if (state === 'failed' || state === 'closed' || state === 'disconnected') this.close();
     });
