@@ -89,25 +89,6 @@ local ne = import 'node-exporter.libsonnet';
           g.target(viewerMean(metrics.egress.viewerRtt), '{{node_id}} {{stream_type}} mean'),
         ], "Egress: round trip to the viewers, from their receiver reports against the node's sender reports.", w=8, min=0),
 
-        g.row('Publishers (injection)'),
-        g.timeseries('Publisher bitrate', 'bps', [
-          g.target('8 * ' + rateOf(metrics.injection.publisherBytesReceived, '%s, %s' % [c.injectionSelector, sel], 'node_id, session_id, stream_type'), '{{node_id}} {{session_id}} {{stream_type}}'),
-        ], 'What each WHIP or RTP-ingest publisher sends in, in bits/s.', w=8, min=0),
-        g.timeseries('Publisher loss and jitter', 'pps', [
-          g.target(rateOf(metrics.injection.publisherPacketsLost, '%s, %s' % [c.injectionSelector, sel], 'node_id, session_id, stream_type'), '{{node_id}} {{session_id}} {{stream_type}} lost'),
-          g.target('%s{%s, %s}' % [metrics.injection.publisherJitterSeconds, c.injectionSelector, sel], '{{node_id}} {{session_id}} {{stream_type}} jitter'),
-        ], 'Packets lost on the way in per second (RFC 3550), and interarrival jitter in seconds (right axis).', w=8, min=0)
-        + g.withRightAxis('/ jitter$/'),
-        g.timeseries('Publisher silence', 's', [
-          g.target('time() - %s{%s, %s}' % [metrics.injection.publisherLastPacket, c.injectionSelector, sel], '{{node_id}} {{session_id}}'),
-        ], 'Seconds since the last RTP packet from each session publisher. MediaTreePublisherStalled fires above %ds for %s.' % [c.publisherStallSeconds, c.forDurations.publisherStalled], w=8, min=0)
-        + g.withThresholdLines([['green', null], ['red', c.publisherStallSeconds]])
-        + g.withLinks([k.runbook('MediaTreePublisherStalled')]),
-        g.stateTimeline('WHIP publishers', 'none', [
-          g.target('%s{%s, %s}' % [metrics.injection.publisherState, c.injectionSelector, sel], '{{node_id}} {{session_id}}'),
-        ], 'Connection of each WHIP session publisher.')
-        + g.withMappings(g.valueMappings({ '0': ['none', 'red'], '1': ['connecting', 'yellow'], '2': ['connected', 'green'] })),
-
         g.row('Node apps'),
         g.stateTimeline('Scrape targets', 'none', [g.target('up{%s}' % sel, '{{node_id}} {{job}}')], 'App and node_exporter of each node; a down target reports nothing else.', w=12)
         + g.withMappings(g.valueMappings({ '0': ['down', 'red'], '1': ['up', 'green'] }))
