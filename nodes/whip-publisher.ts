@@ -52,6 +52,7 @@ export class WhipPublisher {
   private connectTimer: NodeJS.Timeout | undefined;
   private silenceTimer: NodeJS.Timeout | undefined;
   private lastRtpAt = 0;
+  private bitrateAsked = false;
 
   private constructor(private readonly o: WhipPublisherOptions) {
     this.pc = new ndc.PeerConnection(o.id, { iceServers: [], bindAddress: o.bind });
@@ -87,6 +88,14 @@ export class WhipPublisher {
     }
   }
 
+  private askBitrate(): boolean {
+    try {
+      return this.tracks.video.requestBitrate(PUBLISHER_MAX_BITRATE);
+    } catch {
+      return false; // closing
+    }
+  }
+
   close(): void {
     clearTimeout(this.connectTimer);
     clearInterval(this.silenceTimer);
@@ -113,6 +122,8 @@ export class WhipPublisher {
       track.onMessage((msg) => {
         if (this.gone || msg.length < 12 || msg[0]! >> 6 !== 2 || isRtcp(msg)) return;
         this.lastRtpAt = performance.now();
+        // Once the publisher's video SSRC is known (a REMB names it); the library repeats it on each sender report.
+        if (stream === 'video' && !this.bitrateAsked) this.bitrateAsked = this.askBitrate();
         o.onRtp(stream, msg);
       });
       this.tracks[stream] = track;
@@ -126,11 +137,6 @@ export class WhipPublisher {
           if (performance.now() - this.lastRtpAt > PUBLISHER_SILENCE_MS) this.close();
         }, 1_000);
         this.silenceTimer.unref();
-        try {
-          this.tracks.video.requestBitrate(PUBLISHER_MAX_BITRATE);
-        } catch {
-          /* closing */
-        }
         o.onState('connected');
       } else if (state === 'failed' || state === 'closed' || state === 'disconnected') this.close();
     });
