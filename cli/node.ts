@@ -1,5 +1,6 @@
 import { exitWithPid } from '../process/exit-with.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { SOURCE_KINDS } from '../nodes/rtp-source.ts';
 import { DURATION_FORM, parseDuration } from '../process/duration.ts';
@@ -182,7 +183,32 @@ export function nodeCommand(): Command {
     .addOption(
       intOption('--video-pps <n>', 'synthetic source: video packets per second', 'CANOPY_VIDEO_PPS', 250, 1, 50_000),
     )
+    .addOption(
+      new Option(
+        '--whip-token-file <path>',
+        'file holding the bearer token WHIP publishers send (POST /whip/<session>); WHIP is off without it',
+      ).env('CANOPY_WHIP_TOKEN_FILE'),
+    )
+    .addOption(
+      new Option(
+        '--whip-grace <duration>',
+        'how long a WHIP session whose publisher dropped (without DELETE) waits for it to come back before ending',
+      )
+        .env('CANOPY_WHIP_GRACE')
+        .default(30_000, '30s')
+        .argParser(durationBetween(1_000, 3_600_000, '1s..1h')),
+    )
+    .addOption(
+      new Option(
+        '--ingest-bind <addr>',
+        "the address RTP ingest ports and WHIP publishers' PeerConnections bind (the one publishers reach)",
+      )
+        .env('CANOPY_INGEST_BIND')
+        .default('127.0.0.1')
+        .argParser(iceBind),
+    )
     .action(async (o, cmd: Command) => {
+      const whipToken = o.whipTokenFile ? readToken(o.whipTokenFile as string, cmd) : undefined;
       // A rate the encoder would ignore is a mistake worth saying.
       for (const [key, flag] of [
         ['audioPps', '--audio-pps'],
@@ -193,7 +219,7 @@ export function nodeCommand(): Command {
             `error: ${flag} applies to --source synthetic only (the encoded source's rates follow its bitrate)`,
           );
       const { mainInjection } = await import('../nodes/injection.ts');
-      await mainInjection(o);
+      await mainInjection({ ...o, whipToken, whipGraceMs: o.whipGrace });
     });
 
   forwarderOptions(
@@ -249,12 +275,7 @@ export function nodeCommand(): Command {
       )
         .env('CANOPY_VIEWER_CONNECT_TIMEOUT')
         .default(15_000, '15s')
-        .argParser((raw: string) => {
-          const ms = parseDuration(raw);
-          if (ms === null || ms < 1_000 || ms > 600_000)
-            throw new InvalidArgumentError(`expected ${DURATION_FORM}, 1s..10m, got ${JSON.stringify(raw)}`);
-          return ms;
-        }),
+        .argParser(durationBetween(1_000, 600_000, '1s..10m')),
     )
     .addOption(
       intOption(
@@ -282,6 +303,28 @@ export function nodeCommand(): Command {
     });
 
   return node;
+}
+
+function durationBetween(min: number, max: number, shown: string): (raw: string) => number {
+  return (raw) => {
+    const ms = parseDuration(raw);
+    if (ms === null || ms < min || ms > max)
+      throw new InvalidArgumentError(`expected ${DURATION_FORM}, ${shown}, got ${JSON.stringify(raw)}`);
+    return ms;
+  };
+}
+
+/** The WHIP bearer token: the file's content without surrounding whitespace, visible ASCII, 16..1024 characters. */
+function readToken(path: string, cmd: Command): string {
+  let token: string;
+  try {
+    token = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    cmd.error(`error: --whip-token-file ${path}: ${(err as Error).message}`);
+  }
+  if (!/^[\x21-\x7e]{16,1024}$/.test(token))
+    cmd.error(`error: --whip-token-file ${path}: expected one token of 16..1024 visible ASCII characters`);
+  return token;
 }
 
 /** `--ice-bind`: one IP literal; never the wildcard, which would gather on every interface of the machine. */

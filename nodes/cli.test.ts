@@ -56,6 +56,20 @@ describe('canopy node', () => {
       /--viewer-connect-timeout.*1s\.\.10m/,
     ],
     [['node', 'egress', '--node-id', 'egress-1', '--nack-buffer', '9999'], /--nack-buffer.*expected 0\.\.4096/],
+    // Issue 16: publishers.
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--whip-token-file', '/nonexistent/whip.token'],
+      /--whip-token-file \/nonexistent\/whip\.token: ENOENT/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--whip-token-file', '/dev/null'],
+      /--whip-token-file \/dev\/null: expected one token of 16\.\.1024 visible ASCII characters/,
+    ],
+    [['node', 'injection', '--node-id', 'injection-1', '--whip-grace', '10ms'], /--whip-grace.*1s\.\.1h/],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--ingest-bind', '0.0.0.0'],
+      /--ingest-bind.*wildcard would gather/,
+    ],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
     const r = await runCanopy(args, 20_000);
     expect(r.code).not.toBe(0);

@@ -69,7 +69,7 @@ export function sendError(res: Response, status: number, message: string, detail
   res.status(status).json({ error: message, ...detail });
 }
 
-/** Express with /metrics, /healthz, /readyz and JSON bodies of at most 16 KiB (WHEP's SDP bodies are its own). */
+/** Express with /metrics, /healthz, /readyz and JSON bodies of at most 16 KiB (WHEP's and WHIP's SDP bodies are their own). */
 export function baseApp(node: NodeRegistry, ready: () => Promise<string | null>): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -84,7 +84,7 @@ export function baseApp(node: NodeRegistry, ready: () => Promise<string | null>)
     if (why === null) res.status(200).type('text/plain').send('ready\n');
     else res.status(503).type('text/plain').send(`not ready: ${why}\n`);
   });
-  app.use(express.json({ limit: '16kb', strict: true, type: (req) => !req.url?.startsWith('/whep/') }));
+  app.use(express.json({ limit: '16kb', strict: true, type: (req) => !/^\/wh[ei]p\//.test(req.url ?? '') }));
   return app;
 }
 

@@ -6,7 +6,15 @@ import type { NextFunction, Request, Response } from 'express';
  * cookies are involved, so `*` is enough; after the entry point's
  * cross-origin 307 the browser's Origin is `null`, which `*` also covers.
  */
-export function whepCors(req: Request, res: Response, next: NextFunction): void {
+export const whepCors = corsAllowing('POST, OPTIONS');
+/** The injection's WHIP endpoint and resources: a browser publishes from any origin with its bearer token. */
+export const whipCors = corsAllowing('POST, DELETE, PATCH, OPTIONS');
+
+function corsAllowing(methods: string) {
+  return (req: Request, res: Response, next: NextFunction) => cors(methods, req, res, next);
+}
+
+function cors(methods: string, req: Request, res: Response, next: NextFunction): void {
   res.set({
     'Access-Control-Allow-Origin': '*',
     'Access-Control-Expose-Headers': 'Location, Retry-After, Accept-Post',
@@ -15,7 +23,7 @@ export function whepCors(req: Request, res: Response, next: NextFunction): void 
     res
       .status(204)
       .set({
-        'Access-Control-Allow-Methods': 'POST, OPTIONS',
+        'Access-Control-Allow-Methods': methods,
         'Access-Control-Allow-Headers': 'Content-Type, Authorization',
         'Access-Control-Max-Age': '600',
         'Accept-Post': 'application/sdp',

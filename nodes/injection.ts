@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { createInjectionMetrics, createReregistrations, forgetInjectionSession } from '../exporters/index.ts';
 import { ID_PATTERN, type SessionInfo, slotIdsOf } from '../topology/index.ts';
@@ -7,12 +8,17 @@ import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './
 import { EncodedSource, encoderMissing } from './encoded-source.ts';
 import type { RtpSource, RtpSourceOptions, RtpTarget, SourceKind } from './rtp-source.ts';
 import { Presence } from './presence.ts';
+import { PublisherHealth } from './publisher-health.ts';
+import { RtpIngestSource } from './rtp-ingest-source.ts';
 import { SyntheticSource } from './synthetic-source.ts';
+import { tokenDigest, whipRoutes } from './whip-routes.ts';
+import { WhipSource } from './whip-source.ts';
 
 /**
  * The injection node: takes broadcast sessions over HTTP, generates their RTP
- * with the built-in source (encoded VP8 + Opus, or synthetic at exact rates),
- * sends it to its children (relays attached to its
+ * with the built-in source (encoded VP8 + Opus, or synthetic at exact rates)
+ * or takes it from a publisher (WHIP, whip-routes.ts; plain RTP on ingest
+ * ports, rtp-ingest-source.ts), sends it to its children (relays attached to its
  * slot), and records sessions in Redis so egress nodes can find them. It is
  * also the tree's entry point for viewers (entry-routes.ts).
  */
@@ -24,9 +30,17 @@ export interface InjectionConfig extends CommonConfig {
   /** Synthetic source only. */
   audioPps: number;
   videoPps: number;
+  /** Publishers' bearer token; WHIP is off without one. */
+  whipToken?: string;
+  /** How long a WHIP session waits for a publisher that dropped (or, after a restart, for one to come back). */
+  whipGraceMs: number;
+  /** The address RTP ingest ports and publishers' PeerConnections bind (and WHIP answers advertise). */
+  ingestBind: string;
 }
 
 const ssrc = z.number().int().min(0).max(0xffff_ffff);
+/** 0 or absent: a free port picked and returned. */
+const ingestPort = z.number().int().min(0).max(65535).optional();
 const startBody = z
   .object({
     sessionId: z.string().regex(ID_PATTERN, 'sessionId: 1..63 of a-z, 0-9, - (not starting with -)'),
@@ -39,9 +53,17 @@ const startBody = z
       })
       .strict()
       .optional(),
+    /** Plain RTP ingest instead of the built-in source. */
+    ingest: z.object({ audioPort: ingestPort, videoPort: ingestPort }).strict().optional(),
   })
   .strict()
-  .refine((b) => b.audioSsrc !== b.videoSsrc, { message: 'audioSsrc and videoSsrc must differ' });
+  .refine((b) => b.audioSsrc !== b.videoSsrc, { message: 'audioSsrc and videoSsrc must differ' })
+  .refine((b) => !(b.ingest && b.generator), { message: 'generator applies to the built-in source, not to ingest' })
+  .refine((b) => !b.ingest?.audioPort || b.ingest.audioPort !== b.ingest.videoPort, {
+    message: 'ingest.audioPort and ingest.videoPort must differ',
+  });
+
+type StartGenerator = z.infer<typeof startBody>['generator'];
 
 interface LiveSession {
   info: SessionInfo;
@@ -106,8 +128,17 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   updateGauge();
   metrics.childrenCount.set(0);
 
-  function play(info: SessionInfo, gen?: { delayMs?: number; durationMs?: number }): void {
+  /** The session's source, not started: built-in, WHIP, or RTP ingest (ports bound: a taken one rejects). */
+  async function open(info: SessionInfo, gen?: StartGenerator): Promise<LiveSession> {
     const sent = { audio: 0, video: 0 };
+    return { info, sent, source: await openSource(info, sent, gen) };
+  }
+
+  function openSource(
+    info: SessionInfo,
+    sent: LiveSession['sent'],
+    gen?: StartGenerator,
+  ): RtpSource | Promise<RtpSource> {
     const labels = {
       audio: { stream_type: 'audio', session_id: info.id, ssrc: String(info.audioSsrc) },
       video: { stream_type: 'video', session_id: info.id, ssrc: String(info.videoSsrc) },
@@ -129,13 +160,39 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
       },
       onError: (err) => log.warn({ session: info.id, err: err.message }, 'RTP source'),
     };
-    const source =
-      c.source === 'encoded'
+    if (!info.ingest)
+      return c.source === 'encoded'
         ? new EncodedSource(options)
         : new SyntheticSource({ ...options, audioPps: c.audioPps, videoPps: c.videoPps });
-    sessions.set(info.id, { info, source, sent });
-    source.start();
+    const health = new PublisherHealth(metrics, info.id, info.startedAt);
+    if (info.ingest.kind === 'rtp')
+      return RtpIngestSource.open(options, health, c.ingestBind, info.ingest).catch((err: Error) => {
+        forgetInjectionSession(metrics, { sessionId: info.id, audioSsrc: info.audioSsrc, videoSsrc: info.videoSsrc });
+        throw err;
+      });
+    return new WhipSource({
+      ...options,
+      health,
+      graceMs: c.whipGraceMs,
+      onAbandoned: () => {
+        log.info({ session: info.id, graceMs: c.whipGraceMs }, 'no WHIP publisher within the grace period: ending');
+        void endSession(info.id).catch((err) => log.warn({ session: info.id, err: err.message }, 'ending failed'));
+      },
+      onPublisher: (event, publisher) => log.info({ session: info.id, publisher }, `WHIP publisher ${event}`),
+    });
+  }
+
+  function play(s: LiveSession): void {
+    sessions.set(s.info.id, s);
+    s.source.start();
     updateGauge();
+  }
+
+  /** Today's session end: the record removed and session-ended announced, the source stopped, its series removed. */
+  async function endSession(id: string): Promise<void> {
+    await topo.endSession(id);
+    await silence(id);
+    log.info({ session: id }, 'session stopped');
   }
 
   async function silence(id: string): Promise<void> {
@@ -147,6 +204,33 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     updateGauge();
   }
 
+  /** A session for a WHIP publisher, SSRCs picked unused in the tree; null when the id is taken. */
+  async function startWhipSession(id: string): Promise<WhipSource | null> {
+    const taken = new Set((await topo.sessions()).flatMap((s) => [s.audioSsrc, s.videoSsrc]));
+    for (const s of sessions.values()) taken.add(s.info.audioSsrc).add(s.info.videoSsrc);
+    const pick = () => {
+      for (;;) {
+        const x = randomInt(1, 2 ** 32 - 1);
+        if (taken.has(x)) continue;
+        taken.add(x);
+        return x;
+      }
+    };
+    const info: SessionInfo = {
+      id,
+      audioSsrc: pick(),
+      videoSsrc: pick(),
+      injection: c.nodeId,
+      startedAt: Date.now(),
+      ingest: { kind: 'whip' },
+    };
+    if (!(await topo.startSession(info))) return null;
+    const s = await open(info);
+    play(s);
+    log.info({ session: id, audioSsrc: info.audioSsrc, videoSsrc: info.videoSsrc }, 'WHIP session started');
+    return s.source as WhipSource;
+  }
+
   const app = baseApp(metrics.node, async () => {
     if (!booted) return 'starting';
     if (!(await redisAnswers(redis))) return 'redis does not answer';
@@ -155,7 +239,12 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
 
   app.get('/sessions', (_req, res) => {
     res.json({
-      sessions: [...sessions.values()].map((s) => ({ ...s.info, sent: s.sent, generated: s.source.generated() })),
+      sessions: [...sessions.values()].map((s) => ({
+        ...s.info,
+        sent: s.sent,
+        generated: s.source.generated(),
+        ...(s.source instanceof WhipSource && { publisher: s.source.publisherId }),
+      })),
       children: children.map((t) => t.id),
       source: c.source,
     });
@@ -172,26 +261,68 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
           throw new HttpError(409, `SSRC ${x} is used by session ${s.info.id}`);
       }
     }
-    const info = { id: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc, injection: c.nodeId };
-    if (!(await topo.startSession(info)))
+    if (sessions.has(b.sessionId)) throw new HttpError(409, `session ${b.sessionId} already exists on this node`);
+    const info: SessionInfo = {
+      id: b.sessionId,
+      audioSsrc: b.audioSsrc,
+      videoSsrc: b.videoSsrc,
+      injection: c.nodeId,
+      startedAt: Date.now(),
+    };
+    // Ingest ports are bound before the session is recorded: the record names the ones picked.
+    let opened: LiveSession | undefined;
+    if (b.ingest) {
+      const want = { kind: 'rtp', audioPort: b.ingest.audioPort ?? 0, videoPort: b.ingest.videoPort ?? 0 } as const;
+      opened = await open({ ...info, ingest: want }).catch((err: Error) => {
+        throw new HttpError(409, `ingest ports ${want.audioPort}/${want.videoPort} on ${c.ingestBind}: ${err.message}`);
+      });
+      info.ingest = { kind: 'rtp', ...(opened.source as RtpIngestSource).ports() };
+      opened.info = info;
+    }
+    if (!(await topo.startSession(info))) {
+      await opened?.source.stop();
+      if (opened)
+        forgetInjectionSession(metrics, { sessionId: info.id, audioSsrc: info.audioSsrc, videoSsrc: info.videoSsrc });
       throw new HttpError(409, `session ${b.sessionId} already exists in tree ${c.treeId}`);
-    play({ ...info, startedAt: Date.now() }, b.generator);
-    log.info({ session: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc }, 'session started');
+    }
+    play(opened ?? (await open(info, b.generator)));
+    log.info(
+      { session: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc, ingest: info.ingest },
+      'session started',
+    );
     res
       .status(201)
       .location(`/sessions/${b.sessionId}`)
-      .json({ sessionId: b.sessionId, audioSsrc: b.audioSsrc, videoSsrc: b.videoSsrc });
+      .json({
+        sessionId: b.sessionId,
+        audioSsrc: b.audioSsrc,
+        videoSsrc: b.videoSsrc,
+        ...(info.ingest && { ingest: info.ingest }),
+      });
   });
 
   app.delete('/sessions/:id', async (req, res) => {
     const id = req.params.id;
     if (!ID_PATTERN.test(id)) throw new HttpError(400, 'bad session id');
     if (!sessions.has(id)) throw new HttpError(404, `no session ${id} on this node`);
-    await topo.endSession(id);
-    await silence(id);
-    log.info({ session: id }, 'session stopped');
+    await endSession(id);
     res.status(204).end();
   });
+  if (c.whipToken)
+    whipRoutes(app, {
+      tokenDigest: tokenDigest(c.whipToken),
+      ready: () => booted,
+      sourceOf: (id) => {
+        const s = sessions.get(id);
+        if (!s) return null;
+        return s.source instanceof WhipSource ? s.source : 'other';
+      },
+      createSession: startWhipSession,
+      endSession,
+      bind: c.ingestBind,
+      advertise: c.ingestBind,
+      log,
+    });
   // The tree's entry point: viewers' WHEP offers are redirected to an egress node; the player page.
   entryRoutes(app, { topo, ready: () => booted, log });
 
@@ -212,8 +343,15 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
       // Sessions this node was running before a restart keep going.
       for (const s of await topo.sessions()) {
         if (s.injection === c.nodeId && !sessions.has(s.id)) {
-          play(s);
-          log.info({ session: s.id }, 'resumed session');
+          try {
+            play(await open(s));
+            log.info({ session: s.id, ingest: s.ingest }, 'resumed session');
+          } catch (err) {
+            log.error(
+              { session: s.id, err: (err as Error).message },
+              'could not resume the session; it stays recorded',
+            );
+          }
         }
       }
       booted = true;

@@ -39,6 +39,8 @@ export interface RtpSource {
   /** Packets generated so far per stream (each sent to every target). */
   generated(): Record<StreamType, number>;
   stop(): Promise<void>;
+  /** Asks whoever encodes the video for a keyframe now; sources that cannot be asked leave it out. */
+  requestKeyframe?(): void;
 }
 
 /** Sends one RTP packet of stream `t` to every target from `sock`. */

@@ -145,23 +145,7 @@ export class WhepPeer {
         o.onState('connected');
       } else if (state === 'failed' || state === 'closed' || state === 'disconnected') this.close();
     });
-    const gathered = new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('ICE gathering did not complete')), GATHER_TIMEOUT_MS);
-      let done = false;
-      // It may fire twice: the first settles.
-      pc.onGatheringStateChange((s) => {
-        if (s === 'complete' && !done) {
-          done = true;
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
-    pc.setRemoteDescription(o.offerSdp, 'offer');
-    if (pc.gatheringState() !== 'complete') await gathered;
-    const local = pc.localDescription();
-    if (local?.type !== 'answer') throw new Error('no answer from the WebRTC stack');
-    return advertiseCandidates(local.sdp, o.bind, o.advertise);
+    return answerOffer(pc, o.offerSdp, o.bind, o.advertise);
   }
 
   private sendReports(): void {
@@ -191,6 +175,36 @@ export class WhepPeer {
       });
     }
   }
+}
+
+/**
+ * Applies a remote offer to `pc` (its tracks already added) and resolves with
+ * the answer once ICE gathering completes (no trickle ICE: the answer has
+ * every candidate), `advertise` in place of the bound address.
+ */
+export async function answerOffer(
+  pc: ndc.PeerConnection,
+  offerSdp: string,
+  bind: string,
+  advertise: string,
+): Promise<string> {
+  const gathered = new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('ICE gathering did not complete')), GATHER_TIMEOUT_MS);
+    let done = false;
+    // It may fire twice: the first settles.
+    pc.onGatheringStateChange((s) => {
+      if (s === 'complete' && !done) {
+        done = true;
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+  pc.setRemoteDescription(offerSdp, 'offer');
+  if (pc.gatheringState() !== 'complete') await gathered;
+  const local = pc.localDescription();
+  if (local?.type !== 'answer') throw new Error('no answer from the WebRTC stack');
+  return advertiseCandidates(local.sdp, bind, advertise);
 }
 
 /** Which of our streams a report block is about (bundled: either track may carry it). */

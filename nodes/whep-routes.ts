@@ -36,7 +36,7 @@ const checkId = (what: string, id: string) => {
 };
 
 /** The request body as text, refused (400) past MAX_OFFER_BYTES without reading the rest. */
-function readOffer(req: Request): Promise<string> {
+export function readOffer(req: Request): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

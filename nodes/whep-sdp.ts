@@ -1,11 +1,13 @@
 import type { StreamType } from '../exporters/index.ts';
 
 /**
- * A WHEP offer, read just far enough to decide whether the egress can answer
- * it: one audio and one video section the viewer receives on, VP8 and Opus
- * among their codecs, ICE credentials and a DTLS fingerprint. The library
- * parses the whole offer again; this only turns what it would choke on, or
- * answer uselessly, into a clear 400.
+ * A WHEP or WHIP offer, read just far enough to decide whether we can answer
+ * it: one audio and one video section the offerer receives on (a WHEP viewer)
+ * or sends on (a WHIP publisher), VP8 and Opus among their codecs, ICE
+ * credentials and a DTLS fingerprint. The library parses the whole offer
+ * again; this only turns what it would choke on, or answer uselessly, into a
+ * clear 400 (malformed) or, for what is well formed but not carried by the
+ * tree (another codec, a section too few), an `unsupported` error.
  */
 
 /** The largest offer taken (a browser's is 4-8 KiB). */
@@ -23,7 +25,18 @@ export interface ParsedOffer {
   video: OfferedStream;
 }
 
-export class OfferError extends Error {}
+export class OfferError extends Error {
+  constructor(
+    message: string,
+    /** Well formed, but media the tree does not carry (WHIP answers 406). */
+    readonly unsupported = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Who offers: a viewer receives the session's media, a publisher sends it. */
+export type OfferRole = 'viewer' | 'publisher';
 
 interface Section {
   kind: string;
@@ -34,7 +47,9 @@ interface Section {
 const CODEC: Record<StreamType, RegExp> = { video: /^VP8\/90000$/i, audio: /^opus\/48000(\/2)?$/i };
 
 /** Parses and checks an offer; throws OfferError saying what is missing. */
-export function parseOffer(sdp: string): ParsedOffer {
+export function parseOffer(sdp: string, role: OfferRole = 'viewer'): ParsedOffer {
+  const who = role === 'viewer' ? 'a WHEP viewer' : 'a WHIP publisher';
+  const verb = role === 'viewer' ? 'receiving' : 'sending';
   if (Buffer.byteLength(sdp) > MAX_OFFER_BYTES) throw new OfferError(`offer over ${MAX_OFFER_BYTES} bytes`);
   const lines = sdp.split(/\r?\n/).filter((l) => l !== '');
   if (lines[0] !== 'v=0') throw new OfferError('not an SDP offer (it must start with v=0)');
@@ -56,7 +71,7 @@ export function parseOffer(sdp: string): ParsedOffer {
   const out: Partial<ParsedOffer> = {};
   for (const s of sections) {
     if (s.kind !== 'audio' && s.kind !== 'video')
-      throw new OfferError(`unsupported m=${s.kind} section: a WHEP viewer offers one audio and one video section`);
+      throw new OfferError(`unsupported m=${s.kind} section: ${who} offers one audio and one video section`, true);
     if (out[s.kind]) throw new OfferError(`more than one ${s.kind} section`);
     // Port 0 is a section the offerer itself disabled.
     if (s.port === 0) continue;
@@ -65,8 +80,10 @@ export function parseOffer(sdp: string): ParsedOffer {
     if (!ufrag || !pwd) throw new OfferError(`no ICE credentials (a=ice-ufrag, a=ice-pwd) for the ${s.kind} section`);
     const mid = attr(s.attrs, 'mid');
     if (!mid || !/^[A-Za-z0-9_.-]{1,32}$/.test(mid)) throw new OfferError(`no usable a=mid in the ${s.kind} section`);
-    if (flag(s.attrs, 'sendonly') || flag(s.attrs, 'inactive'))
+    if (role === 'viewer' && (flag(s.attrs, 'sendonly') || flag(s.attrs, 'inactive')))
       throw new OfferError(`the ${s.kind} section does not receive (recvonly or sendrecv expected)`);
+    if (role === 'publisher' && (flag(s.attrs, 'recvonly') || flag(s.attrs, 'inactive')))
+      throw new OfferError(`the ${s.kind} section does not send (sendonly or sendrecv expected)`);
     let pt: number | null = null;
     for (const a of s.attrs) {
       const m = /^rtpmap:(\d{1,3}) (\S+)$/.exec(a);
@@ -75,11 +92,15 @@ export function parseOffer(sdp: string): ParsedOffer {
         break;
       }
     }
-    if (pt === null) throw new OfferError(`no ${s.kind === 'video' ? 'VP8' : 'Opus'} in the ${s.kind} section`);
+    if (pt === null)
+      throw new OfferError(
+        `no ${s.kind === 'video' ? 'VP8' : 'Opus'} in the ${s.kind} section (the tree carries VP8 and Opus only)`,
+        true,
+      );
     out[s.kind] = { mid, pt };
   }
-  if (!out.video) throw new OfferError('no video section receiving VP8');
-  if (!out.audio) throw new OfferError('no audio section receiving Opus');
+  if (!out.video) throw new OfferError(`no video section ${verb} VP8`, true);
+  if (!out.audio) throw new OfferError(`no audio section ${verb} Opus`, true);
   return out as ParsedOffer;
 }
 

@@ -136,6 +136,30 @@ lib.file([
     ],
   },
   {
+    // Last packets at 120 s for sess-1; sess-2's publisher keeps sending.
+    name: "MediaTreePublisherStalled: no RTP from a session's publisher for over 30 s, for 30s",
+    local t = lib.target('t', 'injection-1', 'injection', 'media-tree-injection', 7070),
+    local last = 'media_tree_injection_publisher_last_packet_timestamp_seconds',
+    input_series: [
+      lib.series(last, t { session_id: 'sess-1' }, '0+15x8 120x30'),
+      lib.series(last, t { session_id: 'sess-2' }, '0+15x38'),
+    ],
+    alert_rule_test: [
+      // 60 s without media at 3m: pending.
+      { alertname: 'MediaTreePublisherStalled', eval_time: '3m', exp_alerts: [] },
+      {
+        alertname: 'MediaTreePublisherStalled',
+        eval_time: '3m30s',
+        exp_alerts: [expect(
+          'MediaTreePublisherStalled',
+          t { session_id: 'sess-1', severity: 'warning', component: 'ingest' },
+          'Session sess-1 on injection injection-1 (tree t) has had no RTP from its publisher for 1m 30s.',
+          "A session's publisher sends no media.",
+        )],
+      },
+    ],
+  },
+  {
     name: 'ForwarderPipelineDown: a pipeline out of PLAYING for 1m',
     input_series:
       lib.relay('t', 'relay-1', videoState='3x20 2x140')

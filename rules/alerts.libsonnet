@@ -199,6 +199,17 @@ local metrics = import 'metrics.libsonnet';
             },
           },
           {
+            // The last packet's time, not a rate: a publisher that never sent anything stalls from its session's start.
+            alert: 'MediaTreePublisherStalled',
+            expr: 'time() - %s{%s} > %d\n' % [metrics.injection.publisherLastPacket, c.injectionSelector, c.publisherStallSeconds],
+            'for': c.forDurations.publisherStalled,
+            labels: { severity: 'warning', component: 'ingest' },
+            annotations: {
+              summary: "A session's publisher sends no media.",
+              description: 'Session {{ $labels.session_id }} on injection {{ $labels.node_id }} (tree {{ $labels.tree_id }}) has had no RTP from its publisher for {{ $value | humanizeDuration }}.',
+            },
+          },
+          {
             alert: 'ForwarderPipelineDown',
             expr: '%s{%s} < 3\n' % [metrics.relay.forwarderState, c.relaySelector],
             'for': c.forDurations.forwarderPipelineDown,

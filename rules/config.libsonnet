@@ -70,6 +70,10 @@
     rtpLossAlertPercent: self.rtpLossScaleOutPercent,
     // Interarrival jitter (RFC 3550 A.8) a WebRTC jitter buffer starts to feel.
     rtpJitterAlertSeconds: 0.03,
+    // A session's publisher (WHIP or RTP ingest) sent no RTP for this long
+    // (MediaTreePublisherStalled): well above a scrape interval, which the
+    // last-packet time can lag by; below the injection's WHIP grace (30s) plus `for`.
+    publisherStallSeconds: 30,
 
     // Windows.
     cpuRateWindow: '1m',
@@ -89,6 +93,7 @@
       packetLoss: '3m',
       rtpLoss: '2m',
       rtpJitter: '2m',
+      publisherStalled: '30s',
       forwarderPipelineDown: '1m',
       orphanMountpoints: '10m',
       targetDown: '2m',

@@ -5,6 +5,13 @@
     rtpPacketsSent: 'media_tree_injection_rtp_packets_sent_total',
     rtpBytesSent: 'media_tree_injection_rtp_bytes_sent_total',
     childrenCount: 'media_tree_injection_children_count',
+    publisherPacketsReceived: 'media_tree_injection_publisher_rtp_packets_received_total',
+    publisherBytesReceived: 'media_tree_injection_publisher_rtp_bytes_received_total',
+    publisherPacketsLost: 'media_tree_injection_publisher_rtp_packets_lost_total',
+    publisherJitterSeconds: 'media_tree_injection_publisher_rtp_jitter_seconds',
+    publisherPacketsDropped: 'media_tree_injection_publisher_rtp_packets_dropped_total',
+    publisherState: 'media_tree_injection_publisher_state',
+    publisherLastPacket: 'media_tree_injection_publisher_last_packet_timestamp_seconds',
   },
   relay: {
     destinationsCount: 'media_tree_relay_destinations_count',

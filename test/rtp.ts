@@ -16,6 +16,10 @@ export interface Received {
   ssrc: number;
   seq: number;
   size: number;
+  ts: number;
+  pt: number;
+  /** performance.now() at arrival. */
+  atMs: number;
 }
 
 /** A loopback UDP port that records the RTP packets it receives. */
@@ -25,7 +29,16 @@ export class Receiver {
     private readonly sock: UdpSocket,
     readonly port: number,
   ) {
-    sock.on('message', (m) => this.packets.push({ ssrc: m.readUInt32BE(8), seq: m.readUInt16BE(2), size: m.length }));
+    sock.on('message', (m) =>
+      this.packets.push({
+        ssrc: m.readUInt32BE(8),
+        seq: m.readUInt16BE(2),
+        size: m.length,
+        ts: m.readUInt32BE(4),
+        pt: m[1]! & 0x7f,
+        atMs: performance.now(),
+      }),
+    );
   }
   static async open(): Promise<Receiver> {
     const sock = createSocket('udp4');

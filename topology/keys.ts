@@ -24,7 +24,7 @@ export const keys = {
   slot: (slot: string) => `slot:${assertId('slot', slot)}`,
   /** set of live session ids of a tree */
   sessions: (tree: string) => `sessions:${assertId('tree', tree)}`,
-  /** hash: one session's SSRCs, injection node, start time */
+  /** hash: one session's SSRCs, injection node, start time and, when a publisher feeds it, its ingest (WHIP, or RTP ports) */
   session: (tree: string, session: string) => `session:${assertId('tree', tree)}:${assertId('session', session)}`,
   /** channel of session-started / session-ended events for a tree */
   sessionsChannel: (tree: string) => `session-events:${assertId('tree', tree)}`,

@@ -48,19 +48,51 @@ const nodeHashSchema = z.object({
   draining: z.enum(['0', '1']).optional(),
 });
 
+/**
+ * Where a session's media comes from when not from the injection's built-in
+ * source: a WHIP publisher, or plain RTP arriving on two ingest ports.
+ */
+export type SessionIngest = { kind: 'whip' } | { kind: 'rtp'; audioPort: number; videoPort: number };
+
 export interface SessionInfo {
   id: string;
   audioSsrc: number;
   videoSsrc: number;
   injection: string;
   startedAt: number;
+  /** Absent: the built-in source. */
+  ingest?: SessionIngest;
 }
 const sessionHashSchema = z.object({
   audioSsrc: ssrc,
   videoSsrc: ssrc,
   injection: z.string().regex(ID_PATTERN),
   startedAt: z.coerce.number().int().nonnegative(),
+  ingest: z.enum(['whip', 'rtp']).optional(),
+  ingestAudioPort: port.optional(),
+  ingestVideoPort: port.optional(),
 });
+
+/** The hash fields recording a session's ingest. */
+function ingestFields(i: SessionIngest | undefined): string[] {
+  if (!i) return [];
+  if (i.kind === 'whip') return ['ingest', 'whip'];
+  return [
+    'ingest',
+    'rtp',
+    'ingestAudioPort',
+    String(port.parse(i.audioPort)),
+    'ingestVideoPort',
+    String(port.parse(i.videoPort)),
+  ];
+}
+
+function ingestOf(h: z.infer<typeof sessionHashSchema>): SessionIngest | null | undefined {
+  if (h.ingest === undefined) return undefined;
+  if (h.ingest === 'whip') return { kind: 'whip' };
+  if (h.ingestAudioPort === undefined || h.ingestVideoPort === undefined) return null;
+  return { kind: 'rtp', audioPort: h.ingestAudioPort, videoPort: h.ingestVideoPort };
+}
 
 /** A WHEP viewer on an egress node: its session and the pool port its PeerConnection holds. */
 export interface ViewerPlacement {
@@ -105,9 +137,11 @@ end
 return fresh`;
 
 // A session id is taken once per tree: refuse rather than overwrite.
+// ARGV[7..] are more field/value pairs (the ingest).
 const START_SESSION = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'audioSsrc', ARGV[1], 'videoSsrc', ARGV[2], 'injection', ARGV[3], 'startedAt', ARGV[4])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('SADD', KEYS[2], ARGV[5])
 redis.call('PUBLISH', KEYS[3], ARGV[6])
 return 1`;
@@ -378,6 +412,7 @@ export class Topology {
       String(Date.now()),
       id,
       event({ type: 'session-started', sessionId: id }),
+      ...ingestFields(s.ingest),
     );
     return r === 1;
   }
@@ -406,7 +441,13 @@ export class Topology {
       this.warn('ignoring a malformed session record', { session: id, error: r.error.message });
       return null;
     }
-    return { id, ...r.data };
+    const { ingest: _kind, ingestAudioPort: _a, ingestVideoPort: _v, ...rest } = r.data;
+    const ingest = ingestOf(r.data);
+    if (ingest === null) {
+      this.warn('ignoring a session record with an incomplete ingest', { session: id });
+      return null;
+    }
+    return ingest ? { id, ...rest, ingest } : { id, ...rest };
   }
 
   /** Every live, readable session of the tree. */

@@ -127,6 +127,24 @@ describe('topology store', () => {
     expect(await topo.endSession('sess-1')).toBe(false);
   });
 
+  it("records a session's ingest and reads it back; an incomplete one is skipped and reported", async () => {
+    const base = { audioSsrc: 1, videoSsrc: 2, injection: 'injection-1' };
+    expect(await topo.startSession({ id: 'sess-w', ...base, ingest: { kind: 'whip' } })).toBe(true);
+    expect(
+      await topo.startSession({ id: 'sess-r', ...base, ingest: { kind: 'rtp', audioPort: 5002, videoPort: 5004 } }),
+    ).toBe(true);
+    expect((await topo.getSession('sess-w'))?.ingest).toEqual({ kind: 'whip' });
+    expect((await topo.getSession('sess-r'))?.ingest).toEqual({ kind: 'rtp', audioPort: 5002, videoPort: 5004 });
+    await expect(
+      topo.startSession({ id: 'sess-x', ...base, ingest: { kind: 'rtp', audioPort: 0, videoPort: 5004 } }),
+    ).rejects.toThrow();
+    expect(await r.exists(keys.session('tree-1', 'sess-x'))).toBe(0);
+    await r.hdel(keys.session('tree-1', 'sess-r'), 'ingestVideoPort');
+    expect(await topo.getSession('sess-r')).toBeNull();
+    expect(warnings.at(-1)).toMatch(/incomplete ingest/);
+    for (const id of ['sess-w', 'sess-r']) await topo.endSession(id);
+  });
+
   it('keeps viewer placements and skips malformed ones', async () => {
     await topo.putViewer('egress-5', {
       id: 'v-1',
