@@ -1,6 +1,7 @@
 import { exitWithPid } from '../process/exit-with.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIP } from 'node:net';
+import { KEYFRAME_REQUEST_INTERVAL_MS } from '../nodes/keyframe-requests.ts';
 import { SOURCE_KINDS } from '../nodes/rtp-source.ts';
 import { DURATION_FORM, parseDuration } from '../process/duration.ts';
 import { ID_PATTERN } from '../topology/ids.ts';
@@ -142,6 +143,44 @@ function forwarderOptions(cmd: Command): Command {
     );
 }
 
+/** A duration flag in [minMs, maxMs]; `allowOff` also takes `off` (null). */
+function durationOption(
+  flags: string,
+  description: string,
+  env: string,
+  defMs: number,
+  minMs: number,
+  maxMs: number,
+  allowOff = false,
+): Option {
+  const show = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+  return new Option(flags, description)
+    .env(env)
+    .default(defMs, show(defMs))
+    .argParser((raw: string) => {
+      if (allowOff && raw.trim() === 'off') return null;
+      const ms = parseDuration(raw);
+      if (ms === null || ms < minMs || ms > maxMs)
+        throw new InvalidArgumentError(
+          `expected ${DURATION_FORM}, ${show(minMs)}..${show(maxMs)}${allowOff ? ', or off' : ''}, got ${JSON.stringify(raw)}`,
+        );
+      return ms;
+    });
+}
+
+/** `--keyframe-request-interval` of egress and injection nodes (docs/node-apps.md, "Keyframes on demand"). */
+function keyframeRequestInterval(passedTo: string): Option {
+  return durationOption(
+    '--keyframe-request-interval <duration|off>',
+    `at most one viewer keyframe request (PLI/FIR) per session per this long goes ${passedTo}; off: none`,
+    'CANOPY_KEYFRAME_REQUEST_INTERVAL',
+    KEYFRAME_REQUEST_INTERVAL_MS,
+    0,
+    60_000,
+    true,
+  );
+}
+
 function portRange(raw: string): [number, number] {
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw.trim());
   const [a, b] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
@@ -182,6 +221,17 @@ export function nodeCommand(): Command {
     .addOption(
       intOption('--video-pps <n>', 'synthetic source: video packets per second', 'CANOPY_VIDEO_PPS', 250, 1, 50_000),
     )
+    .addOption(
+      durationOption(
+        '--keyframe-interval <duration>',
+        'encoded source: time between periodic keyframes (viewers also get one on request)',
+        'CANOPY_KEYFRAME_INTERVAL',
+        1_000,
+        100,
+        3_600_000,
+      ),
+    )
+    .addOption(keyframeRequestInterval("to the session's source"))
     .action(async (o, cmd: Command) => {
       // A rate the encoder would ignore is a mistake worth saying.
       for (const [key, flag] of [
@@ -192,8 +242,14 @@ export function nodeCommand(): Command {
           cmd.error(
             `error: ${flag} applies to --source synthetic only (the encoded source's rates follow its bitrate)`,
           );
+      if (o.source !== 'encoded' && cmd.getOptionValueSource('keyframeInterval') !== 'default')
+        cmd.error('error: --keyframe-interval applies to --source encoded only');
       const { mainInjection } = await import('../nodes/injection.ts');
-      await mainInjection(o);
+      await mainInjection({
+        ...o,
+        keyframeIntervalMs: o.keyframeInterval,
+        keyframeRequestIntervalMs: o.keyframeRequestInterval,
+      });
     });
 
   forwarderOptions(
@@ -266,6 +322,7 @@ export function nodeCommand(): Command {
         4096,
       ),
     )
+    .addOption(keyframeRequestInterval("to the session's injection node"))
     .action(async (o) => {
       checkPorts(o);
       const [portMin, portMax] = o.portRange as [number, number];
@@ -278,6 +335,7 @@ export function nodeCommand(): Command {
         iceAdvertise,
         viewerConnectTimeoutMs: o.viewerConnectTimeout,
         nackBuffer: o.nackBuffer,
+        keyframeRequestIntervalMs: o.keyframeRequestInterval,
       });
     });
 

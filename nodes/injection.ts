@@ -5,6 +5,7 @@ import { badInput, baseApp, type CommonConfig, HttpError, Queue, redisAnswers } 
 import { entryRoutes } from './entry-routes.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { EncodedSource, encoderMissing } from './encoded-source.ts';
+import { InjectionKeyframeRequests, type KeyframeRequestInterval } from './keyframe-requests.ts';
 import type { RtpSource, RtpSourceOptions, RtpTarget, SourceKind } from './rtp-source.ts';
 import { Presence } from './presence.ts';
 import { SyntheticSource } from './synthetic-source.ts';
@@ -24,6 +25,10 @@ export interface InjectionConfig extends CommonConfig {
   /** Synthetic source only. */
   audioPps: number;
   videoPps: number;
+  /** Encoded source only: time between periodic keyframes. */
+  keyframeIntervalMs: number;
+  /** At most one keyframe request per session per this long reaches its source; null: none. */
+  keyframeRequestIntervalMs: KeyframeRequestInterval;
 }
 
 const ssrc = z.number().int().min(0).max(0xffff_ffff);
@@ -65,6 +70,12 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   let children: RtpTarget[] = [];
   let booted = false;
   const queue = new Queue();
+  const keyframes = new InjectionKeyframeRequests({
+    metrics: metrics.keyframeRequests,
+    intervalMs: c.keyframeRequestIntervalMs,
+    sourceOf: (id) => sessions.get(id)?.source,
+    log,
+  });
 
   const presence = new Presence(b, createReregistrations(metrics.node));
   const register = async () => {
@@ -131,7 +142,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     };
     const source =
       c.source === 'encoded'
-        ? new EncodedSource(options)
+        ? new EncodedSource({ ...options, keyframeIntervalMs: c.keyframeIntervalMs })
         : new SyntheticSource({ ...options, audioPps: c.audioPps, videoPps: c.videoPps });
     sessions.set(info.id, { info, source, sent });
     source.start();
@@ -142,6 +153,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     const s = sessions.get(id);
     if (!s) return;
     sessions.delete(id);
+    keyframes.forget(id);
     await s.source.stop();
     forgetInjectionSession(metrics, { sessionId: id, audioSsrc: s.info.audioSsrc, videoSsrc: s.info.videoSsrc });
     updateGauge();
@@ -198,6 +210,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   const sub = b.subscriber({
     onTopology: () => void refreshChildren().catch((err) => log.warn({ err: err.message }, 'children refresh failed')),
     onSubscribed: () => void refreshChildren().catch(() => {}),
+    onKeyframeRequest: (e) => keyframes.onEvent(e),
   });
 
   return startNodeApp(b, {
@@ -208,6 +221,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
       await presence.begin();
       await register();
       await sub.watchSlots(mySlots);
+      await sub.watchKeyframeRequests(c.nodeId);
       await refreshChildren();
       // Sessions this node was running before a restart keep going.
       for (const s of await topo.sessions()) {
@@ -222,6 +236,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     // Events can be missed while Redis is away: re-read the children now and then.
     resync: { everyMs: 5_000, run: () => void refreshChildren().catch(() => {}) },
     leave: async () => {
+      keyframes.close();
       await Promise.all([...sessions.values()].map((s) => s.source.stop()));
     },
   });

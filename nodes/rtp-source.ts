@@ -39,6 +39,7 @@ export interface RtpSource {
   /** Packets generated so far per stream (each sent to every target). */
   generated(): Record<StreamType, number>;
   stop(): Promise<void>;
+  requestKeyframe?(): void;
 }
 
 /** Sends one RTP packet of stream `t` to every target from `sock`. */
