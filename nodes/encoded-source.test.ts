@@ -11,6 +11,7 @@ import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { sample } from '../test/exposition-parser.ts';
 import { json, metricsOf, type RunningNode, startNode } from '../test/nodes.ts';
 import { Topology } from '../topology/index.ts';
+import { vp8KeyframeStart } from '../viewers/vp8.ts';
 
 /**
  * The injection's default source, end to end: a real `canopy node injection`
@@ -35,20 +36,6 @@ interface Packet {
   ts: number;
   size: number;
   keyframeStart: boolean;
-}
-
-/** True when this VP8 RTP packet starts a key frame (RFC 7741: S=1, PID=0, then the payload header's P bit clear). */
-function vp8KeyframeStart(p: Buffer): boolean {
-  let off = 12 + (p.readUInt8(0) & 0x0f) * 4;
-  if (p.readUInt8(0) & 0x10) off += 4 + p.readUInt16BE(off + 2) * 4; // RTP header extension
-  const d = p.readUInt8(off++);
-  if (d & 0x80) {
-    const x = p.readUInt8(off++);
-    if (x & 0x80) off += p.readUInt8(off) & 0x80 ? 2 : 1; // PictureID, 7 or 15 bits
-    if (x & 0x40) off++; // TL0PICIDX
-    if (x & 0x30) off++; // TID / KEYIDX
-  }
-  return (d & 0x10) !== 0 && (d & 0x07) === 0 && (p.readUInt8(off) & 0x01) === 0;
 }
 
 /** Two loopback sockets that keep every RTP packet's header fields. */
