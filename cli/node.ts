@@ -143,7 +143,7 @@ function forwarderOptions(cmd: Command): Command {
     );
 }
 
-/** A duration flag in [minMs, maxMs]; `allowOff` also takes `off` (null). */
+/** A duration flag in [minMs, maxMs]; `allowOff` also takes `off` (the string: commander turns a parsed null into ''). */
 function durationOption(
   flags: string,
   description: string,
@@ -158,7 +158,7 @@ function durationOption(
     .env(env)
     .default(defMs, show(defMs))
     .argParser((raw: string) => {
-      if (allowOff && raw.trim() === 'off') return null;
+      if (allowOff && raw.trim() === 'off') return 'off';
       const ms = parseDuration(raw);
       if (ms === null || ms < minMs || ms > maxMs)
         throw new InvalidArgumentError(
@@ -180,6 +180,9 @@ function keyframeRequestInterval(passedTo: string): Option {
     true,
   );
 }
+
+/** A `durationOption(..., allowOff)` value as the node configs take it: null for off. */
+const msOrOff = (v: number | 'off'): number | null => (v === 'off' ? null : v);
 
 function portRange(raw: string): [number, number] {
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw.trim());
@@ -248,7 +251,7 @@ export function nodeCommand(): Command {
       await mainInjection({
         ...o,
         keyframeIntervalMs: o.keyframeInterval,
-        keyframeRequestIntervalMs: o.keyframeRequestInterval,
+        keyframeRequestIntervalMs: msOrOff(o.keyframeRequestInterval),
       });
     });
 
@@ -335,7 +338,7 @@ export function nodeCommand(): Command {
         iceAdvertise,
         viewerConnectTimeoutMs: o.viewerConnectTimeout,
         nackBuffer: o.nackBuffer,
-        keyframeRequestIntervalMs: o.keyframeRequestInterval,
+        keyframeRequestIntervalMs: msOrOff(o.keyframeRequestInterval),
       });
     });
 

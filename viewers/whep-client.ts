@@ -268,12 +268,14 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     if (now - lastAskAt < KEYFRAME_ASK_EVERY_MS) return;
     lastAskAt = now;
     const media = rtp.readUInt32BE(8);
-    send(
-      'video',
-      opts.keyframeRequests === 'pli'
-        ? pictureLossIndication(mySsrc, media)
-        : fullIntraRequest(mySsrc, media, firSeq++),
-    );
+    if (opts.keyframeRequests === 'pli') send('video', pictureLossIndication(mySsrc, media));
+    else {
+      // A FIR names its stream only in its FCI, which libdatachannel 0.24 does not read to pick a track:
+      // sent compound after a receiver report about the stream, as RFC 3550 6.1 has it, it arrives.
+      const block = stats.video.reportBlock();
+      const fir = fullIntraRequest(mySsrc, media, firSeq++);
+      send('video', block ? Buffer.concat([receiverReport(mySsrc, block), fir]) : fir);
+    }
     kf.requestsSent++;
   }
 
