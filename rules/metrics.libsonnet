@@ -5,6 +5,9 @@
     rtpPacketsSent: 'media_tree_injection_rtp_packets_sent_total',
     rtpBytesSent: 'media_tree_injection_rtp_bytes_sent_total',
     childrenCount: 'media_tree_injection_children_count',
+    keyframeRequestsReceived: 'media_tree_injection_keyframe_requests_received_total',
+    keyframeRequestsForwarded: 'media_tree_injection_keyframe_requests_forwarded_total',
+    keyframeRequestsRateLimited: 'media_tree_injection_keyframe_requests_rate_limited_total',
   },
   relay: {
     destinationsCount: 'media_tree_relay_destinations_count',
@@ -32,6 +35,9 @@
     viewerJitter: 'media_tree_egress_viewer_jitter_seconds',
     viewerRtt: 'media_tree_egress_viewer_rtt_seconds',
     viewerNackedPackets: 'media_tree_egress_viewer_nacked_packets_total',
+    keyframeRequestsReceived: 'media_tree_egress_keyframe_requests_received_total',
+    keyframeRequestsForwarded: 'media_tree_egress_keyframe_requests_forwarded_total',
+    keyframeRequestsRateLimited: 'media_tree_egress_keyframe_requests_rate_limited_total',
   },
   actuator: {
     notifications: 'canopy_actuator_notifications_total',
