@@ -56,6 +56,26 @@ describe('canopy node', () => {
       /--viewer-connect-timeout.*1s\.\.10m/,
     ],
     [['node', 'egress', '--node-id', 'egress-1', '--nack-buffer', '9999'], /--nack-buffer.*expected 0\.\.4096/],
+    [
+      ['node', 'egress', '--node-id', 'egress-1', '--keyframe-request-interval', 'never'],
+      /--keyframe-request-interval.*0s\.\.60s, or off, got "never"/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--keyframe-request-interval', '2m'],
+      /--keyframe-request-interval.*0s\.\.60s, or off/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--keyframe-interval', '50ms'],
+      /--keyframe-interval.*100ms\.\.3600s/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--keyframe-interval', 'off'],
+      /--keyframe-interval.*expected a duration/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--source', 'synthetic', '--keyframe-interval', '5s'],
+      /--keyframe-interval applies to --source encoded only/,
+    ],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
     const r = await runCanopy(args, 20_000);
     expect(r.code).not.toBe(0);
