@@ -8,12 +8,13 @@
  * the WHEP POST to the first decoded video frame (getStats framesDecoded,
  * polled every 10 ms), then DELETE.
  *
- * Modes: `on`, keyframe requests travel up the tree (the defaults);
- * `periodic`, the egress keeps them (`--keyframe-request-interval off`) and
- * the publisher is asked every 5 s instead. The publisher is the built-in
- * encoder: "asked every 5 s" is its `--keyframe-interval 5s`, "only when
- * asked" a 1 h interval. A WHIP publisher would take its place (a source with
- * `requestKeyframe`), with the periodic ask made by the injection.
+ * The publisher is the built-in encoder keyframing only when asked (its
+ * periodic keyframe an hour apart). Modes: `on`, viewers' keyframe requests
+ * travel up the tree (the defaults); `periodic`, the egress keeps them
+ * (`--keyframe-request-interval off`) and the injection asks the publisher
+ * every 5 s instead (`--keyframe-request-every 5s`). The injection asks any
+ * source with `requestKeyframe` the same way, so a WHIP publisher (a browser
+ * keyframing on PLI only) can take the encoder's place unchanged.
  *
  * Usage: first-frame-run.ts <joins> <mode,...>; prints `JOIN <mode> <ms>` per
  * join and `FAILED <mode> <why>` for a join that never decoded.
@@ -31,10 +32,11 @@ const SESSION = 'first-frame';
 /** A join that has not decoded by then counts as failed. */
 const JOIN_TIMEOUT_MS = 15_000;
 
+const ON_REQUEST_ONLY = ['--keyframe-interval', '1h'];
 const MODE_FLAGS: Record<FirstFrameMode, { injection: string[]; egress: string[] }> = {
-  on: { injection: ['--keyframe-interval', '1h'], egress: [] },
+  on: { injection: ON_REQUEST_ONLY, egress: [] },
   periodic: {
-    injection: ['--keyframe-interval', `${PERIODIC_MS / 1000}s`],
+    injection: [...ON_REQUEST_ONLY, '--keyframe-request-every', `${PERIODIC_MS / 1000}s`],
     egress: ['--keyframe-request-interval', 'off'],
   },
 };

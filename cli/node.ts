@@ -235,6 +235,17 @@ export function nodeCommand(): Command {
       ),
     )
     .addOption(keyframeRequestInterval("to the session's source"))
+    .addOption(
+      durationOption(
+        '--keyframe-request-every <duration|off>',
+        "also ask every session's source for a keyframe this often, whatever viewers ask",
+        'CANOPY_KEYFRAME_REQUEST_EVERY',
+        0,
+        1_000,
+        3_600_000,
+        true,
+      ).default('off'),
+    )
     .action(async (o, cmd: Command) => {
       // A rate the encoder would ignore is a mistake worth saying.
       for (const [key, flag] of [
@@ -252,6 +263,7 @@ export function nodeCommand(): Command {
         ...o,
         keyframeIntervalMs: o.keyframeInterval,
         keyframeRequestIntervalMs: msOrOff(o.keyframeRequestInterval),
+        keyframeRequestEveryMs: msOrOff(o.keyframeRequestEvery),
       });
     });
 

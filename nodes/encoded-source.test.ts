@@ -348,4 +348,34 @@ describe('keyframes on request', () => {
     expect(await counters()).toEqual({ pli: 6, fir: 5, forwarded: 3, limited: 9 });
     await json(`${node.url}/sessions/kf-a`, { method: 'DELETE' });
   }, 60_000);
+
+  it('--keyframe-request-every asks each session's source on its own (not counted as requests)', async () => {
+    const node = await startNode({
+      type: 'injection',
+      id: 'injection-3',
+      redisUrl: redis.url,
+      extra: ['--keyframe-interval', '30s', '--keyframe-request-every', '1s'],
+    });
+    closers.push(() => node.child.stop());
+    const raw = await Capture.open();
+    await attach('probe-every', raw.port('audio'), raw.port('video'), 'injection-3-s0');
+    await waitUntil('injection-3 to see its probe', async () =>
+      (await json(`${node.url}/sessions`)).body.children.includes('probe-every'),
+    );
+    const start = await json(`${node.url}/sessions`, {
+      method: 'POST',
+      body: JSON.stringify({ sessionId: 'kf-every', audioSsrc: 31, videoSsrc: 32 }),
+    });
+    expect(start.status).toBe(201);
+    await waitUntil('video to flow', () => raw.packets.video.length > 0, { timeoutMs: 10_000 });
+    const from = performance.now();
+    await new Promise((res) => setTimeout(res, 4_200));
+    const keyframes = raw.packets.video.filter((p) => p.keyframeStart && p.at > from);
+    // One a second (the first encoder's start keyframe aside); the 30 s periodic one cannot be among them.
+    expect(keyframes.length).toBeGreaterThanOrEqual(3);
+    expect(keyframes.length).toBeLessThanOrEqual(5);
+    const m = await metricsOf(node);
+    expect(sample(m, 'media_tree_injection_keyframe_requests_forwarded_total')).toBe(0);
+    await json(`${node.url}/sessions/kf-every`, { method: 'DELETE' });
+  }, 60_000);
 });

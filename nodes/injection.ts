@@ -29,6 +29,8 @@ export interface InjectionConfig extends CommonConfig {
   keyframeIntervalMs: number;
   /** At most one keyframe request per session per this long reaches its source; null: none. */
   keyframeRequestIntervalMs: KeyframeRequestInterval;
+  /** Ask every session's source for a keyframe this often, whatever viewers ask; null: never. */
+  keyframeRequestEveryMs: number | null;
 }
 
 const ssrc = z.number().int().min(0).max(0xffff_ffff);
@@ -73,7 +75,9 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   const keyframes = new InjectionKeyframeRequests({
     metrics: metrics.keyframeRequests,
     intervalMs: c.keyframeRequestIntervalMs,
+    everyMs: c.keyframeRequestEveryMs,
     sourceOf: (id) => sessions.get(id)?.source,
+    sessionIds: () => sessions.keys(),
     log,
   });
 

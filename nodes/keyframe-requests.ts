@@ -145,8 +145,12 @@ export interface InjectionKeyframeRequestsOptions {
   metrics: KeyframeRequestMetrics;
   /** null: events are counted and go no further. */
   intervalMs: KeyframeRequestInterval;
+  /** Also ask every session's source this often, whatever viewers ask (`--keyframe-request-every`); null: never. */
+  everyMs: number | null;
   /** The source of a session this node plays. */
   sourceOf: (sessionId: string) => RtpSource | undefined;
+  /** The sessions this node plays. */
+  sessionIds: () => Iterable<string>;
   log: Logger;
 }
 
@@ -155,6 +159,7 @@ export class InjectionKeyframeRequests {
   private readonly throttle: KeyframeThrottle<KeyframeReason> | null;
   /** Sessions whose source was asked and cannot make keyframes on request (said once each). */
   private readonly unanswerable = new Set<string>();
+  private readonly periodic: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: InjectionKeyframeRequestsOptions) {
     this.throttle =
@@ -162,9 +167,16 @@ export class InjectionKeyframeRequests {
         ? null
         : new KeyframeThrottle({
             intervalMs: o.intervalMs,
-            send: (sessionId) => this.toSource(sessionId),
+            send: (sessionId) => this.toSource(sessionId) && o.metrics.keyframeRequestsForwarded.inc(),
             onRateLimited: () => o.metrics.keyframeRequestsRateLimited.inc(),
           });
+    // What an SFU that does not forward PLIs does instead (and the first-frame bench's baseline); not counted as requests.
+    if (o.everyMs !== null) {
+      this.periodic = setInterval(() => {
+        for (const id of o.sessionIds()) this.toSource(id);
+      }, o.everyMs);
+      this.periodic.unref();
+    }
   }
 
   onEvent(e: KeyframeRequestEvent): void {
@@ -182,19 +194,21 @@ export class InjectionKeyframeRequests {
   }
 
   close(): void {
+    if (this.periodic) clearInterval(this.periodic);
     this.throttle?.close();
   }
 
-  private toSource(sessionId: string): void {
+  /** True when the session's source was asked. */
+  private toSource(sessionId: string): boolean {
     const source = this.o.sourceOf(sessionId);
-    if (!source) return;
+    if (!source) return false;
     if (!source.requestKeyframe) {
       if (!this.unanswerable.has(sessionId))
-        this.o.log.info({ session: sessionId }, 'viewers ask for keyframes; this source sends periodic ones only');
+        this.o.log.info({ session: sessionId }, 'keyframes asked for; this source sends periodic ones only');
       this.unanswerable.add(sessionId);
-      return;
+      return false;
     }
     source.requestKeyframe();
-    this.o.metrics.keyframeRequestsForwarded.inc();
+    return true;
   }
 }
