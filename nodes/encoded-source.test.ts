@@ -349,7 +349,7 @@ describe('keyframes on request', () => {
     await json(`${node.url}/sessions/kf-a`, { method: 'DELETE' });
   }, 60_000);
 
-  it('--keyframe-request-every asks each session's source on its own (not counted as requests)', async () => {
+  it("--keyframe-request-every asks each session's source on its own (not counted as requests)", async () => {
     const node = await startNode({
       type: 'injection',
       id: 'injection-3',
