@@ -46,6 +46,16 @@ async function joinOnce(a: { session: string; timeoutMs: number }): Promise<numb
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addTransceiver('audio', { direction: 'recvonly' });
+  // Played as a page would: a muted <video> the stream goes to.
+  const video = document.createElement('video');
+  video.muted = true;
+  video.autoplay = true;
+  document.documentElement.appendChild(video);
+  const stream = new MediaStream();
+  pc.addEventListener('track', (e) => {
+    stream.addTrack(e.track);
+    video.srcObject = stream;
+  });
   let resource: string | null = null;
   try {
     await pc.setLocalDescription(await pc.createOffer());
@@ -81,6 +91,7 @@ async function joinOnce(a: { session: string; timeoutMs: number }): Promise<numb
     }
   } finally {
     pc.close();
+    video.remove();
     if (resource) await fetch(resource, { method: 'DELETE' }).catch(() => {});
   }
 }
