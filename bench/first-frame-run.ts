@@ -142,8 +142,9 @@ async function measure(mode: FirstFrameMode, joins: number, out: (line: string) 
     // A first join warms the browser up (codec, ICE stack); it is not counted.
     await page.evaluate(joinOnce, { session: SESSION, timeoutMs: JOIN_TIMEOUT_MS }).catch(() => {});
     for (let i = 0; i < joins; i++) {
-      // Joins land anywhere in the periodic keyframe's 5 s cycle.
-      await new Promise((res) => setTimeout(res, 200 + Math.random() * 1_000));
+      // A join ends at a keyframe: a short pause would start the next one at the same point of the
+      // periodic cycle every time. A pause as long as a random part of the cycle lands joins anywhere in it.
+      await new Promise((res) => setTimeout(res, 200 + Math.random() * PERIODIC_MS));
       try {
         const ms = await page.evaluate(joinOnce, { session: SESSION, timeoutMs: JOIN_TIMEOUT_MS });
         out(`JOIN ${mode} ${ms.toFixed(1)}`);
