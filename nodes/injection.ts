@@ -14,8 +14,10 @@ import { SyntheticSource } from './synthetic-source.ts';
  * The injection node: takes broadcast sessions over HTTP, generates their RTP
  * with the built-in source (encoded VP8 + Opus, or synthetic at exact rates),
  * sends it to its children (relays attached to its
- * slot), and records sessions in Redis so egress nodes can find them. It is
- * also the tree's entry point for viewers (entry-routes.ts).
+ * slot), and records sessions in Redis so egress nodes can find them. It
+ * asks a session's source for a keyframe when its viewers do
+ * (keyframe-requests.ts), and is the tree's entry point for viewers
+ * (entry-routes.ts).
  */
 
 export interface InjectionConfig extends CommonConfig {
