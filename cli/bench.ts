@@ -4,6 +4,7 @@ import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
 import { benchSurge } from '../bench/surge.ts';
 import { benchTimeToScale } from '../bench/time-to-scale.ts';
+import { benchFirstFrame } from '../bench/first-frame.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
 import { benchLossDetection } from '../bench/loss-detection.ts';
 import type { BenchResult } from '../bench/result.ts';
@@ -178,6 +179,16 @@ export function benchCommand(): Command {
     )
     .action(async () => {
       await report((log) => benchLossDetection(log));
+    });
+
+  bench
+    .command('first-frame')
+    .description(
+      "a Chromium viewer's WHEP POST to its first decoded frame, publisher keyframing only on request: keyframe requests up the tree against only a periodic request every 5 s, same run, in a network namespace (root) (ratio: p95 on/periodic, lower is better, target <= 0.3)",
+    )
+    .addOption(intOption('--joins <n>', 'joins measured per mode', 'CANOPY_BENCH_JOINS', 20, 1, 1_000))
+    .action(async (o: { joins: number }) => {
+      await report((log) => benchFirstFrame(o, log));
     });
 
   return bench;

@@ -2,6 +2,7 @@ import { exitWithPid } from '../process/exit-with.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { KEYFRAME_REQUEST_INTERVAL_MS } from '../nodes/keyframe-requests.ts';
 import { SOURCE_KINDS } from '../nodes/rtp-source.ts';
 import { DURATION_FORM, parseDuration } from '../process/duration.ts';
 import { ID_PATTERN } from '../topology/ids.ts';
@@ -143,6 +144,47 @@ function forwarderOptions(cmd: Command): Command {
     );
 }
 
+/** A duration flag in [minMs, maxMs]; `allowOff` also takes `off` (the string: commander turns a parsed null into ''). */
+function durationOption(
+  flags: string,
+  description: string,
+  env: string,
+  defMs: number,
+  minMs: number,
+  maxMs: number,
+  allowOff = false,
+): Option {
+  const show = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+  return new Option(flags, description)
+    .env(env)
+    .default(defMs, show(defMs))
+    .argParser((raw: string) => {
+      if (allowOff && raw.trim() === 'off') return 'off';
+      const ms = parseDuration(raw);
+      if (ms === null || ms < minMs || ms > maxMs)
+        throw new InvalidArgumentError(
+          `expected ${DURATION_FORM}, ${show(minMs)}..${show(maxMs)}${allowOff ? ', or off' : ''}, got ${JSON.stringify(raw)}`,
+        );
+      return ms;
+    });
+}
+
+/** `--keyframe-request-interval` of egress and injection nodes (docs/node-apps.md, "Keyframes on demand"). */
+function keyframeRequestInterval(passedTo: string): Option {
+  return durationOption(
+    '--keyframe-request-interval <duration|off>',
+    `at most one viewer keyframe request (PLI/FIR) per session per this long goes ${passedTo}; off: none`,
+    'CANOPY_KEYFRAME_REQUEST_INTERVAL',
+    KEYFRAME_REQUEST_INTERVAL_MS,
+    0,
+    60_000,
+    true,
+  );
+}
+
+/** A `durationOption(..., allowOff)` value as the node configs take it: null for off. */
+const msOrOff = (v: number | 'off'): number | null => (v === 'off' ? null : v);
+
 function portRange(raw: string): [number, number] {
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw.trim());
   const [a, b] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
@@ -207,6 +249,28 @@ export function nodeCommand(): Command {
         .default('127.0.0.1')
         .argParser(iceBind),
     )
+    .addOption(
+      durationOption(
+        '--keyframe-interval <duration>',
+        'encoded source: time between periodic keyframes (viewers also get one on request)',
+        'CANOPY_KEYFRAME_INTERVAL',
+        1_000,
+        100,
+        3_600_000,
+      ),
+    )
+    .addOption(keyframeRequestInterval("to the session's source"))
+    .addOption(
+      durationOption(
+        '--keyframe-request-every <duration|off>',
+        "also ask every session's source for a keyframe this often, whatever viewers ask",
+        'CANOPY_KEYFRAME_REQUEST_EVERY',
+        0,
+        1_000,
+        3_600_000,
+        true,
+      ).default('off'),
+    )
     .action(async (o, cmd: Command) => {
       const whipToken = o.whipTokenFile ? readToken(o.whipTokenFile as string, cmd) : undefined;
       // A rate the encoder would ignore is a mistake worth saying.
@@ -218,8 +282,17 @@ export function nodeCommand(): Command {
           cmd.error(
             `error: ${flag} applies to --source synthetic only (the encoded source's rates follow its bitrate)`,
           );
+      if (o.source !== 'encoded' && cmd.getOptionValueSource('keyframeInterval') !== 'default')
+        cmd.error('error: --keyframe-interval applies to --source encoded only');
       const { mainInjection } = await import('../nodes/injection.ts');
-      await mainInjection({ ...o, whipToken, whipGraceMs: o.whipGrace });
+      await mainInjection({
+        ...o,
+        whipToken,
+        whipGraceMs: o.whipGrace,
+        keyframeIntervalMs: o.keyframeInterval,
+        keyframeRequestIntervalMs: msOrOff(o.keyframeRequestInterval),
+        keyframeRequestEveryMs: msOrOff(o.keyframeRequestEvery),
+      });
     });
 
   forwarderOptions(
@@ -287,6 +360,7 @@ export function nodeCommand(): Command {
         4096,
       ),
     )
+    .addOption(keyframeRequestInterval("to the session's injection node"))
     .action(async (o) => {
       checkPorts(o);
       const [portMin, portMax] = o.portRange as [number, number];
@@ -299,6 +373,7 @@ export function nodeCommand(): Command {
         iceAdvertise,
         viewerConnectTimeoutMs: o.viewerConnectTimeout,
         nackBuffer: o.nackBuffer,
+        keyframeRequestIntervalMs: msOrOff(o.keyframeRequestInterval),
       });
     });
 

@@ -1,4 +1,5 @@
 import { streamsOf, type SessionStreams } from './labels.ts';
+import { createKeyframeRequestMetrics, type KeyframeRequestMetrics } from './keyframe-requests.ts';
 import type { NodeRegistryOptions } from './registry.ts';
 import { createForwardingNodeMetrics, type ForwardingNodeMetrics } from './stream-quality.ts';
 import { createViewerQualityMetrics, type ViewerQualityMetrics } from './viewer-quality.ts';
@@ -52,11 +53,18 @@ export const egressFamilies = {
   },
 } as const;
 
-export type EgressMetrics = ForwardingNodeMetrics<typeof egressFamilies> & { viewerQuality: ViewerQualityMetrics };
+export type EgressMetrics = ForwardingNodeMetrics<typeof egressFamilies> & {
+  viewerQuality: ViewerQualityMetrics;
+  keyframeRequests: KeyframeRequestMetrics;
+};
 
 export function createEgressMetrics(options?: NodeRegistryOptions): EgressMetrics {
   const base = createForwardingNodeMetrics('egress', egressFamilies, options);
-  const m = { ...base, viewerQuality: createViewerQualityMetrics(base.node.registry) };
+  const m = {
+    ...base,
+    viewerQuality: createViewerQualityMetrics(base.node.registry),
+    keyframeRequests: createKeyframeRequestMetrics('egress', base.node.registry),
+  };
   recordPortPool(m, 0, 0);
   return m;
 }

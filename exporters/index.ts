@@ -9,3 +9,4 @@ export * from './egress.ts';
 export * from './actuator-metrics.ts';
 export * from './stream-quality.ts';
 export * from './viewer-quality.ts';
+export * from './keyframe-requests.ts';

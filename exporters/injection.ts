@@ -1,4 +1,5 @@
 import { createFamilies, type Families } from './families.ts';
+import { createKeyframeRequestMetrics, type KeyframeRequestMetrics } from './keyframe-requests.ts';
 import { streamsOf, type SessionStreams } from './labels.ts';
 import { createNodeRegistry, type NodeRegistry, type NodeRegistryOptions } from './registry.ts';
 
@@ -76,11 +77,18 @@ export const injectionFamilies = {
 /** `media_tree_injection_publisher_state` values. */
 export const PUBLISHER_STATE = { none: 0, connecting: 1, connected: 2 } as const;
 
-export type InjectionMetrics = Families<typeof injectionFamilies> & { node: NodeRegistry };
+export type InjectionMetrics = Families<typeof injectionFamilies> & {
+  node: NodeRegistry;
+  keyframeRequests: KeyframeRequestMetrics;
+};
 
 export function createInjectionMetrics(options?: NodeRegistryOptions): InjectionMetrics {
   const node = createNodeRegistry('injection', options);
-  return { node, ...createFamilies(injectionFamilies, node.registry) };
+  return {
+    node,
+    ...createFamilies(injectionFamilies, node.registry),
+    keyframeRequests: createKeyframeRequestMetrics('injection', node.registry),
+  };
 }
 
 /** Removes every series labelled with an ended session, so cardinality follows live sessions. */

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
  */
 
 export const FORWARDER_BIN = fileURLToPath(new URL('./build/media-tree-forwarder', import.meta.url));
+/** Built beside the forwarder (same Makefile, same GStreamer): the injection's encoder that forces key units on request. */
+export const ENCODER_BIN = fileURLToPath(new URL('./build/media-tree-encoder', import.meta.url));
 
 export interface ForwarderProcessOptions {
   bin?: string;

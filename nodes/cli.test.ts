@@ -70,6 +70,26 @@ describe('canopy node', () => {
       ['node', 'injection', '--node-id', 'injection-1', '--ingest-bind', '0.0.0.0'],
       /--ingest-bind.*wildcard would gather/,
     ],
+    [
+      ['node', 'egress', '--node-id', 'egress-1', '--keyframe-request-interval', 'never'],
+      /--keyframe-request-interval.*0s\.\.60s, or off, got "never"/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--keyframe-request-interval', '2m'],
+      /--keyframe-request-interval.*0s\.\.60s, or off/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--keyframe-interval', '50ms'],
+      /--keyframe-interval.*100ms\.\.3600s/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--keyframe-interval', 'off'],
+      /--keyframe-interval.*expected a duration/,
+    ],
+    [
+      ['node', 'injection', '--node-id', 'injection-1', '--source', 'synthetic', '--keyframe-interval', '5s'],
+      /--keyframe-interval applies to --source encoded only/,
+    ],
   ])('refuses %j with a clear message and a non-zero exit', async (args, message) => {
     const r = await runCanopy(args, 20_000);
     expect(r.code).not.toBe(0);

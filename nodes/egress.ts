@@ -4,6 +4,7 @@ import { EgressMounts } from './egress-mounts.ts';
 import { egressRoutes } from './egress-routes.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { BuiltinMountpoints } from './mountpoints.ts';
+import { EgressKeyframeRequests, type KeyframeRequestInterval } from './keyframe-requests.ts';
 import { type ForwarderConfig, forwarderAnswers, nodeForwarder } from './node-forwarder.ts';
 import { LoadReporter } from './load-reporter.ts';
 import { PortPool } from './port-pool.ts';
@@ -35,6 +36,8 @@ export interface EgressConfig extends CommonConfig, ForwarderConfig {
   viewerConnectTimeoutMs: number;
   /** Packets kept per viewer track for NACKed resends (0: NACKs are not answered). */
   nackBuffer: number;
+  /** At most one keyframe request per session per this long goes to the injection; null: none. */
+  keyframeRequestIntervalMs: KeyframeRequestInterval;
 }
 
 export async function runEgress(c: EgressConfig): Promise<RunningNode> {
@@ -71,7 +74,17 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
     client: fwd.client,
     metrics,
     log,
-    onSessionClosed: (sessionId) => viewers.endSession(sessionId),
+    onSessionClosed: (sessionId) => {
+      keyframes.forget(sessionId);
+      return viewers.endSession(sessionId);
+    },
+  });
+  const keyframes = new EgressKeyframeRequests({
+    nodeId: c.nodeId,
+    topo,
+    metrics: metrics.keyframeRequests,
+    intervalMs: c.keyframeRequestIntervalMs,
+    log,
   });
   const viewers = new WhepViewers({
     nodeId: c.nodeId,
@@ -84,6 +97,7 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
     advertise: c.iceAdvertise,
     connectTimeoutMs: c.viewerConnectTimeoutMs,
     nackBuffer: c.nackBuffer,
+    onKeyframeRequest: (s, reason) => keyframes.ask(s, reason),
   });
   metrics.node.collectors.push(...mounts.collectors());
 
@@ -165,6 +179,7 @@ export async function runEgress(c: EgressConfig): Promise<RunningNode> {
       // Off the entry point's list first, then the viewers go.
       await load.stop();
       await viewers.closeAll('node stopping');
+      keyframes.close();
       if (booted)
         await topo
           .deregisterNode(c.nodeId, 'egress')

@@ -10,7 +10,8 @@ import { waitUntil } from '../process/wait.ts';
 import { startRedis, type RunningRedis } from '../servers/redis.ts';
 import { sample } from '../test/exposition-parser.ts';
 import { json, metricsOf, type RunningNode, startNode } from '../test/nodes.ts';
-import { Topology } from '../topology/index.ts';
+import { keys, Topology } from '../topology/index.ts';
+import { vp8KeyframeStart } from '../viewers/vp8.ts';
 
 /**
  * The injection's default source, end to end: a real `canopy node injection`
@@ -35,20 +36,8 @@ interface Packet {
   ts: number;
   size: number;
   keyframeStart: boolean;
-}
-
-/** True when this VP8 RTP packet starts a key frame (RFC 7741: S=1, PID=0, then the payload header's P bit clear). */
-function vp8KeyframeStart(p: Buffer): boolean {
-  let off = 12 + (p.readUInt8(0) & 0x0f) * 4;
-  if (p.readUInt8(0) & 0x10) off += 4 + p.readUInt16BE(off + 2) * 4; // RTP header extension
-  const d = p.readUInt8(off++);
-  if (d & 0x80) {
-    const x = p.readUInt8(off++);
-    if (x & 0x80) off += p.readUInt8(off) & 0x80 ? 2 : 1; // PictureID, 7 or 15 bits
-    if (x & 0x40) off++; // TL0PICIDX
-    if (x & 0x30) off++; // TID / KEYIDX
-  }
-  return (d & 0x10) !== 0 && (d & 0x07) === 0 && (p.readUInt8(off) & 0x01) === 0;
+  /** performance.now() on arrival. */
+  at: number;
 }
 
 /** Two loopback sockets that keep every RTP packet's header fields. */
@@ -65,6 +54,7 @@ class Capture {
           ts: m.readUInt32BE(4),
           size: m.length,
           keyframeStart: t === 'video' && vp8KeyframeStart(m),
+          at: performance.now(),
         }),
       );
   }
@@ -119,16 +109,16 @@ async function decoder(t: 'audio' | 'video'): Promise<{ port: number; decoded: (
   return { port, decoded: () => decoded, gst };
 }
 
-/** The encoder processes (gst-launch-1.0 running vp8enc) below a node. */
+/** The encoder processes (media-tree-encoder running vp8enc) below a node. */
 function encoders(node: RunningNode): number[] {
-  return descendantsOf(node.child.process.pid!).filter((p) => /gst-launch-1\.0 .*vp8enc/.test(cmdline(p)));
+  return descendantsOf(node.child.process.pid!).filter((p) => /media-tree-encoder .*vp8enc/.test(cmdline(p)));
 }
 
 async function session(id: string): Promise<{ generated: { audio: number; video: number } } | undefined> {
   return (await json(`${inj.url}/sessions`)).body.sessions.find((s: { id: string }) => s.id === id);
 }
 
-async function attach(id: string, audioPort: number, videoPort: number): Promise<void> {
+async function attach(id: string, audioPort: number, videoPort: number, parentSlot = 'injection-1-s0'): Promise<void> {
   await topo.registerNode({
     id,
     type: 'relay',
@@ -136,7 +126,7 @@ async function attach(id: string, audioPort: number, videoPort: number): Promise
     httpPort: 9,
     audioPort,
     videoPort,
-    parentSlot: 'injection-1-s0',
+    parentSlot,
   });
 }
 
@@ -207,7 +197,7 @@ describe("the injection's default source", () => {
     expect(kbps(audio)).toBeGreaterThan(24);
     expect(kbps(audio)).toBeLessThan(72);
 
-    // A viewer joining at any moment has a keyframe within a second (no PLI reaches a plain RTP source).
+    // A viewer joining at any moment has a keyframe within a second, asked for or not.
     const keyTs = video.filter((p) => p.keyframeStart).map((p) => p.ts);
     expect(video[0]?.keyframeStart).toBe(true);
     expect(keyTs.length).toBeGreaterThanOrEqual(seconds);
@@ -286,4 +276,106 @@ describe("the injection's default source", () => {
       timeoutMs: 5_000,
     });
   }, 40_000);
+});
+
+describe('keyframes on request', () => {
+  it('forces a key unit for each keyframe-request event, at most one per session per interval; bad events change nothing', async () => {
+    // An encoder whose periodic keyframes are 30 s apart: any other keyframe was asked for.
+    const node = await startNode({
+      type: 'injection',
+      id: 'injection-2',
+      redisUrl: redis.url,
+      extra: ['--keyframe-interval', '30s', '--keyframe-request-interval', '500ms'],
+    });
+    closers.push(() => node.child.stop());
+    const raw = await Capture.open();
+    await attach('probe-kf', raw.port('audio'), raw.port('video'), 'injection-2-s0');
+    await waitUntil('injection-2 to see its probe', async () =>
+      (await json(`${node.url}/sessions`)).body.children.includes('probe-kf'),
+    );
+    const start = await json(`${node.url}/sessions`, {
+      method: 'POST',
+      body: JSON.stringify({ sessionId: 'kf-a', audioSsrc: 21, videoSsrc: 22 }),
+    });
+    expect(start.status).toBe(201);
+    const video = raw.packets.video;
+    const keyframesAfter = (t: number) => video.filter((p) => p.keyframeStart && p.at > t);
+    await waitUntil('video to flow', () => video.length > 0, { timeoutMs: 10_000 });
+    expect(video[0]!.keyframeStart).toBe(true); // an encoder starts with one
+
+    const counters = async () => {
+      const m = await metricsOf(node);
+      return {
+        pli: sample(m, 'media_tree_injection_keyframe_requests_received_total', { reason: 'pli' }),
+        fir: sample(m, 'media_tree_injection_keyframe_requests_received_total', { reason: 'fir' }),
+        forwarded: sample(m, 'media_tree_injection_keyframe_requests_forwarded_total'),
+        limited: sample(m, 'media_tree_injection_keyframe_requests_rate_limited_total'),
+      };
+    };
+    expect(await counters()).toEqual({ pli: 0, fir: 0, forwarded: 0, limited: 0 });
+
+    // Bad payloads, a session this node does not play, a request for another injection: nothing happens.
+    const quiet = performance.now();
+    const channel = keys.keyframeRequestsChannel('injection-2');
+    const ask = { sessionId: 'kf-a', nodeId: 'egress-9', reason: 'pli' as const, at: Date.now() };
+    for (const bad of ['{', JSON.stringify(ask), JSON.stringify({ type: 'keyframe-request', ...ask, reason: 'x' })])
+      await r.publish(channel, bad);
+    await topo.requestKeyframe('injection-2', { ...ask, sessionId: 'not-here' });
+    await topo.requestKeyframe('injection-1', ask);
+    await new Promise((res) => setTimeout(res, 1_500));
+    expect(keyframesAfter(quiet)).toEqual([]);
+    expect(await counters()).toEqual({ pli: 0, fir: 0, forwarded: 0, limited: 0 });
+    expect(node.child.output()).toMatch(/ignoring a bad keyframe request/);
+
+    // One request: a keyframe within a few frames.
+    const asked = performance.now();
+    await topo.requestKeyframe('injection-2', ask);
+    await waitUntil('the keyframe asked for', () => keyframesAfter(asked).length > 0, { timeoutMs: 5_000 });
+    const latencyMs = keyframesAfter(asked)[0]!.at - asked;
+    expect(latencyMs).toBeLessThan(500); // ~40 ms here: Redis, a line on stdin, the next frame encoded
+    expect(await counters()).toEqual({ pli: 1, fir: 0, forwarded: 1, limited: 0 });
+
+    // A burst of ten, past the interval: one keyframe at once, one when the interval ends, no more.
+    await new Promise((res) => setTimeout(res, 600));
+    const burst = performance.now();
+    for (let i = 0; i < 10; i++)
+      await topo.requestKeyframe('injection-2', { ...ask, reason: i % 2 ? 'fir' : 'pli', at: Date.now() });
+    await waitUntil('two keyframes', () => keyframesAfter(burst).length >= 2, { timeoutMs: 5_000 });
+    await new Promise((res) => setTimeout(res, 1_500));
+    const got = keyframesAfter(burst);
+    expect(got).toHaveLength(2);
+    expect(got[1]!.at - got[0]!.at).toBeGreaterThan(400); // the interval (500 ms), less the encoder's jitter
+    expect(await counters()).toEqual({ pli: 6, fir: 5, forwarded: 3, limited: 9 });
+    await json(`${node.url}/sessions/kf-a`, { method: 'DELETE' });
+  }, 60_000);
+
+  it("--keyframe-request-every asks each session's source on its own (not counted as requests)", async () => {
+    const node = await startNode({
+      type: 'injection',
+      id: 'injection-3',
+      redisUrl: redis.url,
+      extra: ['--keyframe-interval', '30s', '--keyframe-request-every', '1s'],
+    });
+    closers.push(() => node.child.stop());
+    const raw = await Capture.open();
+    await attach('probe-every', raw.port('audio'), raw.port('video'), 'injection-3-s0');
+    await waitUntil('injection-3 to see its probe', async () =>
+      (await json(`${node.url}/sessions`)).body.children.includes('probe-every'),
+    );
+    const start = await json(`${node.url}/sessions`, {
+      method: 'POST',
+      body: JSON.stringify({ sessionId: 'kf-every', audioSsrc: 31, videoSsrc: 32 }),
+    });
+    expect(start.status).toBe(201);
+    await waitUntil('video to flow', () => raw.packets.video.length > 0, { timeoutMs: 10_000 });
+    const from = performance.now();
+    await new Promise((res) => setTimeout(res, 4_200));
+    const keyframes = raw.packets.video.filter((p) => p.keyframeStart && p.at > from);
+    // One a second (the first encoder's start keyframe aside); the 30 s periodic one cannot be among them.
+    expect(keyframes.length).toBeGreaterThanOrEqual(3);
+    expect(keyframes.length).toBeLessThanOrEqual(5);
+    const m = await metricsOf(node);
+    expect(sample(m, 'media_tree_injection_keyframe_requests_forwarded_total')).toBe(0);
+    await json(`${node.url}/sessions/kf-every`, { method: 'DELETE' });
+  }, 60_000);
 });

@@ -1,18 +1,21 @@
 import { spawnSync } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { existsSync } from 'node:fs';
 import type { StreamType } from '../exporters/index.ts';
+import { ENCODER_BIN } from '../forwarder/process.ts';
 import { type Child, startChild } from '../process/child.ts';
 import { fanOut, PAYLOAD_TYPE, type RtpSource, type RtpSourceOptions } from './rtp-source.ts';
 
 /**
- * `--source encoded` (the default): media a browser decodes. A gst-launch-1.0
- * child (parent-death SIGKILL through process/child.ts) encodes a moving test
- * pattern as VP8 and a tone as Opus, payloads them with the session's SSRCs and
- * payload types and sends the RTP to a loopback socket of ours; we fan each
- * packet out to the current targets, so children come and go without touching
- * the encoder, and every datagram is counted as the synthetic source counts it.
- * No PLI reaches a plain RTP source: a keyframe every second lets a viewer
- * that joins late decode within a second.
+ * `--source encoded` (the default): media a browser decodes. A child running
+ * a GStreamer pipeline (forwarder/build/media-tree-encoder, parent-death
+ * SIGKILL through process/child.ts) encodes a moving test pattern as VP8 and a
+ * tone as Opus, payloads them with the session's SSRCs and payload types and
+ * sends the RTP to a loopback socket of ours; we fan each packet out to the
+ * current targets, so children come and go without touching the encoder, and
+ * every datagram is counted as the synthetic source counts it. A keyframe
+ * comes every `keyframeIntervalMs` (1 s by default) and whenever a viewer asks
+ * (`requestKeyframe`: a "keyframe" line on the child's stdin forces a key unit).
  */
 
 export const ENCODING = {
@@ -21,40 +24,63 @@ export const ENCODING = {
   fps: 30,
   videoBitrate: 800_000,
   audioBitrate: 48_000,
-  /** At most this many frames between keyframes: one second. */
-  keyframeMaxDist: 30,
+  /** Time between periodic keyframes unless the session says otherwise (`--keyframe-interval`). */
+  keyframeIntervalMs: 1_000,
   /** RTP packet size cap, room left for SRTP and tunnels on a 1,500-byte path. */
   mtu: 1200,
 } as const;
 
-const GST_LAUNCH = 'gst-launch-1.0';
+/** The pipeline's VP8 encoder, the element asked for key units. */
+const VIDEO_ENCODER = 'venc';
 const ELEMENTS = ['videotestsrc', 'vp8enc', 'rtpvp8pay', 'audiotestsrc', 'opusenc', 'rtpopuspay', 'udpsink'];
 
-/** Null when GStreamer has every element the encoded source needs, else what is missing. */
+/** Null when the encoder binary and every GStreamer element it needs are here, else what is missing. */
 export function encoderMissing(): string | null {
+  if (!existsSync(ENCODER_BIN)) return `${ENCODER_BIN} not built (run scripts/setup.sh or make -C forwarder)`;
   const missing = ELEMENTS.filter(
     (e) => spawnSync('gst-inspect-1.0', ['--exists', e], { timeout: 10_000 }).status !== 0,
   );
   return missing.length === 0 ? null : `GStreamer elements missing: ${missing.join(', ')}`;
 }
 
-/** gst-launch-1.0 arguments: VP8 and Opus RTP with these SSRCs, both to 127.0.0.1:`port`. */
-export function encoderArgs(s: { audioSsrc: number; videoSsrc: number }, port: number): string[] {
+/**
+ * media-tree-encoder arguments: VP8 and Opus RTP with these SSRCs, both to
+ * 127.0.0.1:`port`, a keyframe at least every `keyframeIntervalMs`.
+ */
+export function encoderArgs(
+  s: { audioSsrc: number; videoSsrc: number },
+  port: number,
+  keyframeIntervalMs: number = ENCODING.keyframeIntervalMs,
+): string[] {
   const e = ENCODING;
   const sink = ['udpsink', 'host=127.0.0.1', `port=${port}`, 'sync=false', 'async=false'];
+  const maxDist = Math.max(1, Math.round((keyframeIntervalMs / 1000) * e.fps));
   return [
-    '-q',
+    ...['--keyframe-element', VIDEO_ENCODER],
     ...['videotestsrc', 'is-live=true', 'pattern=smpte', 'horizontal-speed=2'],
     ...['!', `video/x-raw,width=${e.width},height=${e.height},framerate=${e.fps}/1`],
     // The cheap real-time settings: about 13 % of a core at 640x360@30.
-    ...['!', 'vp8enc', 'deadline=1', 'cpu-used=8', 'end-usage=cbr', `target-bitrate=${e.videoBitrate}`],
-    ...[`keyframe-max-dist=${e.keyframeMaxDist}`, 'error-resilient=partitions'],
+    ...[
+      '!',
+      'vp8enc',
+      `name=${VIDEO_ENCODER}`,
+      'deadline=1',
+      'cpu-used=8',
+      'end-usage=cbr',
+      `target-bitrate=${e.videoBitrate}`,
+    ],
+    ...[`keyframe-max-dist=${maxDist}`, 'error-resilient=partitions'],
     ...['!', 'rtpvp8pay', `pt=${PAYLOAD_TYPE.video}`, `ssrc=${s.videoSsrc >>> 0}`, `mtu=${e.mtu}`],
     ...['picture-id-mode=15-bit', '!', ...sink],
     ...['audiotestsrc', 'is-live=true', 'wave=sine', 'freq=440', 'volume=0.3'],
     ...['!', 'audio/x-raw,rate=48000,channels=2', '!', 'opusenc', `bitrate=${e.audioBitrate}`, 'frame-size=20'],
     ...['!', 'rtpopuspay', `pt=${PAYLOAD_TYPE.audio}`, `ssrc=${s.audioSsrc >>> 0}`, `mtu=${e.mtu}`, '!', ...sink],
   ];
+}
+
+export interface EncodedSourceOptions extends RtpSourceOptions {
+  /** Time between periodic keyframes (default ENCODING.keyframeIntervalMs). */
+  keyframeIntervalMs?: number;
 }
 
 export class EncodedSource implements RtpSource {
@@ -73,7 +99,7 @@ export class EncodedSource implements RtpSource {
   private backoffMs = 500;
   private readonly sent = { audio: 0, video: 0 };
 
-  constructor(private readonly o: RtpSourceOptions) {
+  constructor(private readonly o: EncodedSourceOptions) {
     this.sock = createSocket('udp4');
     this.sock.on('error', (err) => o.onError?.(err));
     this.sock.on('message', (m, from) => this.forward(m, from));
@@ -94,6 +120,12 @@ export class EncodedSource implements RtpSource {
 
   generated(): Record<StreamType, number> {
     return { ...this.sent };
+  }
+
+  /** The next video frame is a keyframe; a no-op while no encoder runs (it starts with one). */
+  requestKeyframe(): void {
+    const stdin = this.gst?.process.stdin;
+    if (stdin?.writable) stdin.write('keyframe\n');
   }
 
   /** Only our encoder's packets: loopback, RTP version 2, the session's SSRC with its payload type. */
@@ -117,7 +149,10 @@ export class EncodedSource implements RtpSource {
     const port = this.sock.address().port;
     let gst: Child;
     try {
-      gst = await startChild('gst-launch-1.0', GST_LAUNCH, { args: encoderArgs(this.o, port) });
+      gst = await startChild('media-tree-encoder', ENCODER_BIN, {
+        args: encoderArgs(this.o, port, this.o.keyframeIntervalMs),
+        stdin: true,
+      });
     } catch (err) {
       this.o.onError?.(err as Error);
       return;
@@ -127,6 +162,8 @@ export class EncodedSource implements RtpSource {
       return;
     }
     this.gst = gst;
+    // A write racing the child's exit fails with EPIPE; the exit handler below restarts it.
+    gst.process.stdin?.on('error', () => {});
     let ended = false;
     const restart = (why: string) => {
       if (ended) return; // 'error' and 'exit' may both come

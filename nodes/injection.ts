@@ -6,6 +6,7 @@ import { badInput, baseApp, type CommonConfig, HttpError, Queue, redisAnswers } 
 import { entryRoutes } from './entry-routes.ts';
 import { nodeBase, type RunningNode, runUntilTerminated, startNodeApp } from './lifecycle.ts';
 import { EncodedSource, encoderMissing } from './encoded-source.ts';
+import { InjectionKeyframeRequests, type KeyframeRequestInterval } from './keyframe-requests.ts';
 import type { RtpSource, RtpSourceOptions, RtpTarget, SourceKind } from './rtp-source.ts';
 import { Presence } from './presence.ts';
 import { PublisherHealth } from './publisher-health.ts';
@@ -19,8 +20,10 @@ import { WhipSource } from './whip-source.ts';
  * with the built-in source (encoded VP8 + Opus, or synthetic at exact rates)
  * or takes it from a publisher (WHIP, whip-routes.ts; plain RTP on ingest
  * ports, rtp-ingest-source.ts), sends it to its children (relays attached to its
- * slot), and records sessions in Redis so egress nodes can find them. It is
- * also the tree's entry point for viewers (entry-routes.ts).
+ * slot), and records sessions in Redis so egress nodes can find them. It
+ * asks a session's source for a keyframe when its viewers do
+ * (keyframe-requests.ts), and is the tree's entry point for viewers
+ * (entry-routes.ts).
  */
 
 export interface InjectionConfig extends CommonConfig {
@@ -36,6 +39,12 @@ export interface InjectionConfig extends CommonConfig {
   whipGraceMs: number;
   /** The address RTP ingest ports and publishers' PeerConnections bind (and WHIP answers advertise). */
   ingestBind: string;
+  /** Encoded source only: time between periodic keyframes. */
+  keyframeIntervalMs: number;
+  /** At most one keyframe request per session per this long reaches its source; null: none. */
+  keyframeRequestIntervalMs: KeyframeRequestInterval;
+  /** Ask every session's source for a keyframe this often, whatever viewers ask; null: never. */
+  keyframeRequestEveryMs: number | null;
 }
 
 const ssrc = z.number().int().min(0).max(0xffff_ffff);
@@ -87,6 +96,14 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   let children: RtpTarget[] = [];
   let booted = false;
   const queue = new Queue();
+  const keyframes = new InjectionKeyframeRequests({
+    metrics: metrics.keyframeRequests,
+    intervalMs: c.keyframeRequestIntervalMs,
+    everyMs: c.keyframeRequestEveryMs,
+    sourceOf: (id) => sessions.get(id)?.source,
+    sessionIds: () => sessions.keys(),
+    log,
+  });
 
   const presence = new Presence(b, createReregistrations(metrics.node));
   const register = async () => {
@@ -162,7 +179,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     };
     if (!info.ingest)
       return c.source === 'encoded'
-        ? new EncodedSource(options)
+        ? new EncodedSource({ ...options, keyframeIntervalMs: c.keyframeIntervalMs })
         : new SyntheticSource({ ...options, audioPps: c.audioPps, videoPps: c.videoPps });
     const health = new PublisherHealth(metrics, info.id, info.startedAt);
     if (info.ingest.kind === 'rtp')
@@ -199,6 +216,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     const s = sessions.get(id);
     if (!s) return;
     sessions.delete(id);
+    keyframes.forget(id);
     await s.source.stop();
     forgetInjectionSession(metrics, { sessionId: id, audioSsrc: s.info.audioSsrc, videoSsrc: s.info.videoSsrc });
     updateGauge();
@@ -329,6 +347,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
   const sub = b.subscriber({
     onTopology: () => void refreshChildren().catch((err) => log.warn({ err: err.message }, 'children refresh failed')),
     onSubscribed: () => void refreshChildren().catch(() => {}),
+    onKeyframeRequest: (e) => keyframes.onEvent(e),
   });
 
   return startNodeApp(b, {
@@ -339,6 +358,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
       await presence.begin();
       await register();
       await sub.watchSlots(mySlots);
+      await sub.watchKeyframeRequests(c.nodeId);
       await refreshChildren();
       // Sessions this node was running before a restart keep going.
       for (const s of await topo.sessions()) {
@@ -360,6 +380,7 @@ export async function runInjection(c: InjectionConfig): Promise<RunningNode> {
     // Events can be missed while Redis is away: re-read the children now and then.
     resync: { everyMs: 5_000, run: () => void refreshChildren().catch(() => {}) },
     leave: async () => {
+      keyframes.close();
       await Promise.all([...sessions.values()].map((s) => s.source.stop()));
     },
   });

@@ -1,6 +1,7 @@
 import ndc from 'node-datachannel';
 import type { StreamType } from '../exporters/index.ts';
 import { advertiseCandidates, type ParsedOffer } from './whep-sdp.ts';
+import type { KeyframeReason } from '../topology/index.ts';
 import { isRtcp, parseRtcp, type ReportBlock, roundTripS, senderReport } from './whep-rtcp.ts';
 
 /**
@@ -8,8 +9,11 @@ import { isRtcp, parseRtcp, type ReportBlock, roundTripS, senderReport } from '.
  * send-only audio and video tracks answering the viewer's offer on one pool
  * port, the session's RTP forwarded as it arrives (the payload type rewritten
  * to the one the viewer's offer gave the codec), a sender report a second so
- * the viewer's receiver reports measure the round trip, and those reports
- * handed to the caller.
+ * the viewer's receiver reports measure the round trip, and those reports,
+ * NACK counts and keyframe requests handed to the caller. libdatachannel
+ * leaves PLI and FIR to us: node-datachannel exposes no PLI handler, and the
+ * handlers it does chain (RtcpNackResponder) pass every RTCP packet on to
+ * the track's onMessage.
  */
 
 const STREAMS = ['audio', 'video'] as const;
@@ -44,6 +48,8 @@ export interface WhepPeerOptions {
   onState: (s: PeerState) => void;
   onReport: (r: ViewerReport) => void;
   onNack: (stream: StreamType, packets: number) => void;
+  /** A PLI or FIR about our video stream (one call per request, not rate-limited here). */
+  onKeyframeRequest: (reason: KeyframeReason) => void;
 }
 
 interface Sending {
@@ -164,6 +170,7 @@ export class WhepPeer {
     if (!isRtcp(msg)) return;
     const got = parseRtcp(msg);
     if (got.nacked) this.o.onNack(stream, got.nacked);
+    for (const k of got.keyframes) if (k.ssrc === this.o.ssrc.video >>> 0) this.o.onKeyframeRequest(k.reason);
     for (const r of got.reports) {
       const which = reportStream(r, this.o.ssrc);
       if (!which) continue;

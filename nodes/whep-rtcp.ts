@@ -1,8 +1,11 @@
+import type { KeyframeReason } from '../topology/index.ts';
+
 /**
  * The RTCP an egress node speaks with its viewers (RFC 3550, RFC 4585): it
  * sends sender reports, so a viewer's receiver reports carry LSR/DLSR and the
- * round trip can be measured, and reads the receiver reports and NACKs that
- * come back. Only what the quality metrics need.
+ * round trip can be measured, and reads the receiver reports, NACKs and
+ * keyframe requests (PLI, RFC 4585 6.3.1; FIR, RFC 5104 4.3.1) that come back.
+ * Only what the quality metrics and the keyframe requests need.
  */
 
 /** One report block of a receiver (or sender) report about a stream we send. */
@@ -18,20 +21,33 @@ export interface ReportBlock {
   dlsr: number;
 }
 
+/** A viewer asking the sender of `ssrc` for a keyframe. */
+export interface KeyframeAsk {
+  reason: KeyframeReason;
+  ssrc: number;
+}
+
 export interface IncomingRtcp {
   reports: ReportBlock[];
   /** Packets asked for again by generic NACKs (RFC 4585 6.2.1). */
   nacked: number;
+  /** PLIs (the media source SSRC) and FIR entries (each FCI's SSRC), in order. */
+  keyframes: KeyframeAsk[];
 }
+
+/** Payload-specific feedback (RFC 4585 6.1) and its FMTs for keyframe requests. */
+const PSFB = 206;
+const FMT_PLI = 1;
+const FMT_FIR = 4;
 
 /** True for an RTCP packet in an rtcp-mux stream (RFC 5761: PT 192..223 are RTCP). */
 export function isRtcp(b: Buffer): boolean {
   return b.length >= 8 && b[0]! >> 6 === 2 && b[1]! >= 192 && b[1]! <= 223;
 }
 
-/** Receiver-report blocks and NACKed packets in a compound RTCP packet; malformed parts end the walk. */
+/** Receiver-report blocks, NACKed packets and keyframe requests in a compound RTCP packet; malformed parts end the walk. */
 export function parseRtcp(b: Buffer): IncomingRtcp {
-  const out: IncomingRtcp = { reports: [], nacked: 0 };
+  const out: IncomingRtcp = { reports: [], nacked: 0, keyframes: [] };
   for (let off = 0; off + 4 <= b.length; ) {
     if (b[off]! >> 6 !== 2) break;
     const count = b[off]! & 0x1f;
@@ -59,6 +75,12 @@ export function parseRtcp(b: Buffer): IncomingRtcp {
         for (; mask; mask >>= 1) n += mask & 1;
         out.nacked += n;
       }
+    // PLI: header, sender SSRC, media source SSRC, no FCI (length 2).
+    if (pt === PSFB && count === FMT_PLI && len >= 12)
+      out.keyframes.push({ reason: 'pli', ssrc: b.readUInt32BE(off + 8) });
+    // FIR: the media source field is unused; each 8-byte FCI names an SSRC (then a sequence number, reserved).
+    if (pt === PSFB && count === FMT_FIR)
+      for (let p = off + 12; p + 8 <= off + len; p += 8) out.keyframes.push({ reason: 'fir', ssrc: b.readUInt32BE(p) });
     off += len;
   }
   return out;

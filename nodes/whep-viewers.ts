@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type EgressMetrics, recordViewerReport, type StreamType } from '../exporters/index.ts';
-import type { SessionInfo, Topology } from '../topology/index.ts';
+import type { KeyframeReason, SessionInfo, Topology } from '../topology/index.ts';
 import { HttpError } from './common.ts';
 import type { MountpointBackend } from './mountpoints.ts';
 import type { PortPool } from './port-pool.ts';
@@ -26,6 +26,8 @@ export interface WhepViewersOptions {
   connectTimeoutMs: number;
   /** Packets kept per track for NACKed resends; 0 turns NACK handling off. */
   nackBuffer: number;
+  /** A viewer of `s` sent a PLI or FIR about its video. */
+  onKeyframeRequest: (s: SessionInfo, reason: KeyframeReason) => void;
 }
 
 interface Viewer {
@@ -81,6 +83,7 @@ export class WhepViewers {
         onState: (state) => (state === 'connected' ? this.connected(id) : void this.drop(id, 'gone')),
         onReport: (r) => recordViewerReport(this.o.metrics.viewerQuality, r),
         onNack: (stream, n) => this.o.metrics.viewerQuality.nackedPackets.inc({ stream_type: stream }, n),
+        onKeyframeRequest: (reason) => this.o.onKeyframeRequest(s, reason),
       });
       v = { id, sessionId: s.id, port, peer, reaper: undefined };
       v.reaper = setTimeout(() => void this.drop(id, 'never connected'), this.o.connectTimeoutMs);

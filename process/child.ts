@@ -21,6 +21,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** The TCP port the process listens on: it is ready only once it holds that port itself. */
   port?: number;
+  /** Give the child a stdin pipe (`process.stdin`) instead of none, for commands written to it. */
+  stdin?: boolean;
 }
 
 const OUTPUT_KEEP = 64 * 1024;
@@ -44,7 +46,7 @@ export async function startChild(name: string, command: string, options: StartOp
   const proc = spawn(file, argv, {
     cwd: options.cwd,
     env: options.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   running.add(proc);
   let out = '';

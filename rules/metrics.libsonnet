@@ -12,6 +12,9 @@
     publisherPacketsDropped: 'media_tree_injection_publisher_rtp_packets_dropped_total',
     publisherState: 'media_tree_injection_publisher_state',
     publisherLastPacket: 'media_tree_injection_publisher_last_packet_timestamp_seconds',
+    keyframeRequestsReceived: 'media_tree_injection_keyframe_requests_received_total',
+    keyframeRequestsForwarded: 'media_tree_injection_keyframe_requests_forwarded_total',
+    keyframeRequestsRateLimited: 'media_tree_injection_keyframe_requests_rate_limited_total',
   },
   relay: {
     destinationsCount: 'media_tree_relay_destinations_count',
@@ -39,6 +42,9 @@
     viewerJitter: 'media_tree_egress_viewer_jitter_seconds',
     viewerRtt: 'media_tree_egress_viewer_rtt_seconds',
     viewerNackedPackets: 'media_tree_egress_viewer_nacked_packets_total',
+    keyframeRequestsReceived: 'media_tree_egress_keyframe_requests_received_total',
+    keyframeRequestsForwarded: 'media_tree_egress_keyframe_requests_forwarded_total',
+    keyframeRequestsRateLimited: 'media_tree_egress_keyframe_requests_rate_limited_total',
   },
   actuator: {
     notifications: 'canopy_actuator_notifications_total',

@@ -10,6 +10,7 @@ import {
   egressFamilies,
   viewerQualityFamilies,
   injectionFamilies,
+  keyframeRequestFamilies,
   relayFamilies,
   streamQualityFamilies,
   type FamilySpec,
@@ -50,12 +51,13 @@ export function metricsLibsonnet(): string {
     Object.fromEntries(Object.entries(families).map(([k, f]) => [k, f.name]));
   const body = JSON.stringify(
     {
-      injection: table(injectionFamilies),
+      injection: { ...table(injectionFamilies), ...table(keyframeRequestFamilies('injection')) },
       relay: { ...table(relayFamilies), ...table(streamQualityFamilies('relay')) },
       egress: {
         ...table(egressFamilies),
         ...table(streamQualityFamilies('egress')),
         ...table(viewerQualityFamilies),
+        ...table(keyframeRequestFamilies('egress')),
       },
       actuator: { ...table(actuatorFamilies), duration: ACTION_DURATION_METRIC },
     },

@@ -21,6 +21,27 @@ export const sessionEventSchema = z
   .strict();
 export type SessionEvent = z.infer<typeof sessionEventSchema>;
 
+/** Why a viewer asked for a keyframe: a Picture Loss Indication or a Full Intra Request. */
+export const KEYFRAME_REASONS = ['pli', 'fir'] as const;
+export type KeyframeReason = (typeof KEYFRAME_REASONS)[number];
+
+/**
+ * Published on `keyframe-requests:{injection node}` by an egress node whose
+ * viewer of `sessionId` sent a PLI or FIR (after the egress's rate limit).
+ */
+export const keyframeRequestEventSchema = z
+  .object({
+    type: z.literal('keyframe-request'),
+    sessionId: id,
+    /** The egress node that asked. */
+    nodeId: id,
+    reason: z.enum(KEYFRAME_REASONS),
+    /** When the egress node sent it, ms since the epoch. */
+    at: z.number().int().min(0).max(8.64e15),
+  })
+  .strict();
+export type KeyframeRequestEvent = z.infer<typeof keyframeRequestEventSchema>;
+
 export type Parsed<T> = { ok: true; event: T } | { ok: false; error: string };
 
 /** Validates a pub/sub payload: bad JSON or a bad shape is an error string, never a throw. */

@@ -28,6 +28,8 @@ export const keys = {
   session: (tree: string, session: string) => `session:${assertId('tree', tree)}:${assertId('session', session)}`,
   /** channel of session-started / session-ended events for a tree */
   sessionsChannel: (tree: string) => `session-events:${assertId('tree', tree)}`,
+  /** channel of keyframe-request events for the sessions an injection node plays */
+  keyframeRequestsChannel: (injection: string) => `keyframe-requests:${assertId('node', injection)}`,
   /** string: a random id of Redis's current dataset; a new one after Redis lost its data (FLUSHALL, restart without it) */
   datasetEpoch: 'canopy:dataset-epoch',
   /** hash: viewer id -> JSON placement (session, address, pool port) on one egress node */

@@ -1,6 +1,11 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { SessionEvent, TopologyEvent } from './events.ts';
+import {
+  type KeyframeRequestEvent,
+  keyframeRequestEventSchema,
+  type SessionEvent,
+  type TopologyEvent,
+} from './events.ts';
 import {
   clearEgressLoad,
   type EgressCandidate,
@@ -430,6 +435,16 @@ export class Topology {
       event({ type: 'session-ended', sessionId: id }),
     );
     return r === 1;
+  }
+
+  /** Asks the injection node playing a session for a keyframe (pub/sub: lost when nobody listens, as a PLI may be). */
+  async requestKeyframe(injection: string, e: Omit<KeyframeRequestEvent, 'type'>): Promise<void> {
+    const r = keyframeRequestEventSchema.safeParse({ type: 'keyframe-request', ...e });
+    if (!r.success)
+      throw new TopologyInputError(
+        `bad keyframe request: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    await this.redis.publish(keys.keyframeRequestsChannel(injection), JSON.stringify(r.data));
   }
 
   async getSession(sessionId: string): Promise<SessionInfo | null> {

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
+  type KeyframeRequestEvent,
+  keyframeRequestEventSchema,
   parseEvent,
   sessionEventSchema,
   topologyEventSchema,
@@ -13,6 +15,7 @@ import type { TopologyWarn } from './store.ts';
 export interface SubscriberHandlers {
   onTopology?: (slot: string, e: TopologyEvent) => void;
   onSession?: (e: SessionEvent) => void;
+  onKeyframeRequest?: (e: KeyframeRequestEvent) => void;
   /** After each (re)subscription: events may have been missed, so re-read the state. */
   onSubscribed?: () => void;
 }
@@ -22,7 +25,10 @@ export interface SubscriberHandlers {
  * else). Payloads are validated; a bad one is reported and ignored.
  */
 export class TopologySubscriber {
-  private readonly channels = new Map<string, { kind: 'topology'; slot: string } | { kind: 'sessions' }>();
+  private readonly channels = new Map<
+    string,
+    { kind: 'topology'; slot: string } | { kind: 'sessions' } | { kind: 'keyframes' }
+  >();
 
   constructor(
     private readonly sub: Redis,
@@ -53,6 +59,13 @@ export class TopologySubscriber {
     await this.sub.subscribe(c);
   }
 
+  /** Keyframe requests for the sessions injection node `node` plays. */
+  async watchKeyframeRequests(node: string): Promise<void> {
+    const c = keys.keyframeRequestsChannel(node);
+    this.channels.set(c, { kind: 'keyframes' });
+    await this.sub.subscribe(c);
+  }
+
   private onMessage(channel: string, payload: string): void {
     const what = this.channels.get(channel);
     if (!what) return;
@@ -60,6 +73,10 @@ export class TopologySubscriber {
       const r = parseEvent(topologyEventSchema, payload);
       if (r.ok) this.h.onTopology?.(what.slot, r.event);
       else this.warn('ignoring a bad topology event', { channel, error: r.error });
+    } else if (what.kind === 'keyframes') {
+      const r = parseEvent(keyframeRequestEventSchema, payload);
+      if (r.ok) this.h.onKeyframeRequest?.(r.event);
+      else this.warn('ignoring a bad keyframe request', { channel, error: r.error });
     } else {
       const r = parseEvent(sessionEventSchema, payload);
       if (r.ok) this.h.onSession?.(r.event);

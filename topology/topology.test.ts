@@ -6,6 +6,7 @@ import {
   actuatorKeys,
   DatasetWatch,
   datasetEpoch,
+  type KeyframeRequestEvent,
   keys,
   parseEvent,
   readSubtrees,
@@ -173,6 +174,57 @@ describe('events', () => {
     ]) {
       expect(parseEvent(topologyEventSchema, bad).ok).toBe(false);
     }
+  });
+});
+
+describe('keyframe requests', () => {
+  const good = { sessionId: 'sess-1', nodeId: 'egress-1', reason: 'pli', at: 1_700_000_000_000 } as const;
+
+  it('reach the injection node named, validated; a bad payload is reported and dropped, a bad request publishes nothing', async () => {
+    const sub = new Redis(redis.url);
+    const got: KeyframeRequestEvent[] = [];
+    const subWarnings: string[] = [];
+    const s = new TopologySubscriber(sub, { onKeyframeRequest: (e) => got.push(e) }, (m) => subWarnings.push(m));
+    await s.watchKeyframeRequests('injection-1');
+    // Another injection's channel: not ours to hear.
+    await topo.requestKeyframe('injection-2', { ...good, sessionId: 'other' });
+    await topo.requestKeyframe('injection-1', good);
+    await topo.requestKeyframe('injection-1', { ...good, reason: 'fir', at: good.at + 1 });
+    const channel = keys.keyframeRequestsChannel('injection-1');
+    expect(channel).toBe('keyframe-requests:injection-1');
+    for (const bad of [
+      'nope',
+      JSON.stringify({ ...good }), // no type
+      JSON.stringify({ type: 'keyframe-request', ...good, reason: 'nack' }),
+      JSON.stringify({ type: 'keyframe-request', ...good, sessionId: 'a\r\nFLUSHALL' }),
+      JSON.stringify({ type: 'keyframe-request', ...good, at: -1 }),
+      JSON.stringify({ type: 'keyframe-request', ...good, at: 1.5 }),
+      JSON.stringify({ type: 'keyframe-request', ...good, extra: 1 }),
+    ])
+      await r.publish(channel, bad);
+    // One good event after the bad ones: when it is here, everything before it was handled.
+    await topo.requestKeyframe('injection-1', { ...good, at: good.at + 2 });
+    await expect.poll(() => got.length, { timeout: 5_000 }).toBe(3);
+    expect(got).toEqual([
+      { type: 'keyframe-request', ...good },
+      { type: 'keyframe-request', ...good, reason: 'fir', at: good.at + 1 },
+      { type: 'keyframe-request', ...good, at: good.at + 2 },
+    ]);
+    expect(subWarnings).toEqual(Array(7).fill('ignoring a bad keyframe request'));
+
+    // Refused before Redis sees anything.
+    const before = got.length;
+    await expect(topo.requestKeyframe('injection-1', { ...good, reason: 'bogus' as never })).rejects.toThrow(
+      TopologyInputError,
+    );
+    await expect(topo.requestKeyframe('injection-1', { ...good, nodeId: 'Bad Id' })).rejects.toThrow(
+      /bad keyframe request: nodeId/,
+    );
+    expect(() => keys.keyframeRequestsChannel('inj:1')).toThrow(/bad node id/);
+    await topo.requestKeyframe('injection-1', { ...good, at: good.at + 3 });
+    await expect.poll(() => got.length, { timeout: 5_000 }).toBe(before + 1);
+    expect(got.at(-1)?.at).toBe(good.at + 3);
+    await s.close();
   });
 });
 

@@ -135,3 +135,27 @@ export function genericNack(senderSsrc: number, mediaSsrc: number, seqs: number[
   });
   return b;
 }
+
+/** A Picture Loss Indication (RFC 4585 6.3.1) about `mediaSsrc`: the viewer cannot decode until a keyframe. */
+export function pictureLossIndication(senderSsrc: number, mediaSsrc: number): Buffer {
+  const b = Buffer.alloc(12);
+  b[0] = 0x81; // V=2, FMT=1
+  b[1] = 206; // PSFB
+  b.writeUInt16BE(2, 2);
+  b.writeUInt32BE(senderSsrc >>> 0, 4);
+  b.writeUInt32BE(mediaSsrc >>> 0, 8);
+  return b;
+}
+
+/** A Full Intra Request (RFC 5104 4.3.1) for `mediaSsrc`, command sequence number `seq`. */
+export function fullIntraRequest(senderSsrc: number, mediaSsrc: number, seq: number): Buffer {
+  const b = Buffer.alloc(20);
+  b[0] = 0x84; // V=2, FMT=4
+  b[1] = 206; // PSFB
+  b.writeUInt16BE(4, 2);
+  b.writeUInt32BE(senderSsrc >>> 0, 4);
+  // The media source SSRC stays 0; the FCI names the stream.
+  b.writeUInt32BE(mediaSsrc >>> 0, 12);
+  b[16] = seq & 0xff;
+  return b;
+}

@@ -1,12 +1,14 @@
 import { randomInt } from 'node:crypto';
 import ndc from 'node-datachannel';
-import { genericNack, receiverReport, StreamStats } from './stream-stats.ts';
+import { fullIntraRequest, genericNack, pictureLossIndication, receiverReport, StreamStats } from './stream-stats.ts';
+import { vp8KeyframeStart } from './vp8.ts';
 
 /**
  * A WHEP viewer on node-datachannel (draft-ietf-wish-whep): offers to receive
  * VP8 and Opus, POSTs the offer (following a 307 from a tree's entry point),
  * applies the answer, counts what arrives per stream (loss from the sequence
- * numbers), sends a receiver report a second and, if asked, NACKs gaps;
+ * numbers) and the VP8 keyframes, sends a receiver report a second and, if
+ * asked, NACKs gaps and asks for a keyframe as a browser does;
  * `close()` DELETEs its resource. It binds 127.0.0.1 only: it is for tests,
  * load and benchmarks on this machine.
  */
@@ -17,12 +19,20 @@ const CLOCK: Record<Stream, number> = { audio: 48_000, video: 90_000 };
 /** The payload types this viewer offers (the egress rewrites to them if its source differs). */
 export const OFFER_PT: Record<Stream, number> = { audio: 111, video: 96 };
 const RR_EVERY_MS = 1_000;
+/** While video comes and no keyframe has, a browser asks again this often (Chromium: about 200 ms). */
+export const KEYFRAME_ASK_EVERY_MS = 200;
 
 export interface WatchOptions {
   /** Give up on the POST, or on connecting, after this long (each). */
   timeoutMs?: number;
   /** Send generic NACKs for gaps (the egress resends from its buffer). */
   nack?: boolean;
+  /**
+   * Ask for a keyframe with RTCP PLI or FIR when video arrives before any
+   * keyframe (again every KEYFRAME_ASK_EVERY_MS until one comes), as a
+   * browser's decoder does; default: never ask.
+   */
+  keyframeRequests?: 'pli' | 'fir';
   /** Test-only loss on the last hop: a packet this returns true for is dropped as if never received. */
   dropIncoming?: (stream: Stream, rtp: Buffer) => boolean;
   /** Extra request headers (e.g. Authorization). */
@@ -58,12 +68,27 @@ export class WhepError extends Error {
   }
 }
 
+/** VP8 keyframes seen, and times from performance.now(). */
+export interface KeyframeCounts {
+  /** Keyframes that started arriving (their first packet). */
+  count: number;
+  /** When the WHEP POST went out. */
+  postedAt: number;
+  /** When ICE and DTLS were up. */
+  connectedAt: number;
+  /** The first keyframe's first packet; null until one came. */
+  firstAt: number | null;
+  /** PLIs or FIRs sent. */
+  requestsSent: number;
+}
+
 export interface Viewer {
   /** The viewer's resource (absolute URL), what DELETE ends. */
   readonly location: string;
   /** The URL that answered (after any 307). */
   readonly answeredBy: string;
   counts(): Record<Stream, StreamCounts>;
+  keyframes(): KeyframeCounts;
   /** Resolves when the PeerConnection closes or fails (the egress ended it, or consent was lost). */
   readonly ended: Promise<string>;
   /** DELETE the resource (unless `{ sendDelete: false }`: a viewer that vanishes) and close. */
@@ -96,6 +121,9 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
   const stats = { audio: new StreamStats(CLOCK.audio), video: new StreamStats(CLOCK.video) };
   const nacks = { audio: 0, video: 0 };
   const tracks = {} as Record<Stream, ndc.Track>;
+  const kf: KeyframeCounts = { count: 0, postedAt: 0, connectedAt: 0, firstAt: null, requestsSent: 0 };
+  let lastAskAt = -Infinity;
+  let firSeq = 0;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let endedWith: (why: string) => void = () => {};
@@ -127,7 +155,10 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
         const pt = msg[1]!;
         if (pt >= 192 && pt <= 223) return onRtcp(msg);
         if (opts.dropIncoming?.(s, msg)) return;
+        const duplicates = stats[s].duplicates;
         const missing = stats[s].onRtp(msg);
+        // A packet seen again (a NACKed resend) does not start a keyframe twice.
+        if (s === 'video' && stats[s].duplicates === duplicates) onVideo(msg);
         if (opts.nack && missing.length && stats[s].ssrc !== null) {
           nacks[s]++;
           send(s, genericNack(mySsrc, stats[s].ssrc!, missing));
@@ -145,6 +176,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     connected.catch(() => {});
     const offer = await localOffer(pc, timeoutMs);
 
+    kf.postedAt = performance.now();
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/sdp', ...opts.headers },
@@ -187,6 +219,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
         }
         return out;
       },
+      keyframes: () => ({ ...kf }),
       close: async ({ sendDelete = true } = {}) => {
         if (sendDelete && !closed) {
           const r = await fetch(location, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).catch(() => null);
@@ -198,6 +231,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     try {
       pc.setRemoteDescription(body, 'answer');
       await withTimeout(connected, timeoutMs, 'ICE and DTLS to connect');
+      kf.connectedAt = performance.now();
     } catch (err) {
       await viewer.close();
       throw err;
@@ -221,6 +255,28 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     } catch {
       /* closing */
     }
+  }
+
+  function onVideo(rtp: Buffer): void {
+    if (vp8KeyframeStart(rtp)) {
+      kf.count++;
+      kf.firstAt ??= performance.now();
+      return;
+    }
+    if (kf.firstAt !== null || !opts.keyframeRequests) return;
+    const now = performance.now();
+    if (now - lastAskAt < KEYFRAME_ASK_EVERY_MS) return;
+    lastAskAt = now;
+    const media = rtp.readUInt32BE(8);
+    if (opts.keyframeRequests === 'pli') send('video', pictureLossIndication(mySsrc, media));
+    else {
+      // A FIR names its stream only in its FCI, which libdatachannel 0.24 does not read to pick a track:
+      // sent compound after a receiver report about the stream, as RFC 3550 6.1 has it, it arrives.
+      const block = stats.video.reportBlock();
+      const fir = fullIntraRequest(mySsrc, media, firSeq++);
+      send('video', block ? Buffer.concat([receiverReport(mySsrc, block), fir]) : fir);
+    }
+    kf.requestsSent++;
   }
 
   function onRtcp(b: Buffer): void {
