@@ -13,16 +13,54 @@ export function procStat(pid: number): string[] | null {
   } catch {
     return null;
   }
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return statFields(stat);
+}
+
+/** The fields of a /proc/<pid>/stat line after "pid (comm) " (see procStat). */
+export function statFields(stat: string): string[] {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) throw new Error(`not a /proc stat line: ${stat.slice(0, 80)}`);
+  return stat
+    .slice(close + 2)
+    .trim()
+    .split(' ');
+}
+
+/**
+ * CPU seconds in stat fields: user + system of the process (all its
+ * threads), plus, with `reaped`, those of the children it has waited for
+ * (cutime, cstime: a child that ended keeps counting once its parent reaped it).
+ */
+export function statCpuSeconds(f: string[], reaped = false): number {
+  const ticks = [11, 12, ...(reaped ? [13, 14] : [])].map((i) => Number(f[i]));
+  if (ticks.some((t) => !Number.isFinite(t) || t < 0)) throw new Error('a /proc stat line without CPU times');
+  return ticks.reduce((a, b) => a + b, 0) / CLOCK_TICKS;
 }
 
 /** User + system CPU seconds of a process so far, from /proc. */
 export function cpuSeconds(pid: number): number {
   const f = procStat(pid);
   if (!f) throw new Error(`process ${pid} is gone`);
-  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  return statCpuSeconds(f);
 }
 const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/**
+ * CPU seconds of a process and everything it started: its own, its reaped
+ * children's, and every live descendant's. Differences of two readings are
+ * what the whole tree used in between (a child ending in between moves its
+ * time into its parent's reaped share).
+ */
+export function treeCpuSeconds(pid: number): number {
+  const f = procStat(pid);
+  if (!f) throw new Error(`process ${pid} is gone`);
+  let total = statCpuSeconds(f, true);
+  for (const d of descendantsOf(pid)) {
+    const g = procStat(d);
+    if (g) total += statCpuSeconds(g, true);
+  }
+  return total;
+}
 
 /** Every live descendant of `pid` (detached ones included: they keep their parent until it dies). */
 export function descendantsOf(pid: number): number[] {

@@ -1,30 +1,23 @@
 import { randomInt } from 'node:crypto';
 import ndc from 'node-datachannel';
-import { genericNack, receiverReport, StreamStats } from './stream-stats.ts';
+import { type ReceiveOptions, Receiver, type Stream, type StreamCounts } from './receiver.ts';
 
 /**
  * A WHEP viewer on node-datachannel (draft-ietf-wish-whep): offers to receive
  * VP8 and Opus, POSTs the offer (following a 307 from a tree's entry point),
- * applies the answer, counts what arrives per stream (loss from the sequence
- * numbers), sends a receiver report a second and, if asked, NACKs gaps;
+ * applies the answer, counts what arrives per stream (`receiver.ts`: loss
+ * from the sequence numbers, a receiver report a second, NACKs if asked);
  * `close()` DELETEs its resource. It binds 127.0.0.1 only: it is for tests,
  * load and benchmarks on this machine.
  */
 
-export type Stream = 'audio' | 'video';
-const STREAMS: Stream[] = ['audio', 'video'];
-const CLOCK: Record<Stream, number> = { audio: 48_000, video: 90_000 };
+export type { Stream, StreamCounts } from './receiver.ts';
 /** The payload types this viewer offers (the egress rewrites to them if its source differs). */
 export const OFFER_PT: Record<Stream, number> = { audio: 111, video: 96 };
-const RR_EVERY_MS = 1_000;
 
-export interface WatchOptions {
+export interface WatchOptions extends ReceiveOptions {
   /** Give up on the POST, or on connecting, after this long (each). */
   timeoutMs?: number;
-  /** Send generic NACKs for gaps (the egress resends from its buffer). */
-  nack?: boolean;
-  /** Test-only loss on the last hop: a packet this returns true for is dropped as if never received. */
-  dropIncoming?: (stream: Stream, rtp: Buffer) => boolean;
   /** Extra request headers (e.g. Authorization). */
   headers?: Record<string, string>;
   /**
@@ -32,19 +25,6 @@ export interface WatchOptions {
    * network per node passes its gateway, which the nodes' namespaces reach.
    */
   bindAddress?: string;
-}
-
-export interface StreamCounts {
-  ssrc: number | null;
-  packets: number;
-  bytes: number;
-  /** Expected from the sequence numbers (first to highest seen). */
-  expected: number;
-  lost: number;
-  duplicates: number;
-  jitterS: number;
-  /** NACKs sent, and packets they asked for. */
-  nacksSent: number;
 }
 
 /** A refused or failed WHEP request: the status, the Retry-After if any, the body's error. */
@@ -92,11 +72,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     iceServers: [],
     bindAddress: opts.bindAddress ?? '127.0.0.1',
   });
-  const mySsrc = randomInt(1, 2 ** 31);
-  const stats = { audio: new StreamStats(CLOCK.audio), video: new StreamStats(CLOCK.video) };
-  const nacks = { audio: 0, video: 0 };
-  const tracks = {} as Record<Stream, ndc.Track>;
-  let timer: NodeJS.Timeout | undefined;
+  const receiver = new Receiver(opts);
   let closed = false;
   let endedWith: (why: string) => void = () => {};
   const ended = new Promise<string>((r) => {
@@ -105,7 +81,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
   const shut = (why: string) => {
     if (closed) return;
     closed = true;
-    if (timer) clearInterval(timer);
+    receiver.stop();
     try {
       pc.close();
     } catch {
@@ -119,20 +95,8 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     video.addVP8Codec(OFFER_PT.video);
     const audio = new ndc.Audio('1', 'RecvOnly');
     audio.addOpusCodec(OFFER_PT.audio);
-    tracks.video = pc.addTrack(video);
-    tracks.audio = pc.addTrack(audio);
-    for (const s of STREAMS)
-      tracks[s].onMessage((msg) => {
-        if (msg.length < 8 || msg[0]! >> 6 !== 2) return;
-        const pt = msg[1]!;
-        if (pt >= 192 && pt <= 223) return onRtcp(msg);
-        if (opts.dropIncoming?.(s, msg)) return;
-        const missing = stats[s].onRtp(msg);
-        if (opts.nack && missing.length && stats[s].ssrc !== null) {
-          nacks[s]++;
-          send(s, genericNack(mySsrc, stats[s].ssrc!, missing));
-        }
-      });
+    receiver.attach('video', pc.addTrack(video));
+    receiver.attach('audio', pc.addTrack(audio));
     const connected = new Promise<void>((resolve, reject) => {
       pc.onStateChange((st) => {
         if (st === 'connected') resolve();
@@ -170,23 +134,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
       location,
       answeredBy: res.url,
       ended,
-      counts: () => {
-        const out = {} as Record<Stream, StreamCounts>;
-        for (const s of STREAMS) {
-          const x = stats[s];
-          out[s] = {
-            ssrc: x.ssrc,
-            packets: x.packets,
-            bytes: x.bytes,
-            expected: x.expected,
-            lost: x.lost,
-            duplicates: x.duplicates,
-            jitterS: x.jitterS,
-            nacksSent: nacks[s],
-          };
-        }
-        return out;
-      },
+      counts: () => receiver.counts(),
       close: async ({ sendDelete = true } = {}) => {
         if (sendDelete && !closed) {
           const r = await fetch(location, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).catch(() => null);
@@ -202,38 +150,11 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
       await viewer.close();
       throw err;
     }
-    timer = setInterval(() => {
-      for (const s of STREAMS) {
-        const block = stats[s].reportBlock();
-        if (block) send(s, receiverReport(mySsrc, block));
-      }
-    }, RR_EVERY_MS);
-    timer.unref();
+    receiver.startReports();
     return viewer;
   } catch (err) {
     shut('failed');
     throw err;
-  }
-
-  function send(s: Stream, rtcp: Buffer): void {
-    try {
-      if (tracks[s].isOpen()) tracks[s].sendMessageBinary(rtcp);
-    } catch {
-      /* closing */
-    }
-  }
-
-  function onRtcp(b: Buffer): void {
-    // Sender reports (possibly compound): keep their NTP middle bits for LSR/DLSR.
-    for (let off = 0; off + 28 <= b.length; ) {
-      const len = (b.readUInt16BE(off + 2) + 1) * 4;
-      if (b[off + 1] === 200) {
-        const ssrc = b.readUInt32BE(off + 4);
-        const mid = ((b.readUInt32BE(off + 8) & 0xffff) << 16) | (b.readUInt32BE(off + 12) >>> 16);
-        for (const s of STREAMS) if (stats[s].ssrc === ssrc) stats[s].onSenderReport(mid >>> 0);
-      }
-      off += len;
-    }
   }
 }
 
@@ -259,7 +180,7 @@ async function localOffer(pc: ndc.PeerConnection, timeoutMs: number): Promise<st
   return d.sdp;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   return Promise.race([
     p,
