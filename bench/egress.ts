@@ -246,7 +246,7 @@ async function measure(
       const due = t0 + (i * 1000) / rate;
       if (due > performance.now()) await sleep(due - performance.now());
       starting.push(
-        start().then(
+        withRetries(start).then(
           (v) => void viewers.push(v),
           (err: unknown) => void failures.push((err as Error).message),
         ),
@@ -284,6 +284,23 @@ async function measure(
     // The server lets go of them before the other side's turn.
     await sleep(2_000);
     log(`  ${side}: ${viewers.length} viewers ended`);
+  }
+}
+
+/**
+ * A viewer that fails to connect tries again, as a player would: now and then
+ * libdatachannel refuses a description under a burst of set-ups ("remote
+ * candidate without ICE transport"). Only the connecting is retried; the
+ * window counts viewers that are up.
+ */
+async function withRetries(start: () => Promise<ViewerLike>, attempts = 4): Promise<ViewerLike> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await sleep(200 * i);
+    }
   }
 }
 
