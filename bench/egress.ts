@@ -177,14 +177,14 @@ export async function benchEgress(o: EgressBenchOptions, log: (l: string) => voi
           timeoutMs: 20_000,
         }),
     };
-    const pids: Record<Side, number> = { ours: egress.child.process.pid!, janus: janus.child.process.pid! };
+    const servers: Record<Side, Child> = { ours: egress.child, janus: janus.child };
 
     const results: Array<{ n: number } & Record<Side, SideResult>> = [];
     for (const [i, n] of o.viewers.entries()) {
       const order: Side[] = i % 2 === 0 ? ['ours', 'janus'] : ['janus', 'ours'];
       const at = {} as Record<Side, SideResult>;
       for (const side of order) {
-        at[side] = await measure(side, n, starters[side], pids[side], fan, o, rate, log);
+        at[side] = await measure(side, n, starters[side], servers[side], fan, o, rate, log);
         log(`  ${String(n).padStart(4)} viewers ${side.padEnd(5)}: ${describe(at[side])}`);
       }
       results.push({ n, ...at });
@@ -231,7 +231,7 @@ async function measure(
   side: Side,
   n: number,
   start: () => Promise<ViewerLike>,
-  pid: number,
+  server: Child,
   fan: Fanout,
   o: EgressBenchOptions,
   rate: number,
@@ -253,14 +253,22 @@ async function measure(
       );
     }
     await Promise.all(starting);
+    cpu(); // still there
     if (failures.length)
       throw new Error(`${side}: ${failures.length} of ${n} viewers did not connect (first: ${failures[0]})`);
     const connectS = (performance.now() - t0) / 1000;
     await sleep(o.warmupSeconds * 1000);
 
+    const cpu = () => {
+      if (server.process.exitCode !== null || server.process.signalCode !== null)
+        throw new Error(
+          `${side}: the server exited (${server.process.exitCode ?? server.process.signalCode}): ${server.output().trim().split('\n').slice(-8).join('\n')}`,
+        );
+      return treeCpuSeconds(server.process.pid!);
+    };
     const read = () => ({
       at: performance.now(),
-      cpu: treeCpuSeconds(pid),
+      cpu: cpu(),
       sent: fan.sent(),
       viewers: viewers.map((v) => packetsOf(v.counts())),
     });

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { encoderMissing } from '../nodes/encoded-source.ts';
+import { listNamespaces, netnsAllowed } from '../process/netns.ts';
+import { janusMissing } from '../servers/janus.ts';
+import { runCanopy } from '../test/canopy.ts';
+
+// Root (Janus runs in a namespace), Debian's janus and the encoder's GStreamer elements.
+const why = !netnsAllowed() ? 'needs root with ip, nft and tc' : (janusMissing() ?? encoderMissing());
+
+// A run at a tiny size: proves the bench drives both servers end to end with real viewers
+// and leaves nothing behind. The figures themselves are judged by the full run, never in tests.
+describe.skipIf(why !== null)('canopy bench egress (small)', () => {
+  it('measures ours and Janus with real viewers, reports CPU per viewer-minute and delivery, and ends with a RATIO line', async () => {
+    const before = listNamespaces();
+    const r = await runCanopy(['bench', 'egress', '--viewers', '2', '--seconds', '5', '--warmup', '1'], 90_000);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.at(-1)).toMatch(/^RATIO \d+\.\d+$/);
+    const ratio = Number(lines.at(-1)!.split(' ')[1]);
+    expect(Number.isFinite(ratio) && ratio > 0).toBe(true);
+    for (const side of ['ours ', 'janus'])
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^ +2 viewers ${side}: connected in [\\d.]+ s; CPU [\\d.]+ s in [\\d.]+ s = [\\d.]+ CPU-s per viewer-minute; delivery min [\\d.]+ %`,
+          'm',
+        ),
+      );
+    // Two viewers of 5 s each on an idle stream: every packet arrives (a packet in flight at an edge aside).
+    expect(r.stdout).toMatch(/^delivery: every viewer of both servers received >= 99\.900 %/m);
+    // The namespaces (and with them Janus) are gone.
+    expect(listNamespaces().filter((ns) => !before.includes(ns))).toEqual([]);
+  }, 100_000);
+});
