@@ -238,6 +238,13 @@ async function measure(
   log: (l: string) => void,
 ): Promise<SideResult> {
   const viewers: ViewerLike[] = [];
+  const cpu = () => {
+    if (server.process.exitCode !== null || server.process.signalCode !== null)
+      throw new Error(
+        `${side}: the server exited (${server.process.exitCode ?? server.process.signalCode}): ${server.output().trim().split('\n').slice(-8).join('\n')}`,
+      );
+    return treeCpuSeconds(server.process.pid!);
+  };
   try {
     const t0 = performance.now();
     const starting: Promise<void>[] = [];
@@ -259,13 +266,6 @@ async function measure(
     const connectS = (performance.now() - t0) / 1000;
     await sleep(o.warmupSeconds * 1000);
 
-    const cpu = () => {
-      if (server.process.exitCode !== null || server.process.signalCode !== null)
-        throw new Error(
-          `${side}: the server exited (${server.process.exitCode ?? server.process.signalCode}): ${server.output().trim().split('\n').slice(-8).join('\n')}`,
-        );
-      return treeCpuSeconds(server.process.pid!);
-    };
     const read = () => ({
       at: performance.now(),
       cpu: cpu(),
