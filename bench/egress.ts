@@ -1,13 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { ENCODING, encoderArgs, encoderMissing } from '../nodes/encoded-source.ts';
 import { PAYLOAD_TYPE } from '../nodes/rtp-source.ts';
 import { startChild, type Child } from '../process/child.ts';
 import { netnsAllowed, StackNetwork } from '../process/netns.ts';
-import { treeCpuSeconds } from '../process/proc.ts';
+import { treeCpuSeconds, type UdpDrops, udpDrops } from '../process/proc.ts';
 import { waitUntil } from '../process/wait.ts';
 import { buildForwarder, FORWARDER_BIN } from '../servers/forwarder.ts';
 import { janusMissing, type RunningJanus, startJanus } from '../servers/janus.ts';
@@ -62,6 +63,8 @@ interface SideResult {
   windowMs: number;
   perViewerMinute: number;
   delivery: Delivery;
+  /** UDP datagrams dropped in the window (full receive buffers and other errors), by namespace. */
+  drops: Record<'janusNs' | 'here', number>;
 }
 
 interface ViewerLike {
@@ -178,13 +181,14 @@ export async function benchEgress(o: EgressBenchOptions, log: (l: string) => voi
         }),
     };
     const servers: Record<Side, Child> = { ours: egress.child, janus: janus.child };
+    const drops = () => ({ janusNs: udpDropsIn(link.exec), here: udpDrops(readFileSync('/proc/net/snmp', 'utf8')) });
 
     const results: Array<{ n: number } & Record<Side, SideResult>> = [];
     for (const [i, n] of o.viewers.entries()) {
       const order: Side[] = i % 2 === 0 ? ['ours', 'janus'] : ['janus', 'ours'];
       const at = {} as Record<Side, SideResult>;
       for (const side of order) {
-        at[side] = await measure(side, n, starters[side], servers[side], fan, o, rate, log);
+        at[side] = await measure(side, n, starters[side], servers[side], fan, drops, o, rate, log);
         log(`  ${String(n).padStart(4)} viewers ${side.padEnd(5)}: ${describe(at[side])}`);
       }
       results.push({ n, ...at });
@@ -222,7 +226,8 @@ function describe(r: SideResult): string {
   return (
     `connected in ${r.connectS.toFixed(1)} s; CPU ${r.cpuS.toFixed(2)} s in ${(r.windowMs / 1000).toFixed(1)} s ` +
     `= ${r.perViewerMinute.toFixed(4)} CPU-s per viewer-minute; delivery min ${pct(d.min.both)} ` +
-    `(audio ${pct(d.min.audio)}, video ${pct(d.min.video)}), viewers below ${pct(DELIVERY_TARGET)}: ${d.below}`
+    `(audio ${pct(d.min.audio)}, video ${pct(d.min.video)}), viewers below ${pct(DELIVERY_TARGET)}: ${d.below}; ` +
+    `UDP datagrams dropped in the window (receive errors + full send buffers): ${r.drops.janusNs} in Janus's namespace, ${r.drops.here} in this one (the viewers, our egress, anything else here)`
   );
 }
 
@@ -233,6 +238,7 @@ async function measure(
   start: () => Promise<ViewerLike>,
   server: Child,
   fan: Fanout,
+  drops: () => Record<'janusNs' | 'here', UdpDrops>,
   o: EgressBenchOptions,
   rate: number,
   log: (l: string) => void,
@@ -270,6 +276,7 @@ async function measure(
       at: performance.now(),
       cpu: cpu(),
       sent: fan.sent(),
+      drops: drops(),
       viewers: viewers.map((v) => packetsOf(v.counts())),
     });
     const a = read();
@@ -282,6 +289,10 @@ async function measure(
       cpuS,
       windowMs,
       perViewerMinute: cpuPerViewerMinute(cpuS, n, windowMs),
+      drops: {
+        janusNs: dropped(a.drops.janusNs, b.drops.janusNs),
+        here: dropped(a.drops.here, b.drops.here),
+      },
       delivery: delivery(
         { before: a.sent, after: b.sent },
         a.viewers.map((before, k) => ({ before, after: b.viewers[k]! })),
@@ -310,6 +321,16 @@ async function withRetries(start: () => Promise<ViewerLike>, attempts = 4): Prom
       await sleep(200 * i);
     }
   }
+}
+
+const dropped = (a: UdpDrops, b: UdpDrops) => b.inErrors - a.inErrors + (b.sndbufErrors - a.sndbufErrors);
+
+/** The UDP drops of the namespace `exec` (`ip netns exec <ns>`) runs in. */
+function udpDropsIn(exec: string[]): UdpDrops {
+  const [cmd, ...args] = exec;
+  const r = spawnSync(cmd!, [...args, 'cat', '/proc/net/snmp'], { encoding: 'utf8', timeout: 5_000 });
+  if (r.status !== 0) throw new Error(`cannot read /proc/net/snmp in the namespace: ${r.stderr}`);
+  return udpDrops(r.stdout);
 }
 
 const packetsOf = (c: Record<Stream, StreamCounts>): Packets => ({ audio: c.audio.packets, video: c.video.packets });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { statCpuSeconds, statFields, treeCpuSeconds } from './proc.ts';
+import { statCpuSeconds, statFields, treeCpuSeconds, udpDrops } from './proc.ts';
 
 describe('/proc CPU accounting', () => {
   it('reads the CPU times of a stat line whose command name holds spaces and parentheses', () => {
@@ -33,5 +33,19 @@ describe('/proc CPU accounting', () => {
     await new Promise((r) => p.once('exit', r));
     await new Promise((r) => setTimeout(r, 50));
     expect(() => treeCpuSeconds(p.pid!)).toThrow(/gone/);
+  });
+
+  it("reads a namespace's UDP drops from /proc/net/snmp", () => {
+    const snmp = [
+      'Ip: Forwarding DefaultTTL',
+      'Ip: 1 64',
+      'Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors',
+      'Udp: 13365948 11829 8 6361565 7 3 0 0 0',
+      'UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors',
+      'UdpLite: 0 0 0 0 0 0 0 0 0',
+    ].join('\n');
+    expect(udpDrops(snmp)).toEqual({ inErrors: 8, rcvbufErrors: 7, sndbufErrors: 3 });
+    expect(() => udpDrops('Ip: 1\nIp: 2\n')).toThrow(/no Udp/);
+    expect(() => udpDrops('Udp: InDatagrams\nUdp: 5\n')).toThrow(/no Udp InErrors/);
   });
 });

@@ -89,3 +89,24 @@ export function cmdline(pid: number): string {
     return '';
   }
 }
+
+/** UDP datagrams a network namespace's sockets dropped: InErrors and, among them, RcvbufErrors (a full receive buffer); SndbufErrors (a full send buffer). */
+export interface UdpDrops {
+  inErrors: number;
+  rcvbufErrors: number;
+  sndbufErrors: number;
+}
+
+/** The `Udp:` counters of a /proc/net/snmp text (a header line, then a value line). */
+export function udpDrops(snmp: string): UdpDrops {
+  const [head, values] = snmp.split('\n').filter((l) => l.startsWith('Udp:'));
+  if (!head || !values) throw new Error('no Udp: lines in /proc/net/snmp');
+  const names = head.split(/\s+/).slice(1);
+  const nums = values.split(/\s+/).slice(1).map(Number);
+  const get = (k: string) => {
+    const v = nums[names.indexOf(k)];
+    if (v === undefined || !Number.isFinite(v)) throw new Error(`/proc/net/snmp has no Udp ${k}`);
+    return v;
+  };
+  return { inErrors: get('InErrors'), rcvbufErrors: get('RcvbufErrors'), sndbufErrors: get('SndbufErrors') };
+}
