@@ -22,7 +22,7 @@ describe.skipIf(why !== null)('canopy bench egress (small)', () => {
     for (const side of ['ours ', 'janus'])
       expect(r.stdout).toMatch(
         new RegExp(
-          `^ +2 viewers ${side}: connected in [\\d.]+ s; CPU [\\d.]+ s in [\\d.]+ s = [\\d.]+ CPU-s per viewer-minute; delivery min [\\d.]+ %`,
+          `^ +2 viewers ${side}: connected in [\\d.]+ s; CPU [\\d.]+ s \\(${side === 'ours ' ? 'node [\\d.]+, media-tree-forwarder' : 'janus'} [\\d.]+\\) in [\\d.]+ s = [\\d.]+ CPU-s per viewer-minute; delivery min [\\d.]+ %`,
           'm',
         ),
       );

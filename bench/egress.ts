@@ -8,7 +8,7 @@ import { ENCODING, encoderArgs, encoderMissing } from '../nodes/encoded-source.t
 import { PAYLOAD_TYPE } from '../nodes/rtp-source.ts';
 import { startChild, type Child } from '../process/child.ts';
 import { netnsAllowed, StackNetwork } from '../process/netns.ts';
-import { treeCpuSeconds, type UdpDrops, udpDrops } from '../process/proc.ts';
+import { treeCpuByName, type UdpDrops, udpDrops } from '../process/proc.ts';
 import { waitUntil } from '../process/wait.ts';
 import { buildForwarder, FORWARDER_BIN } from '../servers/forwarder.ts';
 import { janusMissing, type RunningJanus, startJanus } from '../servers/janus.ts';
@@ -62,6 +62,8 @@ interface SideResult {
   cpuS: number;
   windowMs: number;
   perViewerMinute: number;
+  /** CPU seconds in the window by process name. */
+  byProcess: Record<string, number>;
   delivery: Delivery;
   /** UDP datagrams dropped in the window (full receive buffers and other errors), by namespace. */
   drops: Record<'janusNs' | 'here', number>;
@@ -224,7 +226,9 @@ const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
 function describe(r: SideResult): string {
   const d = r.delivery;
   return (
-    `connected in ${r.connectS.toFixed(1)} s; CPU ${r.cpuS.toFixed(2)} s in ${(r.windowMs / 1000).toFixed(1)} s ` +
+    `connected in ${r.connectS.toFixed(1)} s; CPU ${r.cpuS.toFixed(2)} s (${Object.entries(r.byProcess)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join(', ')}) in ${(r.windowMs / 1000).toFixed(1)} s ` +
     `= ${r.perViewerMinute.toFixed(4)} CPU-s per viewer-minute; delivery min ${pct(d.min.both)} ` +
     `(audio ${pct(d.min.audio)}, video ${pct(d.min.video)}), viewers below ${pct(DELIVERY_TARGET)}: ${d.below}; ` +
     `UDP datagrams dropped in the window (receive errors + full send buffers): ${r.drops.janusNs} in Janus's namespace, ${r.drops.here} in this one (the viewers, our egress, anything else here)`
@@ -249,7 +253,7 @@ async function measure(
       throw new Error(
         `${side}: the server exited (${server.process.exitCode ?? server.process.signalCode}): ${server.output().trim().split('\n').slice(-8).join('\n')}`,
       );
-    return treeCpuSeconds(server.process.pid!);
+    return treeCpuByName(server.process.pid!);
   };
   try {
     const t0 = performance.now();
@@ -283,12 +287,14 @@ async function measure(
     await sleep(o.seconds * 1000);
     const b = read();
     const windowMs = b.at - a.at;
-    const cpuS = b.cpu - a.cpu;
+    const byProcess = Object.fromEntries(Object.entries(b.cpu).map(([k, v]) => [k, v - (a.cpu[k] ?? 0)]));
+    const cpuS = Object.values(byProcess).reduce((x, y) => x + y, 0);
     return {
       connectS,
       cpuS,
       windowMs,
       perViewerMinute: cpuPerViewerMinute(cpuS, n, windowMs),
+      byProcess,
       drops: {
         janusNs: dropped(a.drops.janusNs, b.drops.janusNs),
         here: dropped(a.drops.here, b.drops.here),

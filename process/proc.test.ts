@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { statCpuSeconds, statFields, treeCpuSeconds, udpDrops } from './proc.ts';
+import { statCpuSeconds, statFields, treeCpuByName, treeCpuSeconds, udpDrops } from './proc.ts';
 
 describe('/proc CPU accounting', () => {
   it('reads the CPU times of a stat line whose command name holds spaces and parentheses', () => {
@@ -27,6 +27,10 @@ describe('/proc CPU accounting', () => {
       const used = treeCpuSeconds(p.pid!) - before;
       expect(used).toBeGreaterThan(0.15);
       expect(used).toBeLessThan(3);
+      // By name: the shell and its (reaped) child are both `sh`; the sleep is too young to have used much.
+      const byName = treeCpuByName(p.pid!);
+      expect(Object.keys(byName).sort()).toEqual(['sh', 'sleep']);
+      expect(byName.sh).toBeGreaterThan(0.15);
     } finally {
       p.kill('SIGKILL');
     }

@@ -52,14 +52,24 @@ const CLOCK_TICKS = 100; // USER_HZ on Linux
  * time into its parent's reaped share).
  */
 export function treeCpuSeconds(pid: number): number {
+  return Object.values(treeCpuByName(pid)).reduce((a, b) => a + b, 0);
+}
+
+/** treeCpuSeconds by process name (the command's base name): where a tree's CPU goes. */
+export function treeCpuByName(pid: number): Record<string, number> {
   const f = procStat(pid);
   if (!f) throw new Error(`process ${pid} is gone`);
-  let total = statCpuSeconds(f, true);
+  const out: Record<string, number> = {};
+  const add = (p: number, fields: string[]) => {
+    const name = cmdline(p).split(' ')[0]?.split('/').at(-1) || String(p);
+    out[name] = (out[name] ?? 0) + statCpuSeconds(fields, true);
+  };
+  add(pid, f);
   for (const d of descendantsOf(pid)) {
     const g = procStat(d);
-    if (g) total += statCpuSeconds(g, true);
+    if (g) add(d, g);
   }
-  return total;
+  return out;
 }
 
 /** Every live descendant of `pid` (detached ones included: they keep their parent until it dies). */
