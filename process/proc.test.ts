@@ -27,9 +27,9 @@ describe('/proc CPU accounting', () => {
       const used = treeCpuSeconds(p.pid!) - before;
       expect(used).toBeGreaterThan(0.15);
       expect(used).toBeLessThan(3);
-      // By name: the shell and its (reaped) child are both `sh`; the sleep is too young to have used much.
+      // By name: the shell and its (reaped) child are both `sh`; the sleep may have started by now.
       const byName = treeCpuByName(p.pid!);
-      expect(Object.keys(byName).sort()).toEqual(['sh', 'sleep']);
+      expect(Object.keys(byName).filter((k) => k !== 'sleep')).toEqual(['sh']);
       expect(byName.sh).toBeGreaterThan(0.15);
     } finally {
       p.kill('SIGKILL');
