@@ -26,8 +26,12 @@ describe.skipIf(why !== null)('canopy bench egress (small)', () => {
           'm',
         ),
       );
-    // Two viewers of 5 s each on an idle stream: every packet arrives (a packet in flight at an edge aside).
-    expect(r.stdout).toMatch(/^delivery: every viewer of both servers received >= 99\.900 %/m);
+    // Two viewers on an idle machine lose nothing; in a 5 s window (250 audio packets) a packet in
+    // flight at either edge is 0.4 %, so the 99.9 % verdict is the full run's, and here every
+    // viewer must have at least 98 % of what was sent.
+    expect(r.stdout).toMatch(/^delivery: /m);
+    for (const m of r.stdout.matchAll(/delivery min ([\d.]+) %/g)) expect(Number(m[1])).toBeGreaterThanOrEqual(98);
+    expect([...r.stdout.matchAll(/delivery min/g)]).toHaveLength(2);
     // The namespaces (and with them Janus) are gone.
     expect(listNamespaces().filter((ns) => !before.includes(ns))).toEqual([]);
   }, 100_000);
