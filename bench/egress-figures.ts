@@ -24,9 +24,9 @@ export interface Delivery {
 
 /**
  * Per viewer and stream: packets received in the window over packets sent
- * into the server in it (both read at the same instants, so only what was
- * in flight at either edge is off: a packet or so). A viewer that received
- * nothing counts as 0.
+ * into the server in it, both read at the same instants; what is in flight
+ * at either edge (in the servers, or queued for the bench's event loop) is
+ * off, so a share can pass 100 %. A viewer that received nothing counts as 0.
  */
 export function delivery(
   sent: { before: Packets; after: Packets },
