@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { benchActuator } from '../bench/actuator-latency.ts';
 import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
@@ -7,6 +7,7 @@ import { benchTimeToScale } from '../bench/time-to-scale.ts';
 import { benchFirstFrame } from '../bench/first-frame.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
 import { benchLossDetection } from '../bench/loss-detection.ts';
+import { benchEgress } from '../bench/egress.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
 
@@ -191,5 +192,65 @@ export function benchCommand(): Command {
       await report((log) => benchFirstFrame(o, log));
     });
 
+  bench
+    .command('egress')
+    .description(
+      "(root: Janus runs in a network namespace) CPU seconds per viewer-minute of one egress node (node app + forwarder) serving real node-datachannel viewers of a 640x360 VP8 + Opus session, against Debian's Janus 1.1.2 streaming plugin (server offers, event_loops tuned) serving as many viewers of the same RTP in the same run; packets each viewer received of those sent (ratio: ours/Janus at the largest count, lower is better, target <= 0.8)",
+    )
+    .addOption(
+      new Option('--viewers <list>', 'viewer counts, comma-separated, measured in this order')
+        .env('CANOPY_BENCH_VIEWERS')
+        .default([50, 100, 200], '50,100,200')
+        .argParser(viewerCounts),
+    )
+    .addOption(intOption('--seconds <n>', 'measuring window per server and count', 'CANOPY_BENCH_SECONDS', 60, 1, 3600))
+    .addOption(
+      intOption(
+        '--warmup <n>',
+        'seconds after the last viewer connected, before the window',
+        'CANOPY_BENCH_WARMUP',
+        10,
+        0,
+        600,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--janus-event-loops <n>',
+        "Janus's event_loops (media threads its handles share; 0: a thread per handle)",
+        'CANOPY_BENCH_JANUS_EVENT_LOOPS',
+        2,
+        0,
+        64,
+      ),
+    )
+    .addOption(intOption('--rate <n>', 'viewers started per second', 'CANOPY_BENCH_RATE', 25, 1, 1000))
+    .action(
+      async (o: { viewers: number[]; seconds: number; warmup: number; janusEventLoops: number; rate: number }) => {
+        await report(
+          (log) =>
+            benchEgress(
+              {
+                viewers: o.viewers,
+                seconds: o.seconds,
+                warmupSeconds: o.warmup,
+                janusEventLoops: o.janusEventLoops,
+                rate: o.rate,
+              },
+              log,
+            ),
+          true,
+        );
+      },
+    );
+
   return bench;
+}
+
+/** `--viewers 50,100,200`: whole numbers 1..1000. */
+function viewerCounts(raw: string): number[] {
+  const parts = raw.split(',').map((p) => p.trim());
+  if (!parts.every((p) => /^\d+$/.test(p) && Number(p) >= 1 && Number(p) <= 1000))
+    throw new InvalidArgumentError(`expected viewer counts 1..1000, comma-separated, got ${JSON.stringify(raw)}`);
+  return parts.map(Number);
 }

@@ -14,6 +14,12 @@ describe('canopy CLI', () => {
     [['bench', 'nope'], /unknown command 'nope'/],
     [['bench', 'forwarder', '--destinations', '0'], /--destinations.*expected 1\.\.128, got 0/],
     [['bench', 'actuator', '--duplicates-percent', '101'], /--duplicates-percent.*expected 0\.\.100, got 101/],
+    [
+      ['bench', 'egress', '--viewers', '50,,200'],
+      /--viewers.*expected viewer counts 1\.\.1000, comma-separated, got "50,,200"/,
+    ],
+    [['bench', 'egress', '--viewers', '0'], /--viewers.*expected viewer counts 1\.\.1000/],
+    [['bench', 'egress', '--seconds', '0'], /--seconds.*expected 1\.\.3600, got 0/],
     // The actuator's per-node network: both flags, and a stack namespace with its /24.
     [['actuator', '--token-file', '/dev/null', '--netns', 'canopy-1'], /--netns and --netns-subnet go together/],
     [

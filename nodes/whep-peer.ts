@@ -195,20 +195,22 @@ export async function answerOffer(
   bind: string,
   advertise: string,
 ): Promise<string> {
+  // The timer goes on every way out: a rejection nobody awaits (setRemoteDescription threw, or
+  // gathering was complete at once) would end the whole node as an unhandled rejection.
+  let timer: NodeJS.Timeout | undefined;
   const gathered = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('ICE gathering did not complete')), GATHER_TIMEOUT_MS);
-    let done = false;
+    timer = setTimeout(() => reject(new Error('ICE gathering did not complete')), GATHER_TIMEOUT_MS);
     // It may fire twice: the first settles.
     pc.onGatheringStateChange((s) => {
-      if (s === 'complete' && !done) {
-        done = true;
-        clearTimeout(t);
-        resolve();
-      }
+      if (s === 'complete') resolve();
     });
   });
-  pc.setRemoteDescription(offerSdp, 'offer');
-  if (pc.gatheringState() !== 'complete') await gathered;
+  try {
+    pc.setRemoteDescription(offerSdp, 'offer');
+    if (pc.gatheringState() !== 'complete') await gathered;
+  } finally {
+    clearTimeout(timer);
+  }
   const local = pc.localDescription();
   if (local?.type !== 'answer') throw new Error('no answer from the WebRTC stack');
   return advertiseCandidates(local.sdp, bind, advertise);

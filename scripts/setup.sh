@@ -24,6 +24,7 @@ DEBS=(
   nftables                   # loss faults inside network namespaces (no sch_netem here)
   iproute2                   # ip netns, veth, tc tbf
   chromium                   # the browser test: the player page decodes the tree's media (driven by playwright-core)
+  janus                      # Janus 1.1.2, the seed's media server: canopy bench egress's baseline (its service is never started)
 )
 
 missing=()
@@ -37,6 +38,11 @@ if ((${#missing[@]})); then
   $sudo apt-get update
   # Packaged services must not grab the default ports; Canopy starts its own copies.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+  # Debian's janus.service serves demo mountpoints on UDP 5002/5004 (the forwarder's default ports) and
+  # HTTP 8088; the egress bench starts its own Janus, so the packaged one is stopped and stays off.
+  if [[ " ${missing[*]} " == *" janus "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now janus.service || true
+  fi
 fi
 
 command -v node >/dev/null || { echo "setup: Node.js 20.6 or newer is required (node not found)" >&2; exit 1; }

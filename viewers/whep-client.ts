@@ -1,40 +1,24 @@
 import { randomInt } from 'node:crypto';
 import ndc from 'node-datachannel';
-import { fullIntraRequest, genericNack, pictureLossIndication, receiverReport, StreamStats } from './stream-stats.ts';
-import { vp8KeyframeStart } from './vp8.ts';
+import { type KeyframesSeen, type ReceiveOptions, Receiver, type Stream, type StreamCounts } from './receiver.ts';
 
 /**
  * A WHEP viewer on node-datachannel (draft-ietf-wish-whep): offers to receive
  * VP8 and Opus, POSTs the offer (following a 307 from a tree's entry point),
- * applies the answer, counts what arrives per stream (loss from the sequence
- * numbers) and the VP8 keyframes, sends a receiver report a second and, if
- * asked, NACKs gaps and asks for a keyframe as a browser does;
+ * applies the answer, counts what arrives per stream (`receiver.ts`: loss
+ * from the sequence numbers, keyframes, a receiver report a second, NACKs and
+ * keyframe requests if asked);
  * `close()` DELETEs its resource. It binds 127.0.0.1 only: it is for tests,
  * load and benchmarks on this machine.
  */
 
-export type Stream = 'audio' | 'video';
-const STREAMS: Stream[] = ['audio', 'video'];
-const CLOCK: Record<Stream, number> = { audio: 48_000, video: 90_000 };
+export { KEYFRAME_ASK_EVERY_MS, type Stream, type StreamCounts } from './receiver.ts';
 /** The payload types this viewer offers (the egress rewrites to them if its source differs). */
 export const OFFER_PT: Record<Stream, number> = { audio: 111, video: 96 };
-const RR_EVERY_MS = 1_000;
-/** While video comes and no keyframe has, a browser asks again this often (Chromium: about 200 ms). */
-export const KEYFRAME_ASK_EVERY_MS = 200;
 
-export interface WatchOptions {
+export interface WatchOptions extends ReceiveOptions {
   /** Give up on the POST, or on connecting, after this long (each). */
   timeoutMs?: number;
-  /** Send generic NACKs for gaps (the egress resends from its buffer). */
-  nack?: boolean;
-  /**
-   * Ask for a keyframe with RTCP PLI or FIR when video arrives before any
-   * keyframe (again every KEYFRAME_ASK_EVERY_MS until one comes), as a
-   * browser's decoder does; default: never ask.
-   */
-  keyframeRequests?: 'pli' | 'fir';
-  /** Test-only loss on the last hop: a packet this returns true for is dropped as if never received. */
-  dropIncoming?: (stream: Stream, rtp: Buffer) => boolean;
   /** Extra request headers (e.g. Authorization). */
   headers?: Record<string, string>;
   /**
@@ -42,19 +26,6 @@ export interface WatchOptions {
    * network per node passes its gateway, which the nodes' namespaces reach.
    */
   bindAddress?: string;
-}
-
-export interface StreamCounts {
-  ssrc: number | null;
-  packets: number;
-  bytes: number;
-  /** Expected from the sequence numbers (first to highest seen). */
-  expected: number;
-  lost: number;
-  duplicates: number;
-  jitterS: number;
-  /** NACKs sent, and packets they asked for. */
-  nacksSent: number;
 }
 
 /** A refused or failed WHEP request: the status, the Retry-After if any, the body's error. */
@@ -69,17 +40,11 @@ export class WhepError extends Error {
 }
 
 /** VP8 keyframes seen, and times from performance.now(). */
-export interface KeyframeCounts {
-  /** Keyframes that started arriving (their first packet). */
-  count: number;
+export interface KeyframeCounts extends KeyframesSeen {
   /** When the WHEP POST went out. */
   postedAt: number;
   /** When ICE and DTLS were up. */
   connectedAt: number;
-  /** The first keyframe's first packet; null until one came. */
-  firstAt: number | null;
-  /** PLIs or FIRs sent. */
-  requestsSent: number;
 }
 
 export interface Viewer {
@@ -117,14 +82,8 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     iceServers: [],
     bindAddress: opts.bindAddress ?? '127.0.0.1',
   });
-  const mySsrc = randomInt(1, 2 ** 31);
-  const stats = { audio: new StreamStats(CLOCK.audio), video: new StreamStats(CLOCK.video) };
-  const nacks = { audio: 0, video: 0 };
-  const tracks = {} as Record<Stream, ndc.Track>;
-  const kf: KeyframeCounts = { count: 0, postedAt: 0, connectedAt: 0, firstAt: null, requestsSent: 0 };
-  let lastAskAt = -Infinity;
-  let firSeq = 0;
-  let timer: NodeJS.Timeout | undefined;
+  const receiver = new Receiver(opts);
+  const times = { postedAt: 0, connectedAt: 0 };
   let closed = false;
   let endedWith: (why: string) => void = () => {};
   const ended = new Promise<string>((r) => {
@@ -133,7 +92,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
   const shut = (why: string) => {
     if (closed) return;
     closed = true;
-    if (timer) clearInterval(timer);
+    receiver.stop();
     try {
       pc.close();
     } catch {
@@ -147,23 +106,8 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     video.addVP8Codec(OFFER_PT.video);
     const audio = new ndc.Audio('1', 'RecvOnly');
     audio.addOpusCodec(OFFER_PT.audio);
-    tracks.video = pc.addTrack(video);
-    tracks.audio = pc.addTrack(audio);
-    for (const s of STREAMS)
-      tracks[s].onMessage((msg) => {
-        if (msg.length < 8 || msg[0]! >> 6 !== 2) return;
-        const pt = msg[1]!;
-        if (pt >= 192 && pt <= 223) return onRtcp(msg);
-        if (opts.dropIncoming?.(s, msg)) return;
-        const duplicates = stats[s].duplicates;
-        const missing = stats[s].onRtp(msg);
-        // A packet seen again (a NACKed resend) does not start a keyframe twice.
-        if (s === 'video' && stats[s].duplicates === duplicates) onVideo(msg);
-        if (opts.nack && missing.length && stats[s].ssrc !== null) {
-          nacks[s]++;
-          send(s, genericNack(mySsrc, stats[s].ssrc!, missing));
-        }
-      });
+    receiver.attach('video', pc.addTrack(video));
+    receiver.attach('audio', pc.addTrack(audio));
     const connected = new Promise<void>((resolve, reject) => {
       pc.onStateChange((st) => {
         if (st === 'connected') resolve();
@@ -176,7 +120,7 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     connected.catch(() => {});
     const offer = await localOffer(pc, timeoutMs);
 
-    kf.postedAt = performance.now();
+    times.postedAt = performance.now();
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/sdp', ...opts.headers },
@@ -202,24 +146,8 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
       location,
       answeredBy: res.url,
       ended,
-      counts: () => {
-        const out = {} as Record<Stream, StreamCounts>;
-        for (const s of STREAMS) {
-          const x = stats[s];
-          out[s] = {
-            ssrc: x.ssrc,
-            packets: x.packets,
-            bytes: x.bytes,
-            expected: x.expected,
-            lost: x.lost,
-            duplicates: x.duplicates,
-            jitterS: x.jitterS,
-            nacksSent: nacks[s],
-          };
-        }
-        return out;
-      },
-      keyframes: () => ({ ...kf }),
+      counts: () => receiver.counts(),
+      keyframes: () => ({ ...receiver.keyframes(), ...times }),
       close: async ({ sendDelete = true } = {}) => {
         if (sendDelete && !closed) {
           const r = await fetch(location, { method: 'DELETE', signal: AbortSignal.timeout(5_000) }).catch(() => null);
@@ -231,65 +159,16 @@ async function watchOnce(url: string, opts: WatchOptions): Promise<Viewer> {
     try {
       pc.setRemoteDescription(body, 'answer');
       await withTimeout(connected, timeoutMs, 'ICE and DTLS to connect');
-      kf.connectedAt = performance.now();
+      times.connectedAt = performance.now();
     } catch (err) {
       await viewer.close();
       throw err;
     }
-    timer = setInterval(() => {
-      for (const s of STREAMS) {
-        const block = stats[s].reportBlock();
-        if (block) send(s, receiverReport(mySsrc, block));
-      }
-    }, RR_EVERY_MS);
-    timer.unref();
+    receiver.startReports();
     return viewer;
   } catch (err) {
     shut('failed');
     throw err;
-  }
-
-  function send(s: Stream, rtcp: Buffer): void {
-    try {
-      if (tracks[s].isOpen()) tracks[s].sendMessageBinary(rtcp);
-    } catch {
-      /* closing */
-    }
-  }
-
-  function onVideo(rtp: Buffer): void {
-    if (vp8KeyframeStart(rtp)) {
-      kf.count++;
-      kf.firstAt ??= performance.now();
-      return;
-    }
-    if (kf.firstAt !== null || !opts.keyframeRequests) return;
-    const now = performance.now();
-    if (now - lastAskAt < KEYFRAME_ASK_EVERY_MS) return;
-    lastAskAt = now;
-    const media = rtp.readUInt32BE(8);
-    if (opts.keyframeRequests === 'pli') send('video', pictureLossIndication(mySsrc, media));
-    else {
-      // A FIR names its stream only in its FCI, which libdatachannel 0.24 does not read to pick a track:
-      // sent compound after a receiver report about the stream, as RFC 3550 6.1 has it, it arrives.
-      const block = stats.video.reportBlock();
-      const fir = fullIntraRequest(mySsrc, media, firSeq++);
-      send('video', block ? Buffer.concat([receiverReport(mySsrc, block), fir]) : fir);
-    }
-    kf.requestsSent++;
-  }
-
-  function onRtcp(b: Buffer): void {
-    // Sender reports (possibly compound): keep their NTP middle bits for LSR/DLSR.
-    for (let off = 0; off + 28 <= b.length; ) {
-      const len = (b.readUInt16BE(off + 2) + 1) * 4;
-      if (b[off + 1] === 200) {
-        const ssrc = b.readUInt32BE(off + 4);
-        const mid = ((b.readUInt32BE(off + 8) & 0xffff) << 16) | (b.readUInt32BE(off + 12) >>> 16);
-        for (const s of STREAMS) if (stats[s].ssrc === ssrc) stats[s].onSenderReport(mid >>> 0);
-      }
-      off += len;
-    }
   }
 }
 
@@ -315,7 +194,7 @@ async function localOffer(pc: ndc.PeerConnection, timeoutMs: number): Promise<st
   return d.sdp;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   return Promise.race([
     p,
