@@ -4,6 +4,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { ENCODER_BIN } from '../forwarder/process.ts';
 import { ENCODING, encoderArgs, encoderMissing } from '../nodes/encoded-source.ts';
 import { PAYLOAD_TYPE } from '../nodes/rtp-source.ts';
 import { startChild, type Child } from '../process/child.ts';
@@ -341,7 +342,7 @@ function udpDropsIn(exec: string[]): UdpDrops {
 
 const packetsOf = (c: Record<Stream, StreamCounts>): Packets => ({ audio: c.audio.packets, video: c.video.packets });
 
-/** The encoder (gst-launch-1.0, the injection's settings) and the copy of each packet to every server. */
+/** The encoder (media-tree-encoder, the injection's settings) and the copy of each packet to every server. */
 class Fanout {
   private constructor(
     private readonly inSock: Socket,
@@ -369,7 +370,11 @@ class Fanout {
     await new Promise<void>((resolve) => inSock.bind(0, '127.0.0.1', resolve));
     let gst: Child;
     try {
-      gst = await startChild('gst-launch-1.0', 'gst-launch-1.0', { args: encoderArgs(s, inSock.address().port) });
+      gst = await startChild('media-tree-encoder', ENCODER_BIN, {
+        args: encoderArgs(s, inSock.address().port),
+        // Its stdin open: the encoder stops at end of input.
+        stdin: true,
+      });
     } catch (err) {
       inSock.close();
       out.close();

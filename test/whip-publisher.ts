@@ -1,13 +1,14 @@
 import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import ndc from 'node-datachannel';
+import { ENCODER_BIN } from '../forwarder/process.ts';
 import { encoderArgs } from '../nodes/encoded-source.ts';
 import { isRtcp } from '../nodes/whep-rtcp.ts';
 import { type Child, startChild } from '../process/child.ts';
 
 /**
  * A WHIP publisher for tests: a node-datachannel PeerConnection on 127.0.0.1
- * sending VP8 and Opus from a real gst-launch-1.0 encoder (the injection's
+ * sending VP8 and Opus from a real GStreamer encoder (the injection's
  * own pipeline, encoded-source.ts), under SSRCs and payload types of its own
  * (not the session's, so the injection's rewriting shows). It counts the
  * PLIs it is sent. `close()` DELETEs its resource; `vanish()` closes the
@@ -113,7 +114,9 @@ export async function publish(url: string, token: string, timeoutMs = 10_000): P
       /* closing */
     }
   });
-  const gst: Child = await startChild('publisher-gst', 'gst-launch-1.0', {
+  const gst: Child = await startChild('publisher-encoder', ENCODER_BIN, {
+    // Its stdin open: the encoder stops at end of input.
+    stdin: true,
     args: encoderArgs({ audioSsrc: ssrc.audio, videoSsrc: ssrc.video }, sock.address().port),
   });
   const shut = async () => {
