@@ -36,3 +36,32 @@ export interface WatchResult {
   viewersAfterClose: number | null;
   decoded: boolean;
 }
+
+/** Flags a browser publisher needs here besides the above: Chromium's fake camera and microphone, no prompt. */
+export const FAKE_MEDIA_ARGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+/** What `browser-publish.ts` reports: a Chromium publisher (WHIP) watched by a Chromium player page (WHEP). */
+export interface PublishResult {
+  /** The WHIP POST's status and the publisher's resource (absolute). */
+  whip: { status: number; location: string | null; error: string | null };
+  /** The publisher page's own outbound figures when the player had decoded. */
+  sent: { state: string; videoPackets: number; framesEncoded: number; audioPackets: number; videoCodec: string | null };
+  player: WatchResult['player'];
+  egressOrigin: string;
+  /** The injection's view of the session while playing: GET /sessions and its publisher metrics. */
+  injection: {
+    publisher: string | null;
+    ingest: unknown;
+    forwarded: { audio: number; video: number };
+    received: { audio: number; video: number };
+    state: number | null;
+  };
+  viewersWhilePlaying: number | null;
+  /** The DELETE on the publisher's resource, and what followed within a few seconds. */
+  deleteStatus: number;
+  sessionInRedisAfter: boolean;
+  sessionOnInjectionAfter: boolean;
+  /** Packets the player received in a 2 s window once the session had ended. */
+  playerPacketsAfter: { audio: number; video: number };
+  viewersAfterDelete: number | null;
+}

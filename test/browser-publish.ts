@@ -1,0 +1,166 @@
+/**
+ * Run inside a network namespace by nodes/browser-publish.test.ts: a tree
+ * on the namespace's 127.0.0.1 whose injection takes WHIP publishers
+ * (browser-stack.ts), and one headless Chromium with the fake camera and
+ * microphone. One page publishes through WHIP (browser-publisher.html, served
+ * here on a loopback origin of its own); a second opens the session's player
+ * page on the entry point and decodes what the first sends. Then the
+ * publisher DELETEs its resource, which ends the session. Prints one line
+ * `RESULT <json>` (PublishResult), then stops everything it started.
+ *
+ * The player connects before the publisher's answer is set: nothing asks a
+ * browser publisher for a keyframe when a viewer joins yet, and Chromium
+ * sends one only when its connection starts (or when asked), so a viewer
+ * that joined later would wait for a picture that never comes.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { injectionFamilies } from '../exporters/index.ts';
+import { freePort } from '../process/ports.ts';
+import { Topology } from '../topology/index.ts';
+import { FAKE_MEDIA_ARGS, type PublishResult } from './browser.ts';
+import {
+  activeViewers,
+  type Browser,
+  decodedVideoAndAudio,
+  launchChromium,
+  playUntil,
+  readPlayer,
+  type Stack,
+  startStack,
+} from './browser-stack.ts';
+import { sample } from './exposition-parser.ts';
+import { json, metricsOf } from './nodes.ts';
+
+const SESSION = 'browser-p1';
+const DEADLINE_MS = Number(process.env.CANOPY_PUBLISH_TIMEOUT_MS ?? 40_000);
+const PAGE = readFileSync(new URL('./browser-publisher.html', import.meta.url), 'utf8');
+
+type PublisherStats = PublishResult['sent'];
+interface PublisherPage {
+  offer(url: string, token: string): Promise<PublishResult['whip']>;
+  connect(): Promise<void>;
+  stats(): Promise<PublisherStats>;
+  stop(): Promise<number>;
+}
+declare const window: { canopyPublisher: PublisherPage; canopyPlayer: unknown };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, until: number): Promise<T> {
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > until) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await sleep(250);
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-publish-'));
+  const token = `t-${Date.now().toString(36)}-${process.pid}`;
+  writeFileSync(join(dir, 'token'), `${token}\n`);
+  let stack: Stack | undefined;
+  let browser: Browser | undefined;
+  let redis: Redis | undefined;
+  const until = Date.now() + DEADLINE_MS;
+  try {
+    stack = await startStack(['--source', 'synthetic', '--whip-token-file', join(dir, 'token')]);
+    const { injection: inj, egress } = stack;
+    redis = new Redis(stack.redis.url);
+    const topo = new Topology(redis, 'tree-1');
+    browser = await launchChromium(FAKE_MEDIA_ARGS);
+
+    // The publisher page on a loopback origin nothing listens on: the test answers it (a secure context for getUserMedia).
+    const origin = `http://127.0.0.1:${await freePort()}`;
+    await browser.context.route(`${origin}/**`, (route) =>
+      route.fulfill({ status: 200, contentType: 'text/html', body: PAGE }),
+    );
+    const pub = await browser.context.newPage();
+    await pub.goto(`${origin}/publish.html`);
+    const whip = await pub.evaluate(
+      ([url, t]) => window.canopyPublisher.offer(url!, t!),
+      [`${inj.url}/whip/${SESSION}`, token],
+    );
+    if (whip.status !== 201) throw new Error(`WHIP POST: ${whip.status} ${whip.error}`);
+
+    // The viewer connects while the publisher is still connecting (see above).
+    const view = await browser.context.newPage();
+    await view.goto(`${inj.url}/watch/${SESSION}`);
+    const connected = await playUntil(view, (p) => p.state === 'connected', until);
+    if (connected.state !== 'connected') throw new Error(`the player did not connect: ${JSON.stringify(connected)}`);
+    await pub.evaluate(() => window.canopyPublisher.connect());
+    const player = await playUntil(view, decodedVideoAndAudio, until);
+    const sent = await pub.evaluate(() => window.canopyPublisher.stats());
+
+    const sessions = (await json(`${inj.url}/sessions`)).body as {
+      sessions: { id: string; publisher?: string; ingest?: unknown; sent: { audio: number; video: number } }[];
+    };
+    const mine = sessions.sessions.find((s) => s.id === SESSION);
+    const m = await metricsOf(inj);
+    const received = (t: string) =>
+      sample(m, injectionFamilies.publisherPacketsReceived.name, { session_id: SESSION, stream_type: t }) ?? 0;
+    const injection = {
+      publisher: mine?.publisher ?? null,
+      ingest: mine?.ingest ?? null,
+      forwarded: mine?.sent ?? { audio: 0, video: 0 },
+      received: { audio: received('audio'), video: received('video') },
+      state: sample(m, injectionFamilies.publisherState.name, { session_id: SESSION }) ?? null,
+    };
+    const viewersWhilePlaying = await activeViewers(egress, SESSION);
+
+    // The publisher's DELETE ends the session: gone from Redis and the injection, its viewer dropped.
+    const deleteStatus = await pub.evaluate(() => window.canopyPublisher.stop());
+    const gone = Date.now() + 10_000;
+    const record = await waitFor(
+      'the session record after DELETE',
+      () => topo.getSession(SESSION),
+      (s) => !s,
+      gone,
+    );
+    const viewersAfterDelete = await waitFor(
+      "the egress node's viewers after DELETE",
+      () => activeViewers(egress, SESSION),
+      (v) => !v,
+      gone,
+    );
+    const after = (await json(`${inj.url}/sessions`)).body as { sessions: { id: string }[] };
+    await sleep(1_500); // the player's stats are read every second
+    const before = (await readPlayer(view)).stats;
+    await sleep(2_000);
+    const later = (await readPlayer(view)).stats;
+
+    const result: PublishResult = {
+      whip,
+      sent,
+      player,
+      egressOrigin: new URL(egress.url).origin,
+      injection,
+      viewersWhilePlaying,
+      deleteStatus,
+      sessionInRedisAfter: record !== null,
+      sessionOnInjectionAfter: after.sessions.some((s) => s.id === SESSION),
+      playerPacketsAfter: {
+        audio: (later?.audioPackets ?? 0) - (before?.audioPackets ?? 0),
+        video: (later?.videoPackets ?? 0) - (before?.videoPackets ?? 0),
+      },
+      viewersAfterDelete,
+    };
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  } finally {
+    await browser?.close();
+    redis?.disconnect();
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`browser-publish: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);
