@@ -3,7 +3,7 @@
  * on the namespace's 127.0.0.1 whose injection takes WHIP publishers
  * (browser-stack.ts), and one headless Chromium with the fake camera and
  * microphone. One page publishes through WHIP (browser-publisher.html, served
- * here on a loopback origin of its own); a second opens the session's player
+ * here from a loopback origin of its own); a second opens the session's player
  * page on the entry point and decodes what the first sends. Then the
  * publisher DELETEs its resource, which ends the session. Prints one line
  * `RESULT <json>` (PublishResult), then stops everything it started.
@@ -14,11 +14,12 @@
  * that joined later would wait for a picture that never comes.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { injectionFamilies } from '../exporters/index.ts';
-import { freePort } from '../process/ports.ts';
 import { Topology } from '../topology/index.ts';
 import { FAKE_MEDIA_ARGS, type PublishResult } from './browser.ts';
 import {
@@ -47,6 +48,24 @@ interface PublisherPage {
 }
 declare const window: { canopyPublisher: PublisherPage; canopyPlayer: unknown };
 
+/** One page on 127.0.0.1 (any path), answered by a server of this script's. */
+async function servePage(html: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, until: number): Promise<T> {
@@ -65,6 +84,7 @@ async function main(): Promise<void> {
   let stack: Stack | undefined;
   let browser: Browser | undefined;
   let redis: Redis | undefined;
+  let page: { url: string; close(): Promise<void> } | undefined;
   const until = Date.now() + DEADLINE_MS;
   try {
     stack = await startStack(['--source', 'synthetic', '--whip-token-file', join(dir, 'token')]);
@@ -73,11 +93,10 @@ async function main(): Promise<void> {
     const topo = new Topology(redis, 'tree-1');
     browser = await launchChromium(FAKE_MEDIA_ARGS);
 
-    // The publisher page on a loopback origin nothing listens on: the test answers it (a secure context for getUserMedia).
-    const origin = `http://127.0.0.1:${await freePort()}`;
-    await browser.context.route(`${origin}/**`, (route) =>
-      route.fulfill({ status: 200, contentType: 'text/html', body: PAGE }),
-    );
+    // The publisher page from a loopback server of its own: a page Chromium did not fetch from a loopback
+    // address (one a test fulfils, or a public site) needs the Local Network Access permission to reach the injection.
+    page = await servePage(PAGE);
+    const origin = page.url;
     const pub = await browser.context.newPage();
     await pub.goto(`${origin}/publish.html`);
     const whip = await pub.evaluate(
@@ -151,6 +170,7 @@ async function main(): Promise<void> {
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   } finally {
     await browser?.close();
+    await page?.close();
     redis?.disconnect();
     await stack?.stop();
     rmSync(dir, { recursive: true, force: true });
