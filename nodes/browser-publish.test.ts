@@ -55,6 +55,8 @@ describe.skipIf(why !== null)(
       expect(r.player.stats!.keyFramesDecoded).toBeGreaterThan(0);
       expect(r.player.stats!.audioPackets).toBeGreaterThan(0);
       expect(r.viewersWhilePlaying).toBe(1);
+      expect(r.playerPacketsBefore.audio).toBeGreaterThan(0);
+      expect(r.playerPacketsBefore.video).toBeGreaterThan(0);
       // DELETE on the publisher's resource ended the session everywhere; the player gets nothing more.
       expect(r.deleteStatus).toBe(200);
       expect(r.sessionInRedisAfter).toBe(false);

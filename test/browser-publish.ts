@@ -129,6 +129,17 @@ async function main(): Promise<void> {
       state: sample(m, injectionFamilies.publisherState.name, { session_id: SESSION }) ?? null,
     };
     const viewersWhilePlaying = await activeViewers(egress, SESSION);
+    const packetsIn = async (ms: number) => {
+      const before = (await readPlayer(view)).stats;
+      await sleep(ms);
+      const later = (await readPlayer(view)).stats;
+      return {
+        audio: (later?.audioPackets ?? 0) - (before?.audioPackets ?? 0),
+        video: (later?.videoPackets ?? 0) - (before?.videoPackets ?? 0),
+      };
+    };
+    // What the player receives in 2 s while the publisher sends (the player reads its stats every second).
+    const playerPacketsBefore = await packetsIn(2_000);
 
     // The publisher's DELETE ends the session: gone from Redis and the injection, its viewer dropped.
     const deleteStatus = await pub.evaluate(() => window.canopyPublisher.stop());
@@ -147,9 +158,7 @@ async function main(): Promise<void> {
     );
     const after = (await json(`${inj.url}/sessions`)).body as { sessions: { id: string }[] };
     await sleep(1_500); // the player's stats are read every second
-    const before = (await readPlayer(view)).stats;
-    await sleep(2_000);
-    const later = (await readPlayer(view)).stats;
+    const playerPacketsAfter = await packetsIn(2_000);
 
     const result: PublishResult = {
       whip,
@@ -161,10 +170,8 @@ async function main(): Promise<void> {
       deleteStatus,
       sessionInRedisAfter: record !== null,
       sessionOnInjectionAfter: after.sessions.some((s) => s.id === SESSION),
-      playerPacketsAfter: {
-        audio: (later?.audioPackets ?? 0) - (before?.audioPackets ?? 0),
-        video: (later?.videoPackets ?? 0) - (before?.videoPackets ?? 0),
-      },
+      playerPacketsBefore,
+      playerPacketsAfter,
       viewersAfterDelete,
     };
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);

@@ -61,7 +61,8 @@ export interface PublishResult {
   deleteStatus: number;
   sessionInRedisAfter: boolean;
   sessionOnInjectionAfter: boolean;
-  /** Packets the player received in a 2 s window once the session had ended. */
+  /** Packets the player received in a 2 s window while playing, and in one once the session had ended. */
+  playerPacketsBefore: { audio: number; video: number };
   playerPacketsAfter: { audio: number; video: number };
   viewersAfterDelete: number | null;
 }
