@@ -1,4 +1,4 @@
-/** What the browser test and the script it runs inside its namespace (`browser-watch.ts`) share. */
+/** What the browser tests and the scripts they run inside their namespace (`browser-watch.ts`, `browser-publish.ts`) share. */
 
 export const CHROMIUM = '/usr/bin/chromium';
 /** The issue's flags, plus loopback candidates (every server here is on 127.0.0.1). */
