@@ -10,8 +10,9 @@ import { createNetns, type Netns, netnsUnavailable, routesOut, runInNetns } from
  * creates (veth pair inside, 198.18.0.0/15, no route out), headless Chromium
  * with its fake camera and microphone publishes VP8 + Opus through WHIP into
  * the injection, and a second page of it plays the session from the entry
- * point (WHEP, redirected to the egress node) and decodes video and audio.
- * The publisher's DELETE ends the session.
+ * point (WHEP, redirected to the egress node) once the publisher has sent
+ * for a while, and decodes video and audio: its keyframe request reached
+ * the browser. The publisher's DELETE ends the session.
  */
 
 const PUBLISH = fileURLToPath(new URL('../test/browser-publish.ts', import.meta.url));
@@ -40,6 +41,11 @@ describe.skipIf(why !== null)(
       expect(r.sent.videoCodec).toBe('video/VP8');
       expect(r.sent.framesEncoded).toBeGreaterThan(0);
       expect(r.sent.audioPackets).toBeGreaterThan(0);
+      // The player joined late: its keyframe request went up the tree to the browser, which sent a keyframe.
+      expect(r.sentAtJoin.framesEncoded).toBeGreaterThan(0);
+      expect(r.injection.keyframeRequestsForwarded).toBeGreaterThan(0);
+      expect(r.sent.pliCount).toBeGreaterThan(r.sentAtJoin.pliCount);
+      expect(r.sent.keyFramesEncoded).toBeGreaterThan(r.sentAtJoin.keyFramesEncoded);
       // The injection took that publisher's media and sent it down the tree.
       expect(r.injection.ingest).toEqual({ kind: 'whip' });
       expect(r.injection.publisher).toBe(r.whip.location!.split('/').pop());

@@ -8,10 +8,9 @@
  * publisher DELETEs its resource, which ends the session. Prints one line
  * `RESULT <json>` (PublishResult), then stops everything it started.
  *
- * The player connects before the publisher's answer is set: nothing asks a
- * browser publisher for a keyframe when a viewer joins yet, and Chromium
- * sends one only when its connection starts (or when asked), so a viewer
- * that joined later would wait for a picture that never comes.
+ * The player joins once the publisher has sent for a while, so its first
+ * keyframe is long gone: Chromium sends another only when asked (RTCP PLI),
+ * and the player's request has to travel up the tree to the browser.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -19,9 +18,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { injectionFamilies } from '../exporters/index.ts';
+import { injectionFamilies, keyframeRequestFamilies } from '../exporters/index.ts';
 import { Topology } from '../topology/index.ts';
-import { FAKE_MEDIA_ARGS, type PublishResult } from './browser.ts';
+import { FAKE_MEDIA_ARGS, type PublisherStats, type PublishResult } from './browser.ts';
 import {
   activeViewers,
   type Browser,
@@ -37,9 +36,10 @@ import { json, metricsOf } from './nodes.ts';
 
 const SESSION = 'browser-p1';
 const DEADLINE_MS = Number(process.env.CANOPY_PUBLISH_TIMEOUT_MS ?? 40_000);
+/** How long the publisher sends before the player joins. */
+const JOIN_AFTER_MS = 3_000;
 const PAGE = readFileSync(new URL('./browser-publisher.html', import.meta.url), 'utf8');
 
-type PublisherStats = PublishResult['sent'];
 interface PublisherPage {
   offer(url: string, token: string): Promise<PublishResult['whip']>;
   connect(): Promise<void>;
@@ -105,12 +105,18 @@ async function main(): Promise<void> {
     );
     if (whip.status !== 201) throw new Error(`WHIP POST: ${whip.status} ${whip.error}`);
 
-    // The viewer connects while the publisher is still connecting (see above).
+    await pub.evaluate(() => window.canopyPublisher.connect());
+    const receivedVideo = async () =>
+      sample(await metricsOf(inj), injectionFamilies.publisherPacketsReceived.name, {
+        session_id: SESSION,
+        stream_type: 'video',
+      }) ?? 0;
+    await waitFor("the injection's first packets from the publisher", receivedVideo, (n) => n > 0, until);
+    await sleep(JOIN_AFTER_MS);
+
+    const sentAtJoin = await pub.evaluate(() => window.canopyPublisher.stats());
     const view = await browser.context.newPage();
     await view.goto(`${inj.url}/watch/${SESSION}`);
-    const connected = await playUntil(view, (p) => p.state === 'connected', until);
-    if (connected.state !== 'connected') throw new Error(`the player did not connect: ${JSON.stringify(connected)}`);
-    await pub.evaluate(() => window.canopyPublisher.connect());
     const player = await playUntil(view, decodedVideoAndAudio, until);
     const sent = await pub.evaluate(() => window.canopyPublisher.stats());
 
@@ -122,6 +128,7 @@ async function main(): Promise<void> {
     const received = (t: string) =>
       sample(m, injectionFamilies.publisherPacketsReceived.name, { session_id: SESSION, stream_type: t }) ?? 0;
     const injection = {
+      keyframeRequestsForwarded: sample(m, keyframeRequestFamilies('injection').keyframeRequestsForwarded.name) ?? 0,
       publisher: mine?.publisher ?? null,
       ingest: mine?.ingest ?? null,
       forwarded: mine?.sent ?? { audio: 0, video: 0 },
@@ -162,6 +169,7 @@ async function main(): Promise<void> {
 
     const result: PublishResult = {
       whip,
+      sentAtJoin,
       sent,
       player,
       egressOrigin: new URL(egress.url).origin,

@@ -44,12 +44,15 @@ export const FAKE_MEDIA_ARGS = ['--use-fake-device-for-media-stream', '--use-fak
 export interface PublishResult {
   /** The WHIP POST's status and the publisher's resource (absolute). */
   whip: { status: number; location: string | null; error: string | null };
-  /** The publisher page's own outbound figures when the player had decoded. */
-  sent: { state: string; videoPackets: number; framesEncoded: number; audioPackets: number; videoCodec: string | null };
+  /** The publisher page's own outbound figures when the player joined, and when it had decoded. */
+  sentAtJoin: PublisherStats;
+  sent: PublisherStats;
   player: WatchResult['player'];
   egressOrigin: string;
   /** The injection's view of the session while playing: GET /sessions and its publisher metrics. */
   injection: {
+    /** Keyframe requests the injection passed on to the session's source (the browser). */
+    keyframeRequestsForwarded: number;
     publisher: string | null;
     ingest: unknown;
     forwarded: { audio: number; video: number };
@@ -65,4 +68,16 @@ export interface PublishResult {
   playerPacketsBefore: { audio: number; video: number };
   playerPacketsAfter: { audio: number; video: number };
   viewersAfterDelete: number | null;
+}
+
+/** A publisher page's outbound-rtp figures (its `getStats()`). */
+export interface PublisherStats {
+  state: string;
+  videoPackets: number;
+  framesEncoded: number;
+  keyFramesEncoded: number;
+  /** PLIs the browser received. */
+  pliCount: number;
+  audioPackets: number;
+  videoCodec: string | null;
 }
