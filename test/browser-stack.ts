@@ -1,6 +1,7 @@
 /**
- * What the scripts the browser tests run inside their namespace share
- * (browser-watch.ts, browser-publish.ts): a tree on the namespace's
+ * What the scripts the browser tests and `canopy bench first-frame` run
+ * inside their namespace share (browser-watch.ts, browser-publish.ts,
+ * bench/first-frame-run.ts): a tree on the namespace's
  * 127.0.0.1 (Redis, an injection, a relay, an egress node), headless Debian
  * Chromium through playwright-core (never a downloaded browser), and the
  * player page's figures.
@@ -23,8 +24,8 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** Redis and an injection → relay → egress chain; `injectionExtra` are the injection's own flags. */
-export async function startStack(injectionExtra: string[]): Promise<Stack> {
+/** Redis and an injection → relay → egress chain; the extras are the injection's and the egress node's own flags. */
+export async function startStack(injectionExtra: string[], egressExtra: string[] = []): Promise<Stack> {
   const nodes: RunningNode[] = [];
   const redis = await startRedis();
   const stop = async () => {
@@ -44,7 +45,7 @@ export async function startStack(injectionExtra: string[]): Promise<Stack> {
       type: 'egress',
       id: 'egress-1',
       redisUrl: redis.url,
-      extra: ['--parent-slot', 'relay-1-s0', '--port-range', `${base}-${base + 49}`],
+      extra: ['--parent-slot', 'relay-1-s0', '--port-range', `${base}-${base + 49}`, ...egressExtra],
     });
     return { redis, injection, egress, stop };
   } catch (err) {
