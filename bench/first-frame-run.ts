@@ -19,13 +19,8 @@
  * Usage: first-frame-run.ts <joins> <mode,...>; prints `JOIN <mode> <ms>` per
  * join and `FAILED <mode> <why>` for a join that never decoded.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { startRedis } from '../servers/redis.ts';
-import { CHROMIUM, CHROMIUM_ARGS } from '../test/browser.ts';
-import { json, type RunningNode, startNode } from '../test/nodes.ts';
+import { type Browser, launchChromium, type Stack, startStack } from '../test/browser-stack.ts';
+import { json } from '../test/nodes.ts';
 import { FIRST_FRAME_MODES, type FirstFrameMode, PERIODIC_MS } from './first-frame.ts';
 
 const SESSION = 'first-frame';
@@ -97,26 +92,12 @@ async function joinOnce(a: { session: string; timeoutMs: number }): Promise<numb
 }
 
 async function measure(mode: FirstFrameMode, joins: number, out: (line: string) => void): Promise<void> {
-  const nodes: RunningNode[] = [];
-  const redis = await startRedis();
-  const profile = mkdtempSync(join(tmpdir(), 'canopy-first-frame-'));
-  let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+  let stack: Stack | undefined;
+  let browser: Browser | undefined;
   try {
-    const start = async (o: Parameters<typeof startNode>[0]) => {
-      const n = await startNode(o);
-      nodes.push(n);
-      return n;
-    };
     const flags = MODE_FLAGS[mode];
-    const inj = await start({ type: 'injection', id: 'injection-1', redisUrl: redis.url, extra: flags.injection });
-    await start({ type: 'relay', id: 'relay-1', redisUrl: redis.url, extra: ['--parent-slot', 'injection-1-s0'] });
-    const base = 24_000 + Math.floor(Math.random() * 50) * 100;
-    const egress = await start({
-      type: 'egress',
-      id: 'egress-1',
-      redisUrl: redis.url,
-      extra: ['--parent-slot', 'relay-1-s0', '--port-range', `${base}-${base + 49}`, ...flags.egress],
-    });
+    stack = await startStack(flags.injection, flags.egress);
+    const { injection: inj, egress } = stack;
     const s = await json(`${inj.url}/sessions`, {
       method: 'POST',
       body: JSON.stringify({ sessionId: SESSION, audioSsrc: 9001, videoSsrc: 9002 }),
@@ -129,12 +110,8 @@ async function measure(mode: FirstFrameMode, joins: number, out: (line: string) 
       if (Date.now() > until) throw new Error('the egress node never received the session');
       await new Promise((res) => setTimeout(res, 200));
     }
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
-    const page = await browser.newPage();
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
     // tsx names functions with a helper the page does not have; joinOnce runs there.
     await page.addInitScript('window.__name = (f) => f;');
     // Same origin as the entry point: the page's POST goes there and follows its 307.
@@ -153,10 +130,8 @@ async function measure(mode: FirstFrameMode, joins: number, out: (line: string) 
       }
     }
   } finally {
-    await browser?.close().catch(() => {});
-    for (const n of nodes.reverse()) await n.child.stop();
-    await redis.stop();
-    rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
+    await stack?.stop();
   }
 }
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 
 /**
  * A network namespace of the test's own: loopback up and a veth pair whose
@@ -52,7 +52,38 @@ export function createNetns(name: string, octet = 1 + (process.pid % 250)): Netn
   return { name, address, prefix: ['ip', 'netns', 'exec', name], remove };
 }
 
-/** The namespace's routes: the test checks none leads out (no default route). */
-export function routesOf(ns: Netns): string {
-  return execFileSync('ip', ['-n', ns.name, 'route', 'show', 'table', 'all'], { encoding: 'utf8', timeout: 10_000 });
+/** The namespace's routes that could lead out of it (a default one, or to neither 198.18.0.0/15 nor loopback): none is expected. */
+export function routesOut(ns: Netns): string[] {
+  const routes = execFileSync('ip', ['-n', ns.name, 'route', 'show', 'table', 'all'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  return routes
+    .split('\n')
+    .filter((l) => /^\S/.test(l) && !/^(local|broadcast|multicast|fe80|ff00|::1)/.test(l))
+    .filter((l) => !/^(198\.1[89]\.|127\.)/.test(l));
+}
+
+/**
+ * Runs a TypeScript script inside the namespace (`node --import tsx <script>`)
+ * and resolves with the JSON of the `RESULT <json>` line it prints; rejects
+ * with the tail of its stderr when it fails, or after `timeoutMs` (SIGTERM).
+ */
+export function runInNetns<T>(ns: Netns, script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const [cmd, ...args] = [...ns.prefix, process.execPath, '--import', 'tsx', script];
+    const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr = (stderr + d).slice(-20_000)));
+    const t = setTimeout(() => p.kill('SIGTERM'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      const tail = stderr.split('\n').slice(-40).join('\n');
+      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
+      if (code === 0 && line) resolve(JSON.parse(line.slice('RESULT '.length)) as T);
+      else reject(new Error(`${script} exited with ${code}${line ? '' : ' (no RESULT line)'}\n${stdout}\n${tail}`));
+    });
+  });
 }
