@@ -24,10 +24,19 @@ const SUBNETS = 512; // /24s in 198.18.0.0/15
 /** The nftables table a node's loss rule lives in (in the node's namespace). */
 const FAULT_TABLE = 'canopy_fault';
 
+export const LOSS_DIRECTIONS = ['in', 'out'] as const;
+export type LossDirection = (typeof LOSS_DIRECTIONS)[number];
+
 /** What `impair` imposes on a node's incoming link. */
 export interface Impairment {
-  /** Percent of incoming UDP dropped (0..100). */
+  /** Percent of UDP dropped (0..100). */
   lossPercent?: number;
+  /**
+   * Which way the loss hits: `in` (default) what the node receives over its
+   * link, `out` what it sends over it (an egress's packets to its viewers,
+   * after it has kept them for NACKs).
+   */
+  lossDirection?: LossDirection;
   /** tc's rate syntax (`800kbit`) and its value. */
   rate?: { text: string; bitsPerSecond: number };
   /** netem, only where the kernel has it. */
@@ -236,7 +245,8 @@ export class StackNetwork implements NodeNetwork {
 
   /**
    * Impairs the link towards a node: `loss` percent of the UDP it receives
-   * dropped by an nftables rule in its namespace (counted by the rule), a
+   * (or, `lossDirection: 'out'`, sends) over it dropped by an nftables rule
+   * in its namespace (counted by the rule), a
    * `rate` limit (tc tbf) and, where the kernel has netem, `delay`/`jitter`
    * on the bridge's side of its veth. Replaces an earlier impairment.
    */
@@ -244,9 +254,11 @@ export class StackNetwork implements NodeNetwork {
     await this.clear(nodeId);
     const ns = this.nodeNs(nodeId);
     if (f.lossPercent) {
-      // What arrives over its link only (not the node's own loopback traffic); numgen over 10,000: hundredths of a percent.
-      const rule = `iifname "eth0" meta l4proto udp numgen random mod 10000 < ${Math.round(f.lossPercent * 100)} counter drop`;
-      const table = `table inet ${FAULT_TABLE} {\n chain input {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`;
+      // Over its link only (not the node's own loopback traffic); numgen over 10,000: hundredths of a percent.
+      const out = f.lossDirection === 'out';
+      const rule = `${out ? 'oifname' : 'iifname'} "eth0" meta l4proto udp numgen random mod 10000 < ${Math.round(f.lossPercent * 100)} counter drop`;
+      const hook = out ? 'output' : 'input';
+      const table = `table inet ${FAULT_TABLE} {\n chain ${hook} {\n  type filter hook ${hook} priority 0;\n  ${rule}\n }\n}\n`;
       const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: table, encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`impair ${nodeId}: nft: ${r.stderr.trim()}`);
     }
