@@ -51,8 +51,9 @@ async function join(url: string, nack: boolean, bindAddress: string): Promise<Vi
 /**
  * `canopy bench nack-repair`: the loss NACK retransmission repairs. One egress
  * node in a stack with a network per node (root); `lossPercent` of the UDP it
- * sends over its link is dropped by an nftables rule in its namespace, so the
- * loss hits packets after the egress kept them for NACKs. Two groups watch it
+ * sends over its link is dropped by an nftables rule where the link enters
+ * the bridge (on the wire: the egress's sends succeed), so the loss hits
+ * packets after the egress kept them for NACKs. Two groups watch it
  * at once through the same rule, one sending NACKs and one not; each group's
  * loss per stream over the window (from the RTP sequence numbers, a resend in
  * time fills its gap). RATIO = video loss with NACK / without (lower is better).
@@ -91,7 +92,7 @@ export async function benchNackRepair(o: NackRepairOptions, log: (l: string) => 
     await net.impair(NODE, { lossPercent: o.lossPercent, lossDirection: 'out' });
     log(`impaired ${NODE}: ${o.lossPercent} % of the UDP it sends over its link dropped, for ${o.seconds} s`);
     await sleep(o.seconds * 1000);
-    const dropped = net.dropped(NODE);
+    const dropped = await net.dropped(NODE);
     await net.clear(NODE);
     // Resends of the window's last losses still on their way.
     await sleep(1_000);

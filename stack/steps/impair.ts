@@ -66,7 +66,7 @@ export const impair = defineStep(
 /** `- clear: { node }`: removes that node's impairment, recording what its loss rule dropped. */
 export const clear = defineStep(z.object({ node }).strict(), async (ctx, { node: id }) => {
   const net = networkOf(ctx, 'clear');
-  const dropped = net.dropped(id);
+  const dropped = await net.dropped(id);
   await net.clear(id);
   const i = ctx.report.impaired?.[id];
   if (i) i.dropped = dropped;
