@@ -110,7 +110,7 @@ export async function benchLossDetection(log: (l: string) => void): Promise<Benc
     await net.impair(NODE, { lossPercent: LOSS_PERCENT });
     let firstDrop = 0;
     while (!firstDrop) {
-      if (net.dropped(NODE) > 0) firstDrop = performance.now();
+      if ((await net.dropped(NODE)) > 0) firstDrop = performance.now();
       else await new Promise((r) => setTimeout(r, 20));
     }
     log(`impaired ${NODE}: ${LOSS_PERCENT} % of its incoming UDP dropped; first packet dropped`);
@@ -130,7 +130,7 @@ export async function benchLossDetection(log: (l: string) => void): Promise<Benc
     );
 
     // The loss reported: what the node's metrics count against what the rule dropped.
-    const dropped = net.dropped(NODE);
+    const dropped = await net.dropped(NODE);
     await net.clear(NODE);
     await new Promise((r) => setTimeout(r, 3 * sec(t.scrape) * 1000));
     const reported = (await lostNow()) - lostBefore;

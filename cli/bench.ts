@@ -8,6 +8,7 @@ import { benchFirstFrame } from '../bench/first-frame.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
 import { benchLossDetection } from '../bench/loss-detection.ts';
 import { benchEgress } from '../bench/egress.ts';
+import { benchNackRepair } from '../bench/nack-repair.ts';
 import type { BenchResult } from '../bench/result.ts';
 import { intOption } from './options.ts';
 
@@ -243,6 +244,23 @@ export function benchCommand(): Command {
         );
       },
     );
+
+  bench
+    .command('nack-repair')
+    .description(
+      "(root: a network per node) the loss NACK retransmission repairs: one egress's outgoing UDP dropped on its link by an nftables rule, viewers sending NACKs and viewers not watching it at once; each group's loss per stream and the rule's drop count (ratio: video loss with NACK/without, lower is better)",
+    )
+    .addOption(
+      intOption('--loss <percent>', "percent of the egress's outgoing UDP dropped", 'CANOPY_BENCH_LOSS', 5, 1, 50),
+    )
+    .addOption(intOption('--viewers <n>', 'viewers per group', 'CANOPY_BENCH_VIEWERS', 5, 1, 20))
+    .addOption(intOption('--seconds <n>', 'the measuring window', 'CANOPY_BENCH_SECONDS', 30, 1, 3600))
+    .action(async (o: { loss: number; viewers: number; seconds: number }) => {
+      await report(
+        (log) => benchNackRepair({ lossPercent: o.loss, viewers: o.viewers, seconds: o.seconds }, log),
+        true,
+      );
+    });
 
   return bench;
 }

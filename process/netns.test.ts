@@ -18,11 +18,19 @@ describe.skipIf(!netnsAllowed())('StackNetwork', () => {
     await net.impair('node-b', { lossPercent: 50 });
     const send = `for i in $(seq 2000); do echo x; done | while read l; do echo "$l" > /dev/udp/${b.host}/5002; done`;
     execFileSync('ip', [...a.exec.slice(1), 'bash', '-c', send], { timeout: 60_000 });
-    const dropped = net.dropped('node-b');
+    const dropped = await net.dropped('node-b');
     expect(dropped).toBeGreaterThan(800);
     expect(dropped).toBeLessThan(1200);
+    // Outgoing: what b receives passes, half of what b sends is dropped.
+    await net.impair('node-b', { lossPercent: 50, lossDirection: 'out' });
+    execFileSync('ip', [...a.exec.slice(1), 'bash', '-c', send.replace('2000', '500')], { timeout: 60_000 });
+    expect(await net.dropped('node-b')).toBe(0);
+    const back = `for i in $(seq 1000); do echo x > /dev/udp/${a.host}/5002; done`;
+    execFileSync('ip', [...b.exec.slice(1), 'bash', '-c', back], { timeout: 60_000 });
+    expect(await net.dropped('node-b')).toBeGreaterThan(380);
+    expect(await net.dropped('node-b')).toBeLessThan(620);
     await net.impair('node-b', { rate: { text: '1mbit', bitsPerSecond: 1e6 } });
-    expect(net.dropped('node-b')).toBe(0); // replaced: no loss rule now
+    expect(await net.dropped('node-b')).toBe(0); // replaced: no loss rule now
     const port = await net.bridgePort('node-b');
     expect(execFileSync('tc', ['-n', net.ns, 'qdisc', 'show', 'dev', port], { encoding: 'utf8' })).toMatch(/tbf/);
     if (!netemAvailable()) await expect(net.impair('node-b', { delayMs: 20 })).rejects.toThrow(/no sch_netem/);

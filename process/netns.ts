@@ -24,10 +24,19 @@ const SUBNETS = 512; // /24s in 198.18.0.0/15
 /** The nftables table a node's loss rule lives in (in the node's namespace). */
 const FAULT_TABLE = 'canopy_fault';
 
+export const LOSS_DIRECTIONS = ['in', 'out'] as const;
+export type LossDirection = (typeof LOSS_DIRECTIONS)[number];
+
 /** What `impair` imposes on a node's incoming link. */
 export interface Impairment {
-  /** Percent of incoming UDP dropped (0..100). */
+  /** Percent of UDP dropped (0..100). */
   lossPercent?: number;
+  /**
+   * Which way the loss hits: `in` (default) what the node receives over its
+   * link, `out` what it sends over it (an egress's packets to its viewers,
+   * after it has kept them for NACKs).
+   */
+  lossDirection?: LossDirection;
   /** tc's rate syntax (`800kbit`) and its value. */
   rate?: { text: string; bitsPerSecond: number };
   /** netem, only where the kernel has it. */
@@ -236,7 +245,8 @@ export class StackNetwork implements NodeNetwork {
 
   /**
    * Impairs the link towards a node: `loss` percent of the UDP it receives
-   * dropped by an nftables rule in its namespace (counted by the rule), a
+   * (or, `lossDirection: 'out'`, sends) over it dropped by an nftables rule
+   * in its namespace (counted by the rule), a
    * `rate` limit (tc tbf) and, where the kernel has netem, `delay`/`jitter`
    * on the bridge's side of its veth. Replaces an earlier impairment.
    */
@@ -244,11 +254,22 @@ export class StackNetwork implements NodeNetwork {
     await this.clear(nodeId);
     const ns = this.nodeNs(nodeId);
     if (f.lossPercent) {
-      // What arrives over its link only (not the node's own loopback traffic); numgen over 10,000: hundredths of a percent.
-      const rule = `iifname "eth0" meta l4proto udp numgen random mod 10000 < ${Math.round(f.lossPercent * 100)} counter drop`;
-      const table = `table inet ${FAULT_TABLE} {\n chain input {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`;
-      const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: table, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`impair ${nodeId}: nft: ${r.stderr.trim()}`);
+      // numgen over 10,000: hundredths of a percent.
+      const drop = `numgen random mod 10000 < ${Math.round(f.lossPercent * 100)} counter drop`;
+      if (f.lossDirection === 'out') {
+        // On the wire: what the node's veth delivers to the bridge, dropped as it enters the bridge's port.
+        // (In the node's own output hook the sender would see EPERM, which no real loss gives it.)
+        const port = await this.bridgePort(nodeId);
+        const table = `table netdev ${outTable(port)} {\n chain ingress {\n  type filter hook ingress device "${port}" priority 0;\n  ip protocol udp ${drop}\n }\n}\n`;
+        const r = spawnSync('ip', ['netns', 'exec', this.ns, 'nft', '-f', '-'], { input: table, encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`impair ${nodeId}: nft: ${r.stderr.trim()}`);
+      } else {
+        // What arrives over its link only (not the node's own loopback traffic).
+        const rule = `iifname "eth0" meta l4proto udp ${drop}`;
+        const table = `table inet ${FAULT_TABLE} {\n chain input {\n  type filter hook input priority 0;\n  ${rule}\n }\n}\n`;
+        const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: table, encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`impair ${nodeId}: nft: ${r.stderr.trim()}`);
+      }
     }
     if (f.rate || f.delayMs !== undefined) {
       const port = await this.bridgePort(nodeId);
@@ -306,25 +327,19 @@ export class StackNetwork implements NodeNetwork {
   async clear(nodeId: string): Promise<void> {
     spawnSync('ip', ['netns', 'exec', this.nodeNs(nodeId), 'nft', 'delete', 'table', 'inet', FAULT_TABLE]);
     const port = await this.bridgePort(nodeId).catch(() => null);
-    if (port) spawnSync('tc', ['-n', this.ns, 'qdisc', 'del', 'dev', port, 'root']);
+    if (port) {
+      spawnSync('ip', ['netns', 'exec', this.ns, 'nft', 'delete', 'table', 'netdev', outTable(port)]);
+      spawnSync('tc', ['-n', this.ns, 'qdisc', 'del', 'dev', port, 'root']);
+    }
   }
 
-  /** Packets the loss rule has dropped on a node's link so far (0 without one). */
-  dropped(nodeId: string): number {
-    const r = spawnSync(
-      'ip',
-      ['netns', 'exec', this.nodeNs(nodeId), 'nft', '-j', 'list', 'table', 'inet', FAULT_TABLE],
-      {
-        encoding: 'utf8',
-      },
+  /** Packets the loss rule has dropped on a node's link so far, either way (0 without one). */
+  async dropped(nodeId: string): Promise<number> {
+    const port = await this.bridgePort(nodeId).catch(() => null);
+    return (
+      ruleDrops(this.nodeNs(nodeId), ['inet', FAULT_TABLE]) +
+      (port ? ruleDrops(this.ns, ['netdev', outTable(port)]) : 0)
     );
-    if (r.status !== 0) return 0;
-    let n = 0;
-    for (const x of (
-      JSON.parse(r.stdout) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> }
-    ).nftables)
-      for (const e of x.rule?.expr ?? []) n += e.counter?.packets ?? 0;
-    return n;
   }
 
   /** Removes every namespace of the owner (processes in them killed), the root veth with them, and the reaper. */
@@ -341,6 +356,23 @@ export class StackNetwork implements NodeNetwork {
     // A namespace is torn down asynchronously; deleting our end of the uplink (its peer goes too) is not.
     if (this.uplink) spawnSync('ip', ['link', 'del', this.uplink]);
   }
+}
+
+/** The table of the loss rule on a node's outgoing traffic: in the stack's namespace, named for the node's bridge port. */
+function outTable(port: string): string {
+  return `${FAULT_TABLE}_${port}`;
+}
+
+/** The packets an nftables table's counters have counted in namespace `ns` (0 without the table). */
+function ruleDrops(ns: string, table: [family: string, name: string]): number {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'table', ...table], { encoding: 'utf8' });
+  if (r.status !== 0) return 0;
+  let n = 0;
+  for (const x of (
+    JSON.parse(r.stdout) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> }
+  ).nftables)
+    for (const e of x.rule?.expr ?? []) n += e.counter?.packets ?? 0;
+  return n;
 }
 
 /**

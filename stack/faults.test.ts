@@ -56,6 +56,8 @@ describe('fault steps: validation', () => {
       'impair: { node: Egress_1, loss: 5 }',
       'impair: { node: egress-1, rate: fast }',
       'impair: { node: egress-1, loss: 5, jitter: 5ms }', // jitter without a delay
+      'impair: { node: egress-1, loss: 5, direction: sideways }',
+      'impair: { node: egress-1, rate: 800kbit, direction: out }', // a direction without a loss
       'clear: {}',
       'kill: { component: grafana }',
       'kill: { node: egress-1, component: redis }',
@@ -67,9 +69,10 @@ describe('fault steps: validation', () => {
     for (const step of bad)
       expect(() => parseScenario(`name: x\nsteps:\n  - ${step}\n`), step).toThrow(/invalid scenario: steps\.0/);
     const ok = parseScenario(
-      'name: x\nstack: { netns: true }\nsteps:\n  - impair: { node: egress-1, loss: 2.5, rate: 800kbit }\n  - clear: { node: egress-1 }\n  - kill: { node: egress-2 }\n  - kill: { component: actuator }\n  - restart: { component: prometheus }\n  - stop: redis\n  - start: redis\n  - redis-flush: {}\n  - redis-flush: { mode: flushall }\n',
+      'name: x\nstack: { netns: true }\nsteps:\n  - impair: { node: egress-1, loss: 2.5, rate: 800kbit }\n  - impair: { node: egress-1, loss: 5, direction: out }\n  - clear: { node: egress-1 }\n  - kill: { node: egress-2 }\n  - kill: { component: actuator }\n  - restart: { component: prometheus }\n  - stop: redis\n  - start: redis\n  - redis-flush: {}\n  - redis-flush: { mode: flushall }\n',
     );
-    expect(ok.steps).toHaveLength(9);
+    expect(ok.steps).toHaveLength(10);
+    expect(ok.steps[1]).toEqual({ impair: { node: 'egress-1', loss: 5, direction: 'out' } });
     expect(ok.steps.at(-2)).toEqual({ 'redis-flush': { mode: 'restart' } });
   });
 });
@@ -183,7 +186,7 @@ describe.skipIf(!runFaults)('the loss scenario end to end', () => {
     expect(await jitter(freed)).toBeGreaterThan(2 * (await jitter(limited)));
 
     // Clear really cleared: no rule or qdisc left on either link.
-    expect(network!.dropped('egress-1')).toBe(0);
+    expect(await network!.dropped('egress-1')).toBe(0);
     const ns = network!.ns;
     await stack.stop();
     stack = undefined;
