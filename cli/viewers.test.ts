@@ -81,7 +81,7 @@ describe('canopy viewers through the entry point of a real tree', () => {
     );
     expect(res.code, res.stderr).toBe(0);
     const out = res.stdout;
-    expect(out).toMatch(/^connected: 6 of 6$/m);
+    expect(out, res.stderr).toMatch(/^connected: 6 of 6$/m);
     expect(out).toMatch(/^failed: 0$/m);
     // The entry point spread them: 3 on each (equal pools, least used first).
     const per = [...out.matchAll(/^egress (http:\/\/127\.0\.0\.1:\d+): (\d+)$/gm)].map((m) => Number(m[2]));

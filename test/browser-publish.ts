@@ -12,6 +12,7 @@
  * keyframe is long gone: Chromium sends another only when asked (RTCP PLI),
  * and the player's request has to travel up the tree to the browser.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -79,7 +80,8 @@ async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => bo
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-publish-'));
-  const token = `t-${Date.now().toString(36)}-${process.pid}`;
+  // The injection takes 16..1024 characters: random hex, whatever the pid.
+  const token = randomBytes(24).toString('hex');
   writeFileSync(join(dir, 'token'), `${token}\n`);
   let stack: Stack | undefined;
   let browser: Browser | undefined;

@@ -13,6 +13,8 @@ import { type KeyframesSeen, type ReceiveOptions, Receiver, type Stream, type St
  */
 
 export { KEYFRAME_ASK_EVERY_MS, type Stream, type StreamCounts } from './receiver.ts';
+/** Set-ups libdatachannel fails are tried this many times in all. */
+const SETUP_ATTEMPTS = 3;
 /** The payload types this viewer offers (the egress rewrites to them if its source differs). */
 export const OFFER_PT: Record<Stream, number> = { audio: 111, video: 96 };
 
@@ -64,15 +66,18 @@ export interface Viewer {
  * Watches the session at `url` (`.../whep/<session>`); resolves once ICE and
  * DTLS are connected. A connection that fails to set up (libdatachannel now and
  * then refuses an answer: "remote candidate without ICE transport") is tried
- * once more with a new offer, as a WHEP player would; the failed resource was
+ * again with a new offer, up to SETUP_ATTEMPTS in all, as a WHEP player would; the failed resource was
  * DELETEd. A refusal by the server (WhepError) is not retried.
  */
 export async function watch(url: string, opts: WatchOptions = {}): Promise<Viewer> {
-  try {
-    return await watchOnce(url, opts);
-  } catch (err) {
-    if (err instanceof WhepError || !/libdatachannel|PeerConnection failed/.test((err as Error).message)) throw err;
-    return watchOnce(url, opts);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await watchOnce(url, opts);
+    } catch (err) {
+      if (err instanceof WhepError || !/libdatachannel|PeerConnection failed/.test((err as Error).message)) throw err;
+      // On two loaded cores a second set-up failed now and then too.
+      if (attempt >= SETUP_ATTEMPTS) throw err;
+    }
   }
 }
 
