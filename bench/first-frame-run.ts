@@ -21,6 +21,7 @@
  * `JOIN <mode> <ms>` per join and `FAILED <mode> <why>` for a join that never
  * decoded.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,7 +132,8 @@ async function measure(
   out: (line: string) => void,
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-first-frame-'));
-  const token = `t-${Date.now().toString(36)}-${process.pid}`;
+  // The injection takes 16..1024 visible characters.
+  const token = randomBytes(16).toString('hex');
   writeFileSync(join(dir, 'token'), `${token}\n`);
   let stack: Stack | undefined;
   let browser: Browser | undefined;
