@@ -8,7 +8,8 @@ import { percentile } from './scrape.ts';
 
 /**
  * `canopy bench first-frame`: how long a new viewer waits for a picture when
- * the publisher keyframes only on request. Time from a Chromium viewer's WHEP
+ * the publisher keyframes only on request (a Chromium WHIP publisher, or the
+ * injection's built-in encoder with `--publisher encoder`). Time from a Chromium viewer's WHEP
  * POST (through the tree's entry point) to its first decoded video frame, over
  * `joins` joins, with keyframe requests travelling up the tree (`on`) and,
  * in the same run, with only a periodic request every 5 s (`periodic`, the
@@ -19,6 +20,8 @@ import { percentile } from './scrape.ts';
 
 export const FIRST_FRAME_MODES = ['on', 'periodic'] as const;
 export type FirstFrameMode = (typeof FIRST_FRAME_MODES)[number];
+export const FIRST_FRAME_PUBLISHERS = ['whip', 'encoder'] as const;
+export type FirstFramePublisher = (typeof FIRST_FRAME_PUBLISHERS)[number];
 /** The baseline's periodic keyframe request. */
 export const PERIODIC_MS = 5_000;
 
@@ -26,6 +29,7 @@ const RUN = fileURLToPath(new URL('./first-frame-run.ts', import.meta.url));
 
 export interface FirstFrameOptions {
   joins: number;
+  publisher: FirstFramePublisher;
 }
 
 export async function benchFirstFrame(o: FirstFrameOptions, log: (line: string) => void): Promise<BenchResult> {
@@ -38,7 +42,16 @@ export async function benchFirstFrame(o: FirstFrameOptions, log: (line: string) 
   const failed: Record<FirstFrameMode, string[]> = { on: [], periodic: [] };
   try {
     await new Promise<void>((resolve, reject) => {
-      const [cmd, ...args] = [...ns.prefix, process.execPath, '--import', 'tsx', RUN, String(o.joins)];
+      const [cmd, ...args] = [
+        ...ns.prefix,
+        process.execPath,
+        '--import',
+        'tsx',
+        RUN,
+        String(o.joins),
+        FIRST_FRAME_MODES.join(','),
+        o.publisher,
+      ];
       const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let rest = '';
       let stderr = '';
@@ -69,6 +82,11 @@ export async function benchFirstFrame(o: FirstFrameOptions, log: (line: string) 
   } finally {
     ns.remove();
   }
+  log(
+    o.publisher === 'whip'
+      ? 'publisher: Chromium through WHIP (fake camera and microphone), keyframing only on request'
+      : "publisher: the injection's built-in encoder, periodic keyframe an hour apart",
+  );
   const summary: Record<FirstFrameMode, { p50: number; p95: number }> = {
     on: { p50: NaN, p95: NaN },
     periodic: { p50: NaN, p95: NaN },

@@ -4,7 +4,7 @@ import { benchExporter } from '../bench/exporter.ts';
 import { benchRules } from '../bench/rules.ts';
 import { benchSurge } from '../bench/surge.ts';
 import { benchTimeToScale } from '../bench/time-to-scale.ts';
-import { benchFirstFrame } from '../bench/first-frame.ts';
+import { benchFirstFrame, FIRST_FRAME_PUBLISHERS, type FirstFrameOptions } from '../bench/first-frame.ts';
 import { benchForwarder } from '../bench/forwarder.ts';
 import { benchLossDetection } from '../bench/loss-detection.ts';
 import { benchEgress } from '../bench/egress.ts';
@@ -189,7 +189,13 @@ export function benchCommand(): Command {
       "a Chromium viewer's WHEP POST to its first decoded frame, publisher keyframing only on request: keyframe requests up the tree against only a periodic request every 5 s, same run, in a network namespace (root) (ratio: p95 on/periodic, lower is better, target <= 0.3)",
     )
     .addOption(intOption('--joins <n>', 'joins measured per mode', 'CANOPY_BENCH_JOINS', 20, 1, 1_000))
-    .action(async (o: { joins: number }) => {
+    .addOption(
+      new Option('--publisher <kind>', "the session's publisher: Chromium through WHIP, or the built-in encoder")
+        .choices(FIRST_FRAME_PUBLISHERS)
+        .env('CANOPY_BENCH_PUBLISHER')
+        .default('whip'),
+    )
+    .action(async (o: FirstFrameOptions) => {
       await report((log) => benchFirstFrame(o, log));
     });
 

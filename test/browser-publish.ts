@@ -13,15 +13,13 @@
  * and the player's request has to travel up the tree to the browser.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { injectionFamilies, keyframeRequestFamilies } from '../exporters/index.ts';
 import { Topology } from '../topology/index.ts';
-import { FAKE_MEDIA_ARGS, type PublisherStats, type PublishResult } from './browser.ts';
+import { FAKE_MEDIA_ARGS, type PublishResult } from './browser.ts';
 import {
   activeViewers,
   type Browser,
@@ -34,38 +32,13 @@ import {
 } from './browser-stack.ts';
 import { sample } from './exposition-parser.ts';
 import { json, metricsOf } from './nodes.ts';
+import { openWhipPublisher, type PublisherPage, type WhipPublisher } from './whip-publisher-page.ts';
 
 const SESSION = 'browser-p1';
 const DEADLINE_MS = Number(process.env.CANOPY_PUBLISH_TIMEOUT_MS ?? 40_000);
 /** How long the publisher sends before the player joins. */
 const JOIN_AFTER_MS = 3_000;
-const PAGE = readFileSync(new URL('./browser-publisher.html', import.meta.url), 'utf8');
-
-interface PublisherPage {
-  offer(url: string, token: string): Promise<PublishResult['whip']>;
-  connect(): Promise<void>;
-  stats(): Promise<PublisherStats>;
-  stop(): Promise<number>;
-}
 declare const window: { canopyPublisher: PublisherPage; canopyPlayer: unknown };
-
-/** One page on 127.0.0.1 (any path), answered by a server of this script's. */
-async function servePage(html: string): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -86,7 +59,7 @@ async function main(): Promise<void> {
   let stack: Stack | undefined;
   let browser: Browser | undefined;
   let redis: Redis | undefined;
-  let page: { url: string; close(): Promise<void> } | undefined;
+  let publisher: WhipPublisher | undefined;
   const until = Date.now() + DEADLINE_MS;
   try {
     stack = await startStack(['--source', 'synthetic', '--whip-token-file', join(dir, 'token')]);
@@ -95,19 +68,8 @@ async function main(): Promise<void> {
     const topo = new Topology(redis, 'tree-1');
     browser = await launchChromium(FAKE_MEDIA_ARGS);
 
-    // The publisher page from a loopback server of its own: a page Chromium did not fetch from a loopback
-    // address (one a test fulfils, or a public site) needs the Local Network Access permission to reach the injection.
-    page = await servePage(PAGE);
-    const origin = page.url;
-    const pub = await browser.context.newPage();
-    await pub.goto(`${origin}/publish.html`);
-    const whip = await pub.evaluate(
-      ([url, t]) => window.canopyPublisher.offer(url!, t!),
-      [`${inj.url}/whip/${SESSION}`, token],
-    );
-    if (whip.status !== 201) throw new Error(`WHIP POST: ${whip.status} ${whip.error}`);
-
-    await pub.evaluate(() => window.canopyPublisher.connect());
+    publisher = await openWhipPublisher(browser, `${inj.url}/whip/${SESSION}`, token);
+    const { page: pub, whip } = publisher;
     const receivedVideo = async () =>
       sample(await metricsOf(inj), injectionFamilies.publisherPacketsReceived.name, {
         session_id: SESSION,
@@ -187,7 +149,7 @@ async function main(): Promise<void> {
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   } finally {
     await browser?.close();
-    await page?.close();
+    await publisher?.close();
     redis?.disconnect();
     await stack?.stop();
     rmSync(dir, { recursive: true, force: true });
