@@ -13,6 +13,7 @@ test: setup
 	npm test
 
 # The fault scenarios end to end (loss, outages, redis-loss, clean-up after
-# SIGINT/SIGTERM/SIGKILL), each in network namespaces: needs root; ~15 min.
+# SIGINT/SIGTERM/SIGKILL), each in network namespaces: needs root; then the
+# stack's end-to-end file with its surge scenario, alone. About 20 min.
 test-faults: setup
-	CANOPY_E2E_FAULTS=1 npx vitest run stack/faults.test.ts
+	CANOPY_E2E_FAULTS=1 CANOPY_E2E_SURGE=1 npx vitest run --no-file-parallelism stack/faults.test.ts stack/stack.test.ts
