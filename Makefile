@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up whatever is missing first.
-.PHONY: start test test-faults setup
+.PHONY: start test test-surge setup
 
 setup:
 	@bash scripts/setup.sh
@@ -12,8 +12,8 @@ start: setup
 test: setup
 	npm test
 
-# The fault scenarios end to end (loss, outages, redis-loss, clean-up after
-# SIGINT/SIGTERM/SIGKILL), each in network namespaces: needs root; then the
-# stack's end-to-end file with its surge scenario, alone. About 20 min.
-test-faults: setup
-	CANOPY_E2E_FAULTS=1 CANOPY_E2E_SURGE=1 npx vitest run --no-file-parallelism stack/faults.test.ts stack/stack.test.ts
+# The surge scenario end to end, alone (about 3 min): its 108 real viewers
+# and the rest of the stack load two cores, and under CI's load a viewer gave
+# up waiting, so `make test` leaves it out.
+test-surge: setup
+	CANOPY_E2E_SURGE=1 npx vitest run stack/stack.test.ts -t 'the surge scenario'

@@ -283,7 +283,7 @@ describe('canopy stack: the default scenario end to end', () => {
 
 // The surge: viewers arrive for a minute to three times the baseline's
 // capacity, nobody is moved, refused viewers retry after Retry-After.
-// It runs with `make test-faults` (CANOPY_E2E_SURGE=1), not `make test`: in
+// It runs with `make test-surge` (CANOPY_E2E_SURGE=1), not `make test`: in
 // CI's stack phase its 108 real viewers load two cores (load average 3.7)
 // and 1 of them, once 21, gave up waiting; alone it passes.
 describe.skipIf(process.env.CANOPY_E2E_SURGE !== '1')('canopy stack: the surge scenario end to end', () => {
@@ -438,7 +438,7 @@ describe('canopy bench time-to-scale (one run)', () => {
     const r = await runCanopy(['bench', 'time-to-scale', '--runs', '1'], 240_000);
     expect(r.code, r.stderr).toBe(0);
     const m =
-      /alert firing ([\d.]+) s, webhook received ([\d.]+) s, subtree ready ([\d.]+) s, first RTP on a new node ([\d.]+) s, targets up ([\d.]+) s/.exec(
+      /alert firing (-?[\d.]+) s, webhook received (-?[\d.]+) s, subtree ready (-?[\d.]+) s, first RTP on a new node (-?[\d.]+) s, targets up (-?[\d.]+) s/.exec(
         r.stdout,
       );
     expect(m, r.stdout).not.toBeNull();
