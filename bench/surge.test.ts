@@ -21,7 +21,7 @@ function report(timeline: SurgeSample[], leftAt: number, backAt: number): Scenar
     maxPool: [],
     media: { audio: { packets: 0, expected: 0, lost: 0 }, video: { packets: 0, expected: 0, lost: 0 } },
     endedByServer: 0,
-    surge: { refusals: 5, refusedViewers: 3, servedAfterRefusal: 3, gaveUp: 0, timeline, leftAt },
+    surge: { refusals: 5, refusedViewers: 3, servedAfterRefusal: 3, setupFailures: 0, gaveUp: 0, timeline, leftAt },
   };
 }
 

@@ -18,7 +18,9 @@ const canNetns = netnsAllowed();
 // for a quick local run.
 const runFaults = canNetns && process.env.CANOPY_E2E_FAULTS !== '0';
 if (!canNetns)
-  console.warn('stack/faults.test.ts: network namespaces are not allowed here (root, ip, nft, tc): fault scenarios skipped');
+  console.warn(
+    'stack/faults.test.ts: network namespaces are not allowed here (root, ip, nft, tc): fault scenarios skipped',
+  );
 
 /** What a stack's network could leave behind: its namespaces, its root veth, its addresses. */
 function leftovers(ns: string, subnet: string): string[] {

@@ -161,7 +161,7 @@ export function summaryText(scenario: string, run: ScenarioReport, startMs: numb
   if (run.surge) {
     const s = run.surge;
     lines.push(
-      `surge: ${s.refusedViewers} viewers refused at first (${s.refusals} refusals), ${s.servedAfterRefusal} of them served on a retry`,
+      `surge: ${s.refusedViewers} viewers refused at first (${s.refusals} refusals), ${s.servedAfterRefusal} of them served on a retry; ${s.setupFailures} WebRTC set-ups failed and were tried again`,
       `surge: at most ${Math.max(0, ...s.timeline.map((x) => x.subtrees))} subtrees, ${Math.max(0, ...s.timeline.map((x) => x.ports))} egress ports`,
     );
   }

@@ -34,6 +34,8 @@ export interface SurgeReport {
   refusedViewers: number;
   /** Of those, served on a later try. */
   servedAfterRefusal: number;
+  /** Tries that got past the entry point but whose WebRTC set-up failed (tried again). */
+  setupFailures: number;
   /** Still waiting at the step's timeout: never served. */
   gaveUp: number;
   timeline: SurgeSample[];

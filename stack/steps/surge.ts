@@ -7,6 +7,8 @@ import { egressNodes, endViewer, placeViewer } from './viewers.ts';
 
 /** Retry-After when a refusal named none (a node that was not ready, say). */
 const DEFAULT_RETRY_S = 2;
+/** Placement tries under way at once. */
+const MAX_TRIES = 8;
 /** How often the timeline is sampled. */
 const SAMPLE_MS = 1_000;
 
@@ -15,7 +17,7 @@ const SAMPLE_MS = 1_000;
  * arrive at `rate` per second until `viewers` want in, each placed by the
  * tree's entry point; one refused (503: no node has room) tries again after
  * the Retry-After it was given, as a WHEP client does, while the others keep
- * arriving. Once every viewer is in, they stay `hold`, then leave at
+ * arriving; one whose WebRTC set-up failed tries again too (counted apart). Once every viewer is in, they stay `hold`, then leave at
  * `leaveRate` per second, first come first gone: nobody is moved. Viewers
  * still waiting `timeout` after the last arrival give up (counted).
  */
@@ -32,10 +34,22 @@ export const surge = defineStep(
   async (ctx, s) => {
     const session = ctx.sessions[0];
     if (!session) throw new Error('surge: start a session first (start-session)');
-    const stats: SurgeReport = { refusals: 0, refusedViewers: 0, servedAfterRefusal: 0, gaveUp: 0, timeline: [] };
+    const stats: SurgeReport = {
+      refusals: 0,
+      refusedViewers: 0,
+      servedAfterRefusal: 0,
+      setupFailures: 0,
+      gaveUp: 0,
+      timeline: [],
+    };
     ctx.report.surge = stats;
-    // Waiting viewers: when each may try next, and whether it was ever refused.
-    const waiting: Array<{ next: number; refused: boolean }> = [];
+    // Waiting viewers: when each may try next, whether it was ever refused, and
+    // whether a try is under way. Tries run side by side (as real viewers
+    // arrive independently), up to MAX_TRIES at once: one at a time, a WebRTC
+    // set-up of a second or more on loaded cores made the queue, not the tree,
+    // the bottleneck.
+    const waiting: Array<{ next: number; refused: boolean; trying: boolean }> = [];
+    const tries = new Set<Promise<void>>();
     let arrived = 0;
     const startedAt = Date.now();
     let nextSample = startedAt;
@@ -44,37 +58,50 @@ export const surge = defineStep(
       nextSample += SAMPLE_MS;
       stats.timeline.push(await snapshot(ctx, waiting.length));
     };
+    const tryOne = async (v: (typeof waiting)[number]) => {
+      const r = await placeViewer(ctx, session);
+      v.trying = false;
+      if (r.placed) {
+        waiting.splice(waiting.indexOf(v), 1);
+        if (v.refused) stats.servedAfterRefusal++;
+        return;
+      }
+      if (r.retryAfterS === null) stats.setupFailures++;
+      else {
+        stats.refusals++;
+        if (!v.refused) stats.refusedViewers++;
+        v.refused = true;
+      }
+      v.next = Date.now() + (r.retryAfterS ?? DEFAULT_RETRY_S) * 1_000;
+    };
     const arrivalsDone = () => arrived >= s.viewers;
     let lastArrival = startedAt;
     while (!arrivalsDone() || waiting.length > 0) {
       const now = Date.now();
       // Arrivals due by now join the queue (they try at once).
       while (!arrivalsDone() && startedAt + (arrived * 1_000) / s.rate <= now) {
-        waiting.push({ next: now, refused: false });
+        waiting.push({ next: now, refused: false, trying: false });
         arrived++;
         lastArrival = now;
       }
-      for (const v of waiting.filter((w) => w.next <= now)) {
-        const r = await placeViewer(ctx, session);
-        if (r.placed) {
-          waiting.splice(waiting.indexOf(v), 1);
-          if (v.refused) stats.servedAfterRefusal++;
-        } else {
-          stats.refusals++;
-          if (!v.refused) stats.refusedViewers++;
-          v.refused = true;
-          v.next = Date.now() + (r.retryAfterS ?? DEFAULT_RETRY_S) * 1_000;
-        }
+      for (const v of waiting) {
+        if (tries.size >= MAX_TRIES) break;
+        if (v.trying || v.next > now) continue;
+        v.trying = true;
+        const t = tryOne(v).finally(() => tries.delete(t));
+        tries.add(t);
       }
       await sample();
       if (arrivalsDone() && Date.now() - lastArrival > s.timeout) {
+        // Tries under way finish (placed, or not); whoever is still waiting then gave up.
+        await Promise.all(tries);
         stats.gaveUp = waiting.splice(0).length;
         break;
       }
       await sleep(20);
     }
     ctx.event(
-      `surge: ${s.viewers - stats.gaveUp} viewers in, ${stats.refusedViewers} refused at first (${stats.refusals} refusals)` +
+      `surge: ${s.viewers - stats.gaveUp} viewers in, ${stats.refusedViewers} refused at first (${stats.refusals} refusals, ${stats.setupFailures} set-ups failed)` +
         (stats.gaveUp ? `, ${stats.gaveUp} gave up after ${s.timeout / 1000} s` : ', all served'),
     );
     for (const until = Date.now() + s.hold; Date.now() < until; await sleep(100)) await sample();
