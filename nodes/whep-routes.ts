@@ -1,7 +1,8 @@
-import type { Express, NextFunction, Request, Response } from 'express';
+import type { Express, Request } from 'express';
 import type { Logger } from 'pino';
 import { ID_PATTERN, type Topology } from '../topology/index.ts';
 import { HttpError, type Queue } from './common.ts';
+import { egressWhepCors } from './cors.ts';
 import type { EgressMounts } from './egress-mounts.ts';
 import type { NodeBase } from './lifecycle.ts';
 import { MAX_OFFER_BYTES, OfferError, parseOffer } from './whep-sdp.ts';
@@ -20,15 +21,6 @@ export interface WhepRoutesOptions {
   state: NodeBase['state'];
   serving: () => boolean;
   log: Logger;
-}
-
-/** Every /whep response: browsers on other origins may POST, DELETE and read Location (WHEP, section 4.8). */
-function cors(_req: Request, res: Response, next: NextFunction): void {
-  res.set({
-    'Access-Control-Allow-Origin': '*',
-    'Access-Control-Expose-Headers': 'Location, Retry-After, Accept-Post',
-  });
-  next();
 }
 
 const checkId = (what: string, id: string) => {
@@ -63,18 +55,7 @@ export function readOffer(req: Request): Promise<string> {
 export function whepRoutes(app: Express, o: WhepRoutesOptions): void {
   const { mounts, viewers, queue, log } = o;
 
-  app.use('/whep', cors);
-  app.options(['/whep/:sessionId', '/whep/:sessionId/viewers/:viewerId'], (req, res) => {
-    res
-      .status(204)
-      .set({
-        'Access-Control-Allow-Methods': req.params.viewerId ? 'DELETE, OPTIONS' : 'POST, OPTIONS',
-        'Access-Control-Allow-Headers': 'Content-Type, Authorization',
-        'Access-Control-Max-Age': '600',
-        'Accept-Post': 'application/sdp',
-      })
-      .end();
-  });
+  app.use('/whep', egressWhepCors);
 
   app.post('/whep/:sessionId', async (req, res) => {
     const { sessionId } = req.params;

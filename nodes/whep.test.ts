@@ -220,6 +220,13 @@ describe('the egress as a WHEP server', () => {
         expect(Number(c[2])).toBeLessThanOrEqual(base + 19);
       }
       expect((await topo.viewers('egress-1')).map((v) => v.id)).toEqual([location.split('/').pop()]);
+      // A player on another origin may DELETE its resource (preflighted).
+      const preDel = await fetch(`${e1.url}${location}`, {
+        method: 'OPTIONS',
+        headers: { origin: 'http://player.example', 'access-control-request-method': 'DELETE' },
+      });
+      expect(preDel.status).toBe(204);
+      expect(preDel.headers.get('access-control-allow-methods')).toBe('DELETE, OPTIONS');
       const pat = await fetch(`${e1.url}${location}`, { method: 'PATCH', body: 'x' });
       expect(pat.status).toBe(405);
       const del = await fetch(`${e1.url}${location}`, { method: 'DELETE' });

@@ -114,6 +114,21 @@ export function receiverReport(senderSsrc: number, block: Buffer): Buffer {
   return Buffer.concat([head, block]);
 }
 
+/**
+ * An RTCP feedback message (RFC 4585 6.1): V=2, `fmt`, `pt` (205 transport,
+ * 206 payload-specific), the length, both SSRCs, then `fciBytes` of FCI for
+ * the caller to fill in.
+ */
+function feedback(pt: 205 | 206, fmt: number, senderSsrc: number, mediaSsrc: number, fciBytes: number): Buffer {
+  const b = Buffer.alloc(12 + fciBytes);
+  b[0] = 0x80 | fmt;
+  b[1] = pt;
+  b.writeUInt16BE(b.length / 4 - 1, 2);
+  b.writeUInt32BE(senderSsrc >>> 0, 4);
+  b.writeUInt32BE(mediaSsrc >>> 0, 8);
+  return b;
+}
+
 /** A generic NACK (RFC 4585 6.2.1) asking for `seqs` of `mediaSsrc` again. */
 export function genericNack(senderSsrc: number, mediaSsrc: number, seqs: number[]): Buffer {
   const fci: Array<[number, number]> = [];
@@ -123,12 +138,7 @@ export function genericNack(senderSsrc: number, mediaSsrc: number, seqs: number[
     if (last && d >= 1 && d <= 16) last[1] |= 1 << (d - 1);
     else fci.push([s & 0xffff, 0]);
   }
-  const b = Buffer.alloc(12 + fci.length * 4);
-  b[0] = 0x81;
-  b[1] = 205;
-  b.writeUInt16BE(2 + fci.length, 2);
-  b.writeUInt32BE(senderSsrc >>> 0, 4);
-  b.writeUInt32BE(mediaSsrc >>> 0, 8);
+  const b = feedback(205, 1, senderSsrc, mediaSsrc, fci.length * 4);
   fci.forEach(([pid, blp], i) => {
     b.writeUInt16BE(pid, 12 + i * 4);
     b.writeUInt16BE(blp, 14 + i * 4);
@@ -138,23 +148,13 @@ export function genericNack(senderSsrc: number, mediaSsrc: number, seqs: number[
 
 /** A Picture Loss Indication (RFC 4585 6.3.1) about `mediaSsrc`: the viewer cannot decode until a keyframe. */
 export function pictureLossIndication(senderSsrc: number, mediaSsrc: number): Buffer {
-  const b = Buffer.alloc(12);
-  b[0] = 0x81; // V=2, FMT=1
-  b[1] = 206; // PSFB
-  b.writeUInt16BE(2, 2);
-  b.writeUInt32BE(senderSsrc >>> 0, 4);
-  b.writeUInt32BE(mediaSsrc >>> 0, 8);
-  return b;
+  return feedback(206, 1, senderSsrc, mediaSsrc, 0);
 }
 
 /** A Full Intra Request (RFC 5104 4.3.1) for `mediaSsrc`, command sequence number `seq`. */
 export function fullIntraRequest(senderSsrc: number, mediaSsrc: number, seq: number): Buffer {
-  const b = Buffer.alloc(20);
-  b[0] = 0x84; // V=2, FMT=4
-  b[1] = 206; // PSFB
-  b.writeUInt16BE(4, 2);
-  b.writeUInt32BE(senderSsrc >>> 0, 4);
   // The media source SSRC stays 0; the FCI names the stream.
+  const b = feedback(206, 4, senderSsrc, 0, 8);
   b.writeUInt32BE(mediaSsrc >>> 0, 12);
   b[16] = seq & 0xff;
   return b;
