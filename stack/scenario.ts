@@ -94,13 +94,16 @@ export async function runScenario(
     announce,
     sessions: [],
     viewers: [],
+    previousStepAt: Date.now(),
   };
 
   try {
     ctx.event(`scenario ${scenario.name}: ${scenario.steps.length} steps`);
     for (const s of scenario.steps) {
       const [kind, args] = Object.entries(s)[0] as [StepName, unknown];
+      const at = Date.now();
       await (STEPS[kind] as StepKind).run(ctx, args);
+      ctx.previousStepAt = at;
     }
   } finally {
     // Viewers a scenario leaves connected go with it.

@@ -79,6 +79,8 @@ export interface StepContext {
   sessions: string[];
   /** Viewers connected and not yet gone. */
   viewers: PlacedViewer[];
+  /** When the step before the running one started (ms; the scenario's start for the first). */
+  previousStepAt: number;
 }
 
 /**

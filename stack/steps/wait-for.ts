@@ -25,20 +25,30 @@ export const waitFor = defineStep(z.union([alertWait, subtreesWait]), async (ctx
   else await waitForSubtrees(ctx, w);
 });
 
+/**
+ * `firing` is met by an alert that has fired since the step before this one
+ * started, even if it resolved since: a quick scale-out (the demo's forecast
+ * fires while viewers still arrive) can resolve its alert before this step
+ * begins. `inactive` is the state now. Prometheus' own record of its alerts
+ * (ALERTS, one sample per evaluation) also gives when it first fired.
+ */
 async function waitForAlert(ctx: StepContext, w: z.output<typeof alertWait>): Promise<void> {
   const { stack, report } = ctx;
+  const selector = `ALERTS{alertname="${w.alert}", alertstate="firing", tree_id="${stack.tree}"${Object.entries(
+    w.labels ?? {},
+  )
+    .map(([k, v]) => `, ${k}="${v}"`)
+    .join('')}}`;
   await waitUntil(
     `${w.alert} ${w.state}`,
     async () => {
-      const r = await instantQuery(
-        stack.urls.prometheus,
-        `ALERTS{alertname="${w.alert}", alertstate="firing", tree_id="${stack.tree}"${Object.entries(w.labels ?? {})
-          .map(([k, v]) => `, ${k}="${v}"`)
-          .join('')}}`,
-      );
-      const firing = r.result.length > 0;
-      if (firing && !report.firing[w.alert]) report.firing[w.alert] = Date.now();
-      return firing === (w.state === 'firing');
+      if (w.state === 'inactive') return (await instantQuery(stack.urls.prometheus, selector)).result.length === 0;
+      const since = Math.ceil((Date.now() - ctx.previousStepAt) / 1000) + 1;
+      const r = await instantQuery(stack.urls.prometheus, `min(min_over_time(timestamp(${selector})[${since}s:1s]))`);
+      const first = Number(r.result[0]?.value[1]);
+      if (!Number.isFinite(first)) return false;
+      if (!report.firing[w.alert]) report.firing[w.alert] = Math.round(first * 1000);
+      return true;
     },
     { timeoutMs: w.timeout, intervalMs: 500 },
   );
