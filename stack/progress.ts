@@ -35,10 +35,12 @@ export async function snapshot(prometheusUrl: string, actuatorUrl: string): Prom
   const alerts = await instantQuery(prometheusUrl, 'count by (alertname) (ALERTS{alertstate="firing"})').catch(
     () => null,
   );
-  const journal = await fetch(`${actuatorUrl}/actions?limit=1`, { signal: AbortSignal.timeout(2_000) })
+  const journal = await fetch(`${actuatorUrl}/actions?limit=20`, { signal: AbortSignal.timeout(2_000) })
     .then((res) => res.json() as Promise<{ actions: Array<{ kind: string; result: string; subtree?: string }> }>)
     .catch(() => null);
-  const a = journal?.actions[0];
+  // The last action taken (or failed): a request skipped (already at the size
+  // asked, say) right after a scale-out would hide it within milliseconds.
+  const a = journal?.actions.find((x) => x.result !== 'skipped');
   return {
     viewers: await one(`sum(${r.treeViewers})`),
     sessions: await one(`sum(${r.treeSessions})`),
