@@ -30,6 +30,9 @@ interface Milestones {
   targetsUp: number;
 }
 
+/** When each milestone was first seen (performance.now()). */
+type MilestoneTimes = Partial<Record<Exclude<keyof Milestones, 'fill'>, number>>;
+
 /**
  * The local stack, several times: from the moment the offered load crosses the
  * scale-out threshold (the viewer that fills the pools past 85 %) to the alert
@@ -121,7 +124,7 @@ async function oneRun(): Promise<Milestones> {
     // The milestones are watched from the first viewer on: the rules may see
     // the pools cross the threshold before the last viewer is in, and a
     // quick scale-out can resolve the alert before that viewer connects.
-    const at: Partial<Record<Exclude<keyof Milestones, 'fill'>, number>> = {};
+    const at: MilestoneTimes = {};
     let newNodes: Array<{ id: string; url: string }> = [];
     let watching = true;
     const watcher = (async () => {
@@ -158,7 +161,7 @@ async function oneRun(): Promise<Milestones> {
       firstRtp: since(at.firstRtp),
       targetsUp: since(at.targetsUp),
     };
-    return m as Milestones;
+    return m;
   } finally {
     await Promise.all(viewers.map((v) => v.close().catch(() => {})));
     await stack.stop();
@@ -168,7 +171,7 @@ async function oneRun(): Promise<Milestones> {
 /** Records (performance.now()) each milestone first seen; `nodes` are the subtree's, once recorded. */
 async function checkMilestones(
   stack: Stack,
-  at: Partial<Record<Exclude<keyof Milestones, 'fill'>, number>>,
+  at: MilestoneTimes,
   nodes: Array<{ id: string; url: string }>,
   setNodes: (n: Array<{ id: string; url: string }>) => void,
 ): Promise<void> {

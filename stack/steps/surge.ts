@@ -17,8 +17,8 @@ const SAMPLE_MS = 1_000;
  * arrive at `rate` per second until `viewers` want in, each placed by the
  * tree's entry point; one refused (503: no node has room) tries again after
  * the Retry-After it was given, as a WHEP client does, while the others keep
- * arriving; one whose WebRTC set-up failed tries again too (counted apart). Once every viewer is in, they stay `hold`, then leave at
- * `leaveRate` per second, first come first gone: nobody is moved. Viewers
+ * arriving; one whose WebRTC set-up failed tries again too (counted apart).
+ * Once every viewer is in, they stay `hold`, then leave at `leaveRate` per second, first come first gone: nobody is moved. Viewers
  * still waiting `timeout` after the last arrival give up (counted).
  */
 export const surge = defineStep(
